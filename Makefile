@@ -1,0 +1,47 @@
+# The README's two commands are `make run` and `make test`. Everything they need is installed by `setup`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system run test lab bench up down status doctor lock clean
+
+setup: system $(STAMP)
+
+# Debian/Ubuntu packages (Java, PostgreSQL, MariaDB, JDBC drivers) and the service account, where missing.
+system:
+	@bash scripts/install-system-packages.sh
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+# 1. The whole tutorial series, headless, on the local profile (LAB_SCALE=full unless you say otherwise).
+run: setup
+	$(BIN)/labkit up
+	$(BIN)/labkit run
+
+# 2. The tests: pytest, with nbval over the notebooks, at smoke scale.
+test: setup
+	LAB_SCALE=smoke $(BIN)/pytest
+
+lab: setup
+	$(BIN)/labkit up
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+
+bench: setup
+	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b --scale $${LAB_SCALE:-smoke} || exit 1; done
+
+up down status doctor: setup
+	$(BIN)/labkit $@
+
+# Re-resolve requirements.in into the pinned lock requirements.txt (in a throwaway venv).
+lock:
+	rm -rf /tmp/labkit-lock && $(PYTHON) -m venv /tmp/labkit-lock
+	/tmp/labkit-lock/bin/pip install --quiet -r requirements.in
+	(echo "# The resolved, fully pinned lock of requirements.in (Python 3.11, Linux). Regenerate with \`make lock\`."; \
+	 /tmp/labkit-lock/bin/pip freeze) > requirements.txt

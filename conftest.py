@@ -1,0 +1,29 @@
+"""Test settings for the whole run (tests/ and the nbval run over notebooks/).
+
+Tests use their own state folder and ports, so a learner's running lab (`.lab/`, default ports) is never
+touched, and they run at smoke scale. The lab started for the tests is stopped when the run ends.
+"""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+TEST_STATE_DIR = ROOT / ".lab-test"
+TEST_PORTS = {"POSTGRES": 54420, "MARIADB": 33406, "AIRFLOW": 18180, "EMR": 18600}
+
+
+def pytest_configure(config):
+    os.environ["LAB_STATE_DIR"] = str(TEST_STATE_DIR)
+    for name, port in TEST_PORTS.items():
+        os.environ[f"LAB_PORT_{name}"] = str(port)
+    os.environ["LAB_SCALE"] = "smoke"
+    os.environ["LAB_PROFILE"] = "local"
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("LAB_STATE_DIR") != str(TEST_STATE_DIR) or not TEST_STATE_DIR.exists():
+        return
+    import labkit
+    from labkit import services
+
+    services.down(labkit.load(), report=lambda _: None)

@@ -1,0 +1,129 @@
+"""Run the notebook series headlessly with papermill: in order, stop at the first failure, summarise.
+
+Executed copies and `summary.csv` go to an output folder (default `output/`); the summary table has one
+row per notebook: status, seconds, and peak memory of the kernel with everything it started (Spark's JVM).
+"""
+from __future__ import annotations
+
+import csv
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from labkit.config import Config
+from labkit.errors import LabError
+
+
+@dataclass
+class NotebookResult:
+    notebook: str
+    status: str          # ok | failed | not run
+    seconds: float = 0.0
+    peak_memory_mib: float = 0.0
+    error: str = ""
+
+
+def series(cfg: Config, only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks (NN_name.ipynb) in order, optionally only those whose names start with `only`."""
+    found = sorted(cfg.notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        found = [nb for nb in found if any(nb.name.startswith(prefix) for prefix in only)]
+        if not found:
+            raise LabError(f"no notebook in {cfg.notebooks_dir} starts with {', '.join(only)}")
+    return found
+
+
+class PeakMemory:
+    """Samples the memory of this process's descendants (the kernel and its JVMs) in a thread."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        total = 0
+        for child in psutil.Process().children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_series(cfg: Config, only: list[str] | None = None, output: Path | None = None,
+               report=print) -> list[NotebookResult]:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output = Path(output or cfg.root / "output")
+    output.mkdir(parents=True, exist_ok=True)
+    notebooks = series(cfg, only)
+    results = [NotebookResult(nb.name, "not run") for nb in notebooks]
+    for nb, result in zip(notebooks, results):
+        report(f"running {nb.name} (profile {cfg.profile}, scale {cfg.scale}) ...")
+        start = time.perf_counter()
+        try:
+            with PeakMemory() as mem:
+                papermill.execute_notebook(
+                    str(nb), str(output / nb.name), cwd=str(nb.parent), kernel_name="python3",
+                    parameters={"LAB_SCALE": cfg.scale, "LAB_PROFILE": cfg.profile}, progress_bar=False,
+                )
+            result.status = "ok"
+        except PapermillExecutionError as exc:
+            result.status = "failed"
+            result.error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+        except Exception as exc:  # noqa: BLE001 - a kernel that dies is a failed notebook, not a crash
+            result.status = "failed"
+            result.error = f"{type(exc).__name__}: {exc}"
+        result.seconds = time.perf_counter() - start
+        result.peak_memory_mib = mem.peak / 2**20
+        if result.status == "failed":
+            report(f"FAILED {nb.name} at {result.error}\n  executed copy with the traceback: {output / nb.name}")
+            break
+    write_summary(results, output / "summary.csv")
+    return results
+
+
+def write_summary(results: list[NotebookResult], path: Path) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["notebook", "status", "seconds", "peak_memory_mib", "error"])
+        for r in results:
+            writer.writerow([r.notebook, r.status, f"{r.seconds:.1f}", f"{r.peak_memory_mib:.0f}", r.error])
+
+
+def format_summary(results: list[NotebookResult]) -> str:
+    width = max([len(r.notebook) for r in results] + [8])
+    lines = [f"{'notebook':<{width}}  {'status':<8} {'seconds':>8} {'peak MiB':>9}"]
+    for r in results:
+        lines.append(f"{r.notebook:<{width}}  {r.status:<8} {r.seconds:>8.1f} {r.peak_memory_mib:>9.0f}")
+    lines.append(f"{'total':<{width}}  {'':<8} {sum(r.seconds for r in results):>8.1f} "
+                 f"{max([r.peak_memory_mib for r in results] + [0]):>9.0f}")
+    return "\n".join(lines)
+
+
+def main(cfg: Config, only: list[str] | None = None, output: str | None = None) -> int:
+    results = run_series(cfg, only, Path(output) if output else None)
+    print()
+    print(format_summary(results))
+    out = Path(output or cfg.root / "output")
+    print(f"\nexecuted notebooks and summary.csv: {out}")
+    return 0 if all(r.status == "ok" for r in results) else 1

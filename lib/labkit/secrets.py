@@ -1,0 +1,43 @@
+"""Generated credentials, kept in `<state>/secrets/` (folder 0700, files 0600); never typed, never committed."""
+from __future__ import annotations
+
+import os
+import secrets as _random
+from pathlib import Path
+
+from labkit.config import Config
+from labkit.errors import LabError
+
+
+def _file(cfg: Config, name: str) -> Path:
+    return cfg.secrets_dir / name
+
+
+def ensure_dir(cfg: Config) -> Path:
+    cfg.secrets_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(cfg.secrets_dir, 0o700)
+    return cfg.secrets_dir
+
+
+def get(cfg: Config, name: str, *, create: bool = True, factory=None) -> str:
+    """The secret `name`, generated on first use (by `factory()`, else 24 random URL-safe bytes)."""
+    path = _file(cfg, name)
+    if path.exists():
+        value = path.read_text().strip()
+        if not value:
+            raise LabError(f"secret file {path} is empty; delete it and run `labkit down --purge` to start the lab afresh")
+        return value
+    if not create:
+        raise LabError(f"secret {name} not found in {cfg.secrets_dir}; start the lab first (labkit up)")
+    ensure_dir(cfg)
+    value = factory() if factory else _random.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def path(cfg: Config, name: str) -> Path:
+    """Where secret `name` lives (e.g. for a `--password-file` argument); it is created if missing."""
+    get(cfg, name)
+    return _file(cfg, name)

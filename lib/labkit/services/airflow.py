@@ -1,0 +1,141 @@
+"""Apache Airflow 3: API server + UI, scheduler, DAG processor, triggerer (see `airflow_supervisor`).
+
+Its DAGs folder is the project's `dags/`, its metadata database lives in the lab's PostgreSQL, and its
+admin password is generated into the state folder. Connections and variables are written through the
+REST API from `labkit.connections` on every `up`.
+"""
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import sys
+from importlib.metadata import version as dist_version
+from pathlib import Path
+
+from labkit import connections, secrets
+from labkit.airflow_api import AirflowAPI
+from labkit.services.base import Service
+from labkit.services.postgres import Postgres
+
+ADMIN = "admin"
+
+
+class Airflow(Service):
+    name = "airflow"
+    ports = ("airflow",)
+    start_timeout = 300.0   # the first start migrates the metadata database
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return self.url
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / "airflow.cfg"
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.dir / "simple_auth_manager_passwords.json"
+
+    def admin_password(self) -> str:
+        return secrets.get(self.cfg, "airflow_admin")
+
+    def api(self) -> AirflowAPI:
+        return AirflowAPI(self.url, ADMIN, self.admin_password())
+
+    def version(self) -> str:
+        return f"Airflow {dist_version('apache-airflow')}"
+
+    def settings(self) -> dict[str, dict[str, str]]:
+        cfg, port = self.cfg, self.port
+        return {
+            "core": {
+                "dags_folder": str(cfg.dags_dir),
+                "executor": "LocalExecutor",
+                "load_examples": "False",
+                "parallelism": "4",
+                "simple_auth_manager_users": f"{ADMIN}:admin",
+                "simple_auth_manager_passwords_file": str(self.passwords_file),
+                "fernet_key": secrets.get(cfg, "airflow_fernet_key", factory=_fernet_key),
+                "execution_api_server_url": f"{self.url}/execution/",
+            },
+            "database": {"sql_alchemy_conn": Postgres(cfg).url("airflow").replace("postgresql://",
+                                                                                   "postgresql+psycopg2://")},
+            "api": {"host": "127.0.0.1", "port": str(port), "base_url": self.url, "workers": "1",
+                    "secret_key": secrets.get(cfg, "airflow_api_secret_key"), "expose_config": "False"},
+            "api_auth": {"jwt_secret": secrets.get(cfg, "airflow_jwt_secret", factory=_jwt_secret)},
+            "logging": {"base_log_folder": str(self.dir / "logs")},
+            "dag_processor": {"refresh_interval": "20"},
+            "scheduler": {"enable_health_check": "False"},
+        }
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_dict(self.settings())
+        _write_private(self.config_file, parser)
+        _write_private_text(self.passwords_file, json.dumps({ADMIN: self.admin_password()}) + "\n")
+
+    def env(self) -> dict[str, str]:
+        return airflow_env(self.cfg)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "labkit.services.airflow_supervisor"]
+
+    def healthy(self) -> bool:
+        health = self.api().health()
+        return all(health.get(part, {}).get("status") == "healthy"
+                   for part in ("metadatabase", "scheduler", "dag_processor"))
+
+    def after_start(self) -> None:
+        api = self.api()
+        api.upsert("connections", connections.connections(self.cfg))
+        api.upsert("variables", connections.variable_records(self.cfg))
+
+
+def airflow_env(cfg) -> dict[str, str]:
+    """The environment for any `airflow` command of this lab (the server, tasks, the CLI in a notebook)."""
+    venv_bin = str(Path(sys.executable).parent)
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(cfg.service_dir("airflow")),
+        "AIRFLOW_CONFIG": str(cfg.service_dir("airflow") / "airflow.cfg"),
+        "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
+        "LAB_ROOT": str(cfg.root),
+        "LAB_PROFILE": cfg.profile,
+        "LAB_SCALE": cfg.scale,
+        "LAB_STATE_DIR": str(cfg.state_dir),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def _jwt_secret() -> str:
+    import secrets as random
+    return random.token_urlsafe(64)   # >= 64 bytes: what PyJWT recommends for HS512
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+    return Fernet.generate_key().decode()
+
+
+def _write_private_text(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def _write_private(path: Path, parser: configparser.ConfigParser) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# Written by labkit on every `up` from lab.toml and the lab's secrets: edit lab.toml instead.\n")
+        parser.write(fh)
+    os.chmod(path, 0o600)

@@ -1,0 +1,130 @@
+"""MariaDB (MySQL protocol): the database `airflow` that receives the EMR job's results (`emr_table`)."""
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pymysql
+
+from labkit import procs, secrets
+from labkit.errors import LabError
+from labkit.services.base import Service
+
+DATABASE = "airflow"     # the seed's Aurora database name
+USER = "emr"             # the account the EMR step writes with
+
+
+class MariaDB(Service):
+    name = "mariadb"
+    ports = ("mariadb",)
+    stop_signal = signal.SIGTERM   # mariadbd shuts down cleanly on SIGTERM
+    start_timeout = 60.0
+    runs_as_service_user = True
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def socket(self) -> Path:
+        return self.dir / "mariadb.sock"
+
+    def missing_requirements(self) -> list[str]:
+        missing = [b for b in ("mariadbd", "mariadb-install-db") if not self._which(b)]
+        return [f"MariaDB server not installed ({', '.join(missing)} missing): run `make setup` "
+                "(apt package `mariadb-server`)"] if missing else []
+
+    @staticmethod
+    def _which(binary: str) -> str | None:
+        return shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin:/usr/local/sbin")
+
+    def _binary(self, binary: str) -> str:
+        found = self._which(binary)
+        if not found:
+            raise LabError(f"{binary} not found: run `make setup` (apt package `mariadb-server`)")
+        return found
+
+    def version(self) -> str:
+        try:
+            out = subprocess.run([self._binary("mariadbd"), "--version"], capture_output=True, text=True).stdout
+        except LabError:
+            return ""
+        parts = out.split()
+        return f"MariaDB {parts[2].split('-')[0]}" if len(parts) > 2 else out.strip()
+
+    def check_state(self) -> None:
+        if not self.data_dir.exists() or not any(self.data_dir.iterdir()):
+            return
+        if not (self.data_dir / "mysql").is_dir():
+            raise LabError(f"{self.data_dir} is not a MariaDB data folder (no mysql/ system schema): it is corrupted "
+                           "or foreign; move it away, or reset the lab with `labkit down --purge --yes` (deletes its data)")
+
+    def prepare(self) -> None:
+        if (self.data_dir / "mysql").is_dir():
+            return
+        self.own_dir(self.data_dir)
+        argv = [self._binary("mariadb-install-db"), "--no-defaults", f"--datadir={self.data_dir}",
+                "--auth-root-authentication-method=normal", "--skip-test-db"]
+        if self.user:
+            argv.append(f"--user={self.user}")
+        result = subprocess.run(argv, capture_output=True, text=True, cwd=self.dir, **procs.run_as(self.user))
+        if result.returncode != 0:
+            raise LabError(f"mariadb-install-db failed for {self.data_dir}: {result.stderr.strip()[-300:]}")
+
+    def command(self) -> list[str]:
+        return [self._binary("mariadbd"), "--no-defaults", f"--datadir={self.data_dir}",
+                f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
+                f"--pid-file={self.dir / 'mariadbd.pid'}", "--skip-name-resolve",
+                "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+                "--innodb-buffer-pool-size=128M", "--performance-schema=OFF", "--log-error="]
+
+    def connect(self, user: str = "root", password: str | None = None, database: str | None = None):
+        """A PyMySQL connection over TCP (root: the lab's generated root password)."""
+        if password is None:
+            password = secrets.get(self.cfg, "mariadb_root" if user == "root" else "mariadb_emr", create=False)
+        try:
+            return pymysql.connect(host="127.0.0.1", port=self.port, user=user, password=password,
+                                   database=database, connect_timeout=5)
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] == 1045:
+                raise LabError(f"MariaDB at {self.address} rejected the password for {user!r}; the lab's "
+                               f"passwords are in {self.cfg.secrets_dir} (do not edit them by hand)") from None
+            raise
+
+    def healthy(self) -> bool:
+        with self._admin_connection() as conn:
+            return conn.open
+
+    def _root_has_password(self) -> bool:
+        return (self.dir / "root-password-set").exists()
+
+    def _admin_connection(self):
+        """root over TCP with its password; before the first `after_start` root has none, via the socket."""
+        if self._root_has_password():
+            return self.connect()
+        return pymysql.connect(unix_socket=str(self.socket), user="root", password="", connect_timeout=5)
+
+    def after_start(self) -> None:
+        root_pw = secrets.get(self.cfg, "mariadb_root")
+        emr_pw = secrets.get(self.cfg, "mariadb_emr")
+        conn = self._admin_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{DATABASE}` CHARACTER SET utf8mb4")
+                for host in ("127.0.0.1", "localhost"):
+                    cur.execute(f"CREATE USER IF NOT EXISTS '{USER}'@'{host}' IDENTIFIED BY %s", (emr_pw,))
+                    cur.execute(f"ALTER USER '{USER}'@'{host}' IDENTIFIED BY %s", (emr_pw,))
+                    cur.execute(f"GRANT ALL PRIVILEGES ON `{DATABASE}`.* TO '{USER}'@'{host}'")
+                    cur.execute(f"CREATE USER IF NOT EXISTS 'root'@'{host}' IDENTIFIED BY %s", (root_pw,))
+                    cur.execute(f"ALTER USER 'root'@'{host}' IDENTIFIED BY %s", (root_pw,))
+                    cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO 'root'@'{host}' WITH GRANT OPTION")
+                cur.execute("FLUSH PRIVILEGES")
+            conn.commit()
+        finally:
+            conn.close()
+        (self.dir / "root-password-set").touch()
+
+    def url(self) -> str:
+        return f"mysql://{USER}:{secrets.get(self.cfg, 'mariadb_emr')}@127.0.0.1:{self.port}/{DATABASE}"

@@ -1,0 +1,35 @@
+"""Shared by the tests: an isolated lab (own state folder, own ports) for tests that break things."""
+from __future__ import annotations
+
+import shutil
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+import labkit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def isolated_lab(monkeypatch, name: str):
+    """A Config for a throwaway lab under the project (the database account must be able to reach it)."""
+    state = ROOT / f".lab-test-{name}"
+    shutil.rmtree(state, ignore_errors=True)
+    monkeypatch.setenv("LAB_STATE_DIR", str(state))
+    for key in ("POSTGRES", "MARIADB", "AIRFLOW", "EMR"):
+        monkeypatch.setenv(f"LAB_PORT_{key}", str(free_port()))
+    cfg = labkit.load()
+    try:
+        yield cfg
+    finally:
+        from labkit import services
+
+        services.down(cfg, report=lambda _: None)
+        shutil.rmtree(state, ignore_errors=True)

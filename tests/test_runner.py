@@ -1,0 +1,49 @@
+"""The papermill runner: order, stop at the first failure, summary with status/seconds/memory."""
+import csv
+import dataclasses
+
+import nbformat
+import pytest
+
+import labkit
+from labkit import LabError, runner
+
+
+def _notebook(path, source):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("LAB_SCALE = None\nLAB_PROFILE = None", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def series_cfg(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    return dataclasses.replace(labkit.load(), root=tmp_path)
+
+
+def test_series_is_ordered_and_filterable(series_cfg):
+    for name in ("02_b", "00_a", "01_x", "notes"):
+        _notebook(series_cfg.notebooks_dir / f"{name}.ipynb", "1")
+    assert [p.name for p in runner.series(series_cfg)] == ["00_a.ipynb", "01_x.ipynb", "02_b.ipynb"]
+    assert [p.name for p in runner.series(series_cfg, ["01"])] == ["01_x.ipynb"]
+    with pytest.raises(LabError, match="no notebook"):
+        runner.series(series_cfg, ["99"])
+
+
+def test_stops_at_first_failure_and_writes_summary(series_cfg, tmp_path):
+    nbs = series_cfg.notebooks_dir
+    _notebook(nbs / "00_ok.ipynb", "assert LAB_SCALE == 'smoke'\nx = bytearray(50_000_000)")
+    _notebook(nbs / "01_boom.ipynb", "raise ValueError('the table is empty')")
+    _notebook(nbs / "02_never.ipynb", "1")
+    out = tmp_path / "out"
+    results = runner.run_series(series_cfg, output=out, report=lambda _: None)
+    assert [(r.notebook, r.status) for r in results] == [
+        ("00_ok.ipynb", "ok"), ("01_boom.ipynb", "failed"), ("02_never.ipynb", "not run")]
+    assert "ValueError: the table is empty" in results[1].error
+    assert results[0].peak_memory_mib > 40       # the kernel held 50 MB
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert [r["status"] for r in rows] == ["ok", "failed", "not run"]
+    assert (out / "01_boom.ipynb").exists() and not (out / "02_never.ipynb").exists()
+    assert runner.main(series_cfg, output=str(tmp_path / "out2")) == 1

@@ -1,0 +1,135 @@
+"""The local stack against the real servers: up, health, idempotent up, connections, down/up keeps data."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+import labkit
+from labkit import LabError, connections, services
+
+pytestmark = pytest.mark.services
+LABKIT = [str(Path(sys.executable).with_name("labkit"))]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    cfg = labkit.load()
+    services.down(cfg, purge=True, report=lambda _: None)   # start from an empty state folder
+    rows = services.up(cfg, report=lambda _: None)
+    yield cfg, rows
+
+
+def test_every_service_is_healthy_on_loopback(lab):
+    cfg, rows = lab
+    assert [r.name for r in rows] == ["postgres", "mariadb", "airflow"]
+    for r in rows:
+        assert r.healthy, r
+        assert r.pid and psutil.pid_exists(r.pid)
+        assert "127.0.0.1" in r.address
+        assert r.memory_bytes > 0
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port in cfg.ports.values():
+            assert conn.laddr.ip == "127.0.0.1", conn
+
+
+def test_status_cli_text_and_json(lab):
+    cfg, _ = lab
+    out = subprocess.run(LABKIT + ["status"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("healthy") == 3 and "http://127.0.0.1:" in out.stdout
+    rows = json.loads(subprocess.run(LABKIT + ["status", "--json"], capture_output=True, text=True).stdout)
+    assert {r["name"]: r["healthy"] for r in rows} == {"postgres": True, "mariadb": True, "airflow": True}
+
+
+def test_second_up_reuses_every_service(lab):
+    cfg, rows = lab
+    before = {r.name: r.pid for r in rows}
+    messages = []
+    again = services.up(cfg, report=messages.append)
+    assert {r.name: r.pid for r in again} == before
+    assert all("reused" in m for m in messages), messages
+
+
+def test_airflow_holds_the_generated_connections_and_variables(lab):
+    cfg, _ = lab
+    api = services.get(cfg, "airflow").api()
+    stored = {c["connection_id"]: c for c in api.get("connections")["connections"]}
+    assert stored["postgres_default"]["login"] == "airline"
+    assert stored["postgres_default"]["port"] == cfg.ports["postgres"]
+    assert stored["mysql_default"]["schema"] == "airflow"
+    assert json.loads(stored["aws_default"]["extra"])["service_config"]["emr"]["endpoint_url"].endswith(
+        str(cfg.ports["emr"]))
+    variables = {v["key"]: v["value"] for v in api.get("variables")["variables"]}
+    assert variables == connections.variables(cfg)
+
+
+def test_the_generated_credentials_work_and_wrong_ones_are_explained(lab):
+    cfg, _ = lab
+    pg = services.get(cfg, "postgres")
+    with pg.connect("airline_db", "airline", (cfg.secrets_dir / "postgres_airline").read_text().strip()) as conn:
+        with conn.cursor() as cur:
+            cur.execute("select current_user")
+            assert cur.fetchone() == ("airline",)
+    with pytest.raises(LabError, match="rejected the password for 'airline'"):
+        pg.connect("airline_db", "airline", "wrong-password")
+    maria = services.get(cfg, "mariadb")
+    with maria.connect("emr", database="airflow") as conn, conn.cursor() as cur:
+        cur.execute("select @@character_set_server")
+        assert cur.fetchone() == ("utf8mb4",)
+    with pytest.raises(LabError, match="rejected the password for 'emr'"):
+        maria.connect("emr", "wrong-password")
+    from labkit.airflow_api import AirflowAPI
+    with pytest.raises(LabError, match="rejected the password of user 'admin'"):
+        AirflowAPI(services.get(cfg, "airflow").url, "admin", "wrong-password").login()
+
+
+def test_status_exits_nonzero_when_a_service_is_down(lab):
+    cfg, _ = lab
+    services.get(cfg, "mariadb").stop()
+    try:
+        out = subprocess.run(LABKIT + ["status"], capture_output=True, text=True)
+        assert out.returncode == 1
+        assert "mariadb    stopped" in out.stdout
+    finally:
+        services.up(cfg, only=["mariadb"], report=lambda _: None)
+
+
+def test_down_stops_everything_and_up_finds_the_data(lab):
+    cfg, rows = lab
+    pg = services.get(cfg, "postgres")
+    with pg.connect("airline_db") as conn, conn.cursor() as cur:
+        cur.execute("create table if not exists survives_restart (n int); insert into survives_restart values (42)")
+    pids = [r.pid for r in services.status(cfg)]
+    services.down(cfg, report=lambda _: None)
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, pid
+    assert not list(cfg.state_dir.glob("*/*.pid"))
+    rows = services.up(cfg, report=lambda _: None)
+    assert all(r.healthy for r in rows)
+    with pg.connect("airline_db") as conn, conn.cursor() as cur:
+        cur.execute("select n from survives_restart")
+        assert cur.fetchall() == [(42,)]
+        cur.execute("drop table survives_restart")
+
+
+def test_stale_pid_file_is_cleaned_up(lab):
+    cfg, _ = lab
+    maria = services.get(cfg, "mariadb")
+    real = maria.pid()
+    maria.pid_file.write_text("999999\n")     # a pid that no process has
+    assert maria.pid() is None and not maria.pid_file.exists()
+    maria.pid_file.write_text(f"{real}\n")
+
+
+def test_secrets_are_private_and_not_in_airflow_logs(lab):
+    cfg, _ = lab
+    assert oct(cfg.secrets_dir.stat().st_mode & 0o777) == "0o700"
+    for f in cfg.secrets_dir.iterdir():
+        assert oct(f.stat().st_mode & 0o777) == "0o600", f
+    admin = (cfg.secrets_dir / "airflow_admin").read_text().strip()
+    assert admin not in services.get(cfg, "airflow").log_file.read_text()
+    assert os.stat(services.get(cfg, "airflow").config_file).st_mode & 0o077 == 0
