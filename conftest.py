@@ -7,8 +7,11 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-TEST_STATE_DIR = ROOT / ".lab-test"
-TEST_PORTS = {"POSTGRES": 54420, "MARIADB": 33406, "AIRFLOW": 18180, "EMR": 18600}
+# LAB_TEST_SLOT=N (0-9) gives a second test run on the same machine its own folder and ports.
+SLOT = int(os.environ.get("LAB_TEST_SLOT", "0"))
+TEST_STATE_DIR = ROOT / (".lab-test" if SLOT == 0 else f".lab-test{SLOT}")
+TEST_PORTS = {name: port + 10 * SLOT for name, port in
+              {"POSTGRES": 54420, "MARIADB": 33406, "AIRFLOW": 18180, "EMR": 18600}.items()}
 
 
 def pytest_configure(config):

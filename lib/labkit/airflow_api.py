@@ -1,6 +1,8 @@
 """A small client of the Airflow 3 REST API (v2): token login, connections, variables, health."""
 from __future__ import annotations
 
+import time
+
 import requests
 
 from labkit.errors import LabError
@@ -31,17 +33,22 @@ class AirflowAPI:
         self._token = resp.json()["access_token"]
         return self._token
 
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+    def request(self, method: str, path: str, allow: tuple[int, ...] = (), headers_extra: dict | None = None,
+                **kwargs) -> requests.Response:
+        """One API call; an error status raises LabError unless it is in `allow`."""
         if self._token is None:
             self.login()
         url = f"{self.base_url}/api/v2/{path.lstrip('/')}"
-        resp = self._session.request(method, url, timeout=self.timeout,
-                                     headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+
+        def send():
+            headers = {"Authorization": f"Bearer {self._token}", **(headers_extra or {})}
+            return self._session.request(method, url, timeout=self.timeout, headers=headers, **kwargs)
+
+        resp = send()
         if resp.status_code == 401:  # token expired: log in again once
             self.login()
-            resp = self._session.request(method, url, timeout=self.timeout,
-                                         headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
-        if resp.status_code >= 400:
+            resp = send()
+        if resp.status_code >= 400 and resp.status_code not in allow:
             raise LabError(f"Airflow API {method} {path} answered {resp.status_code}: {resp.text[:300]}")
         return resp
 
@@ -56,3 +63,120 @@ class AirflowAPI:
         if errors:
             raise LabError(f"Airflow refused some {collection}: {errors}")
         return result
+
+    # -- DAGs and their runs ----------------------------------------------------------------------------
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict:
+        """Wait until the DAG processor has parsed `dag_id` (new files are picked up within ~20 s)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = self.request("GET", f"dags/{dag_id}", allow=(404,))
+            if resp.status_code == 200:
+                return resp.json()
+            if time.monotonic() > deadline:
+                errors = self.get("importErrors").get("import_errors", [])
+                mine = [e["stack_trace"].strip().splitlines()[-1] for e in errors if dag_id in e.get("filename", "")
+                        or dag_id in e.get("stack_trace", "")]
+                raise LabError(f"Airflow has not loaded DAG {dag_id!r} after {timeout:.0f} s"
+                               + (f": import error {mine[0]}" if mine else "; is its file in dags/? (labkit logs airflow)"))
+            time.sleep(2)
+
+    def unpause(self, dag_id: str) -> None:
+        self.request("PATCH", f"dags/{dag_id}", json={"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self.request("PATCH", f"dags/{dag_id}", json={"is_paused": True})
+
+    def trigger(self, dag_id: str, logical_date: str | None = None, conf: dict | None = None,
+                run_id: str | None = None) -> str:
+        """Start a run; returns its dag_run_id. `logical_date` is ISO 8601 with a time zone (or None)."""
+        body = {"logical_date": logical_date, "conf": conf or {}}
+        if run_id:
+            body["dag_run_id"] = run_id
+        return self.request("POST", f"dags/{dag_id}/dagRuns", json=body).json()["dag_run_id"]
+
+    def clear_run(self, dag_id: str, run_id: str) -> None:
+        """Run an existing run again (all its tasks), as the UI's "Clear" does."""
+        self.request("POST", f"dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False})
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict:
+        return self.get(f"dags/{dag_id}/dagRuns/{run_id}")
+
+    def dag_runs(self, dag_id: str) -> list[dict]:
+        return self.get(f"dags/{dag_id}/dagRuns", order_by="logical_date", limit=100)["dag_runs"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The task's log as text lines (Airflow 3 returns structured events; we print them as lines)."""
+        resp = self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+                            params={"full_content": "true"}, headers_extra={"Accept": "application/json"})
+        lines = []
+        for item in resp.json().get("content", []):
+            if isinstance(item, str):
+                lines.append(item)
+            else:
+                event = item.get("event", "")
+                level = item.get("level", "")
+                lines.append(f"[{item.get('timestamp', '')}] {level.upper() + ' ' if level else ''}{event}".rstrip())
+        return "\n".join(lines)
+
+    def backfill(self, dag_id: str, from_date: str, to_date: str, reprocess: str = "completed") -> dict:
+        """Runs for every logical date in [from_date, to_date] (reprocess: none | failed | completed)."""
+        return self.request("POST", "backfills", json={"dag_id": dag_id, "from_date": from_date, "to_date": to_date,
+                                                       "reprocess_behavior": reprocess, "max_active_runs": 1}).json()
+
+    def follow(self, dag_id: str, run_id: str, timeout: float = 1800.0, progress: bool = True,
+               interval: float = 2.0) -> dict:
+        """Wait for a run to finish, with a progress bar over its tasks; returns the final dag run.
+
+        On failure, the end of each failed task's log is printed: the one place to look.
+        """
+        from tqdm.auto import tqdm
+
+        deadline = time.monotonic() + timeout
+        bar = None
+        try:
+            while True:
+                tis = self.task_instances(dag_id, run_id)
+                done = sum(1 for ti in tis if ti["state"] in FINISHED)
+                running = [ti["task_id"] for ti in tis if ti["state"] == "running"]
+                if progress:
+                    if bar is None and tis:
+                        bar = tqdm(total=len(tis), desc=f"{dag_id} {run_id}", unit="task")
+                    if bar is not None:
+                        bar.n = done
+                        bar.set_postfix_str(", ".join(running) or "")
+                        bar.refresh()
+                run = self.dag_run(dag_id, run_id)
+                if run["state"] in ("success", "failed"):
+                    break
+                if time.monotonic() > deadline:
+                    raise LabError(f"run {run_id} of {dag_id} still {run['state']} after {timeout:.0f} s; "
+                                   "look at the Airflow UI or `labkit logs airflow`")
+                time.sleep(interval)
+        finally:
+            if bar is not None:
+                bar.close()
+        if run["state"] == "failed" and progress:
+            for ti in self.task_instances(dag_id, run_id):
+                if ti["state"] == "failed":
+                    log = self.task_log(dag_id, run_id, ti["task_id"], max(ti.get("try_number") or 1, 1))
+                    print(f"--- {ti['task_id']} failed; end of its log ---")
+                    print("\n".join(log.splitlines()[-25:]))
+        return run
+
+
+FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}
+
+
+def gantt_frame(task_instances: list[dict]):
+    """Start/end of each task instance as a DataFrame, in start order (what plots.gantt draws)."""
+    import pandas as pd
+
+    rows = [{"task_id": ti["task_id"], "state": ti["state"],
+             "start": pd.Timestamp(ti["start_date"]) if ti.get("start_date") else pd.NaT,
+             "end": pd.Timestamp(ti["end_date"]) if ti.get("end_date") else pd.NaT} for ti in task_instances]
+    frame = pd.DataFrame(rows, columns=["task_id", "state", "start", "end"]).sort_values("start")
+    frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds()
+    return frame.reset_index(drop=True)
