@@ -6,6 +6,8 @@ touched, and they run at smoke scale. The lab started for the tests is stopped w
 import os
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent
 # LAB_TEST_SLOT=N (0-9) gives a second test run on the same machine its own folder and ports.
 SLOT = int(os.environ.get("LAB_TEST_SLOT", "0"))
@@ -21,6 +23,25 @@ def pytest_configure(config):
     os.environ["LAB_SCALE"] = "smoke"
     os.environ["LAB_PROFILE"] = "local"
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def pytest_sessionstart(session):
+    """Every run starts from an empty test state folder (the previous run's data never leaks in)."""
+    import labkit
+    from labkit import services
+
+    services.down(labkit.load(), purge=True, report=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The whole local stack, up once for the run; tests that need only part of it may call services.up(only=...)."""
+    import labkit
+    from labkit import services
+
+    cfg = labkit.load()
+    rows = services.up(cfg, report=lambda _: None)
+    return cfg, rows
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -8,19 +8,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-import labkit
 from labkit import LabError, connections, services
 
 pytestmark = pytest.mark.services
 LABKIT = [str(Path(sys.executable).with_name("labkit"))]
-
-
-@pytest.fixture(scope="module")
-def lab():
-    cfg = labkit.load()
-    services.down(cfg, purge=True, report=lambda _: None)   # start from an empty state folder
-    rows = services.up(cfg, report=lambda _: None)
-    yield cfg, rows
 
 
 def test_every_service_is_healthy_on_loopback(lab):
