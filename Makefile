@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system run test lab bench up down status doctor lock clean
+.PHONY: setup system run test lab bench images up down status doctor lock
 
 setup: system $(STAMP)
 
@@ -35,6 +35,9 @@ lab: setup
 
 bench: setup
 	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b --scale $${LAB_SCALE:-smoke} || exit 1; done
+
+images: setup
+	$(BIN)/python -m labkit.architecture images
 
 up down status doctor: setup
 	$(BIN)/labkit $@
