@@ -1,4 +1,4 @@
-"""`labkit up|down|status|doctor|logs|env|run`: the lab from a terminal (the notebooks call the same functions)."""
+"""`labkit up|down|status|doctor|logs|env|run|sqoop`: the lab from a terminal (the notebooks call the same functions)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from labkit import config, doctor, procs, services
+from labkit import config, doctor, procs, services, sqoop
 from labkit.errors import LabError
 
 
@@ -97,6 +97,10 @@ def cmd_run(cfg, args) -> int:
     return runner.main(cfg, only=args.notebooks, output=args.output)
 
 
+def cmd_sqoop(cfg, args) -> int:
+    return sqoop.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="*", help="only notebooks whose name starts with these (e.g. 00 01)")
     p.add_argument("--output", default=None, help="folder for executed notebooks and summary (default: output/)")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("sqoop", help="`labkit sqoop import --connect ...`: a Sqoop-shaped import from PostgreSQL")
+    sqoop.add_arguments(p)
+    p.set_defaults(func=cmd_sqoop)
     return parser
 
 
