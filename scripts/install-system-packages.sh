@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the lab needs from the operating system, only where it is missing:
-# Java 17+ (Spark), a PostgreSQL server, a MariaDB server, the PostgreSQL and MariaDB JDBC drivers, Graphviz,
+# Java 17+ (Spark), a PostgreSQL server, a MariaDB server, the PostgreSQL and MariaDB JDBC drivers, Graphviz, Chromium,
 # and, when the lab is run by root, the unprivileged account the database servers run as.
 set -euo pipefail
 
@@ -17,6 +17,7 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || command -v postgre
 [ -e /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 [ -e /usr/share/java/mariadb-java-client.jar ] || need+=(libmariadb-java)
 command -v dot >/dev/null || need+=(graphviz)   # draws images/ (labkit.architecture)
+command -v chromium >/dev/null || need+=(chromium)   # screenshots of the Airflow UI (labkit.screenshots)
 
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then

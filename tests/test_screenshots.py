@@ -1,0 +1,33 @@
+"""The UI screenshots are taken by a real browser that logs in and finds every DAG of dags/ on the page."""
+import ast
+from pathlib import Path
+
+from PIL import Image
+
+from labkit import screenshots, services
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dag_ids() -> list[str]:
+    ids = []
+    for path in sorted((ROOT / "dags").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "dag_id" and isinstance(node.value, ast.Constant):
+                ids.append(node.value.value)
+    return ids
+
+
+def test_screenshots_show_the_dags_and_the_connections(lab, tmp_path):
+    cfg, _ = lab
+    api = services.get(cfg, "airflow").api()
+    ids = dag_ids()
+    for dag_id in ids:
+        api.wait_for_dag(dag_id)
+    saved = screenshots.take(cfg, tmp_path, dags=ids)
+    assert [p.name for p in saved] == ["airflow_dag_list.png", "airflow_connections.png"]
+    for path in saved:
+        image = Image.open(path).convert("L")
+        assert image.size == (1400, 860)
+        lo, hi = image.getextrema()
+        assert hi - lo > 100, f"{path.name} looks blank"
