@@ -19,7 +19,7 @@ ROWS = 20_000
 
 
 @pytest.fixture(scope="module")
-def lab():
+def source_db():
     cfg = labkit.load()
     services.up(cfg, only=["postgres"], report=lambda _: None)
     pg = services.get(cfg, "postgres")
@@ -82,8 +82,8 @@ def names(folder: Path) -> list[str]:
 
 
 # -- splits and formats ---------------------------------------------------------------------------------------
-def test_ctid_ranges_land_every_row_once_as_sqoop_text(lab, tmp_path):
-    cfg, conn = lab
+def test_ctid_ranges_land_every_row_once_as_sqoop_text(source_db, tmp_path):
+    cfg, conn = source_db
     result = run(cfg, target=tmp_path / "t", num_mappers=3)
     assert names(tmp_path / "t") == ["_SUCCESS", "part-m-00000", "part-m-00001", "part-m-00002"]
     assert result.splitting == "ctid block ranges" and result.mode == "created"
@@ -95,8 +95,8 @@ def test_ctid_ranges_land_every_row_once_as_sqoop_text(lab, tmp_path):
     assert landed == [tuple(map(str, r)) for r in source_rows(conn, "sq_dummy")]
 
 
-def test_numeric_split_by_gives_disjoint_ranges_as_parquet(lab, tmp_path):
-    cfg, conn = lab
+def test_numeric_split_by_gives_disjoint_ranges_as_parquet(source_db, tmp_path):
+    cfg, conn = source_db
     result = run(cfg, target=tmp_path / "p", num_mappers=4, split_by="id", as_parquetfile=True)
     assert names(tmp_path / "p") == ["_SUCCESS"] + [f"part-m-{i:05d}.parquet" for i in range(4)]
     assert result.splitting == "--split-by id"
@@ -112,8 +112,8 @@ def test_numeric_split_by_gives_disjoint_ranges_as_parquet(lab, tmp_path):
     assert str(table.schema.field("id").type) == "int64"
 
 
-def test_split_by_a_sparse_key_with_nulls_loses_nothing(lab, tmp_path):
-    cfg, conn = lab
+def test_split_by_a_sparse_key_with_nulls_loses_nothing(source_db, tmp_path):
+    cfg, conn = source_db
     result = run(cfg, table="sq_nulls", target=tmp_path / "n", num_mappers=3, split_by="k", as_parquetfile=True)
     assert result.landed_rows == 1000
     got = sorted(pq.read_table(tmp_path / "n").to_pylist(), key=lambda r: r["note"])
@@ -122,8 +122,8 @@ def test_split_by_a_sparse_key_with_nulls_loses_nothing(lab, tmp_path):
     assert sum(r["k"] is None for r in got) == 100      # the NULL keys go to the first mapper
 
 
-def test_parquet_keeps_types_nulls_and_empty_strings(lab, tmp_path):
-    cfg, conn = lab
+def test_parquet_keeps_types_nulls_and_empty_strings(source_db, tmp_path):
+    cfg, conn = source_db
     run(cfg, table="sq_types", target=tmp_path / "ty", num_mappers=1, as_parquetfile=True)
     table = pq.read_table(tmp_path / "ty")
     types = {f.name: str(f.type) for f in table.schema}
@@ -137,25 +137,36 @@ def test_parquet_keeps_types_nulls_and_empty_strings(lab, tmp_path):
     assert all(v is None for v in rows[2].values())
 
 
-def test_empty_table_lands_empty_parts_and_success(lab, tmp_path):
-    cfg, _ = lab
+def test_empty_table_lands_empty_parts_and_success(source_db, tmp_path):
+    cfg, _ = source_db
     result = run(cfg, table="sq_empty", target=tmp_path / "e", num_mappers=2, as_parquetfile=True)
     assert result.source_rows == result.landed_rows == 0
     assert (tmp_path / "e" / "_SUCCESS").exists()
     assert pq.read_table(tmp_path / "e").num_rows == 0
 
 
-def test_a_view_imports_with_one_mapper_or_a_split_column(lab, tmp_path):
-    cfg, _ = lab
+def test_a_view_imports_with_one_mapper_or_a_split_column(source_db, tmp_path):
+    cfg, _ = source_db
     assert run(cfg, table="sq_view", target=tmp_path / "v1", num_mappers=1).landed_rows == ROWS
     assert run(cfg, table="sq_view", target=tmp_path / "v2", num_mappers=2, split_by="id").landed_rows == ROWS
     with pytest.raises(LabError, match="no physical blocks.*--split-by"):
         run(cfg, table="sq_view", target=tmp_path / "v3", num_mappers=2)
 
 
+def test_where_imports_a_subset_with_either_split(source_db, tmp_path):
+    cfg, _ = source_db
+    for i, split_by in enumerate((None, "id")):
+        result = run(cfg, target=tmp_path / f"w{i}", num_mappers=3, split_by=split_by, where="line = 'dummy07'",
+                     as_parquetfile=True)
+        assert result.source_rows == result.landed_rows == ROWS // 100
+        assert set(pq.read_table(tmp_path / f"w{i}").column("line").to_pylist()) == {"dummy07"}
+    with pytest.raises(LabError, match=r"--where 'lin = 1' is not a valid condition on sq_dummy: column \"lin\" does not exist"):
+        run(cfg, target=tmp_path / "w9", where="lin = 1")
+
+
 # -- reconciliation and reruns ---------------------------------------------------------------------------------
-def test_count_mismatch_fails_loudly_without_success(lab, tmp_path):
-    cfg, _ = lab
+def test_count_mismatch_fails_loudly_without_success(source_db, tmp_path):
+    cfg, _ = source_db
     target = tmp_path / "nl"
     with pytest.raises(LabError, match=r"count mismatch.*source 3 rows, sent 3, landed 4.*line breaks.*--as-parquetfile"):
         run(cfg, table="sq_newline", target=target, num_mappers=1)
@@ -166,8 +177,8 @@ def test_count_mismatch_fails_loudly_without_success(lab, tmp_path):
     assert "two\nlines" in pq.read_table(target).column("note").to_pylist()
 
 
-def test_delete_target_dir_is_idempotent_and_a_failed_rerun_keeps_the_old_data(lab, tmp_path):
-    cfg, _ = lab
+def test_delete_target_dir_is_idempotent_and_a_failed_rerun_keeps_the_old_data(source_db, tmp_path):
+    cfg, _ = source_db
     target = tmp_path / "idem"
     first = run(cfg, target=target, num_mappers=2, delete_target_dir=True)
     before = {p.name: p.read_bytes() for p in target.iterdir()}
@@ -181,8 +192,8 @@ def test_delete_target_dir_is_idempotent_and_a_failed_rerun_keeps_the_old_data(l
     assert sorted(p.name for p in tmp_path.iterdir()) == [".idem.sqoop-lock", "idem"]
 
 
-def test_append_lands_the_rows_again_with_new_part_numbers(lab, tmp_path):
-    cfg, _ = lab
+def test_append_lands_the_rows_again_with_new_part_numbers(source_db, tmp_path):
+    cfg, _ = source_db
     target = tmp_path / "app"
     run(cfg, target=target, num_mappers=2, append=True, as_parquetfile=True)
     result = run(cfg, target=target, num_mappers=2, append=True, as_parquetfile=True)
@@ -191,8 +202,8 @@ def test_append_lands_the_rows_again_with_new_part_numbers(lab, tmp_path):
     assert pq.read_table(target).num_rows == 2 * ROWS                 # the rerun doubled the data
 
 
-def test_a_mapper_that_fails_stops_the_import_and_lands_nothing(lab, tmp_path):
-    cfg, _ = lab
+def test_a_mapper_that_fails_stops_the_import_and_lands_nothing(source_db, tmp_path):
+    cfg, _ = source_db
     for as_parquetfile in (False, True):       # mapper 2 hits a division by zero at id 15000
         with pytest.raises(LabError, match="a mapper's COPY failed: division by zero"):
             run(cfg, table="sq_breaks", target=tmp_path / "b", num_mappers=4, split_by="id", as_parquetfile=as_parquetfile)
@@ -200,8 +211,8 @@ def test_a_mapper_that_fails_stops_the_import_and_lands_nothing(lab, tmp_path):
 
 
 # -- the command line, as the DAG's BashOperator runs it -----------------------------------------------------------
-def test_cli_with_the_labs_password_file(lab, tmp_path):
-    cfg, _ = lab
+def test_cli_with_the_labs_password_file(source_db, tmp_path):
+    cfg, _ = source_db
     cmd = sqoop.lab_command(cfg, "sq_dummy", tmp_path / "cli", "-m", "2", "--as-parquetfile", "--delete-target-dir")
     assert cmd[:3] == ["labkit", "sqoop", "import"]
     assert cmd[cmd.index("--password-file") + 1] == str(cfg.secrets_dir / "postgres_airline")
@@ -212,8 +223,8 @@ def test_cli_with_the_labs_password_file(lab, tmp_path):
     assert names(tmp_path / "cli") == ["_SUCCESS", "part-m-00000.parquet", "part-m-00001.parquet"]
 
 
-def test_cli_bad_input_is_one_line_and_exit_2(lab, tmp_path):
-    cfg, _ = lab
+def test_cli_bad_input_is_one_line_and_exit_2(source_db, tmp_path):
+    cfg, _ = source_db
     cmd = sqoop.lab_command(cfg, "sq_dummy", tmp_path / "x", "-m", "0")
     out = subprocess.run([LABKIT, *cmd[1:]], capture_output=True, text=True, env=os.environ)
     assert out.returncode == 2
@@ -222,8 +233,8 @@ def test_cli_bad_input_is_one_line_and_exit_2(lab, tmp_path):
 
 
 # -- bad input: one actionable line each ---------------------------------------------------------------------------
-def test_wrong_password(lab, tmp_path):
-    cfg, _ = lab
+def test_wrong_password(source_db, tmp_path):
+    cfg, _ = source_db
     wrong = tmp_path / "pw"
     wrong.write_text("not-the-password\n")
     with pytest.raises(LabError, match=r"rejected the password for user 'airline'.*--password-file"):
@@ -232,14 +243,14 @@ def test_wrong_password(lab, tmp_path):
     assert not (tmp_path / "t").exists()
 
 
-def test_missing_table(lab, tmp_path):
-    cfg, _ = lab
+def test_missing_table(source_db, tmp_path):
+    cfg, _ = source_db
     with pytest.raises(LabError, match=r"--table 'no_such_table': no such table in database 'airline_db' \(tables: .*sq_dummy"):
         run(cfg, table="no_such_table", target=tmp_path / "t")
 
 
-def test_target_exists_without_append_or_delete(lab, tmp_path):
-    cfg, _ = lab
+def test_target_exists_without_append_or_delete(source_db, tmp_path):
+    cfg, _ = source_db
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "keep").write_text("x")
     with pytest.raises(LabError, match="already exists; add --delete-target-dir to replace it, or --append"):
@@ -249,27 +260,27 @@ def test_target_exists_without_append_or_delete(lab, tmp_path):
         run(cfg, target=tmp_path / "t", append=True, delete_target_dir=True)
 
 
-def test_split_by_column_that_does_not_exist(lab, tmp_path):
-    cfg, _ = lab
+def test_split_by_column_that_does_not_exist(source_db, tmp_path):
+    cfg, _ = source_db
     with pytest.raises(LabError, match=r"--split-by 'nope': table sq_dummy has no such column \(columns: id, line, comment, created\)"):
         run(cfg, target=tmp_path / "t", split_by="nope", num_mappers=2)
 
 
-def test_zero_mappers(lab, tmp_path):
-    cfg, _ = lab
+def test_zero_mappers(source_db, tmp_path):
+    cfg, _ = source_db
     for m in (0, -1):
         with pytest.raises(LabError, match=r"-m/--num-mappers .*must be an integer >= 1"):
             run(cfg, target=tmp_path / "t", num_mappers=m)
 
 
-def test_text_split_column(lab, tmp_path):
-    cfg, _ = lab
+def test_text_split_column(source_db, tmp_path):
+    cfg, _ = source_db
     with pytest.raises(LabError, match=r"--split-by 'created' is text.*must be numeric.*omit --split-by to split by block ranges"):
         run(cfg, target=tmp_path / "t", split_by="created", num_mappers=2)
 
 
-def test_connect_url_password_file_and_target_scheme(lab, tmp_path):
-    cfg, _ = lab
+def test_connect_url_password_file_and_target_scheme(source_db, tmp_path):
+    cfg, _ = source_db
     with pytest.raises(LabError, match="not a PostgreSQL JDBC URL.*not jdbc:mysql:"):
         sqoop.import_table("jdbc:mysql://127.0.0.1:3306/airflow", username="airline",
                            password_file=secrets.path(cfg, "postgres_airline"), table="t", target_dir=tmp_path / "t")

@@ -204,6 +204,7 @@ class TableInfo:
     blocks: int
     reltuples: int
     server_version: int
+    where: str | None = None                 # Sqoop's --where: a condition every mapper adds to its slice
 
     @property
     def ident(self) -> sql.Composable:
@@ -321,12 +322,17 @@ def ctid_splits(blocks: int, mappers: int, rows: int) -> list[Split]:
     return out
 
 
+def from_clause(info: TableInfo, condition: sql.Composable | None = None) -> sql.Composable:
+    """`FROM table [WHERE (--where) AND (slice)]`."""
+    conditions = [sql.SQL("({})").format(c) for c in (sql.SQL(info.where) if info.where else None, condition) if c is not None]
+    clause = sql.SQL("FROM {}").format(info.ident)
+    return sql.SQL("{} WHERE {}").format(clause, sql.SQL(" AND ").join(conditions)) if conditions else clause
+
+
 def copy_statement(info: TableInfo, split: Split) -> sql.Composable:
+    """What one mapper runs: `COPY (SELECT cols FROM table WHERE slice) TO STDOUT WITH (FORMAT csv)`."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in info.columns)
-    select = sql.SQL("SELECT {} FROM {}").format(cols, info.ident)
-    if split.where is not None:
-        select = sql.SQL("{} WHERE {}").format(select, split.where)
-    return sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(select)
+    return sql.SQL("COPY (SELECT {} {}) TO STDOUT WITH (FORMAT csv)").format(cols, from_clause(info, split.where))
 
 
 # -- the file side ---------------------------------------------------------------------------------------------
@@ -478,12 +484,13 @@ class _LineProgress:
 
     def __init__(self, index: int, total: int | None, every: float = 10.0):
         self.index, self.total, self.every, self.n = index, total, every, 0
+        self.file = sys.stdout if _in_notebook() else sys.stderr
         self.t0 = self.last = time.monotonic()
         self.closed = False
 
     def _line(self) -> None:
         pct = f" ({100 * self.n / self.total:.0f}% of ~{self.total:,})" if self.total else ""
-        print(f"mapper {self.index}: {self.n:,} rows{pct} in {time.monotonic() - self.t0:.0f} s", file=sys.stderr, flush=True)
+        print(f"mapper {self.index}: {self.n:,} rows{pct} in {time.monotonic() - self.t0:.0f} s", file=self.file, flush=True)
 
     def update(self, n: int) -> None:
         self.n += n
@@ -502,20 +509,37 @@ def _in_notebook() -> bool:
 
 
 def _progress_bars(splits: list[Split], progress: bool):
-    """A tqdm bar per mapper in a notebook or terminal; periodic log lines when stderr is not a terminal."""
-    from tqdm.auto import tqdm
+    """A tqdm bar per mapper: widgets in a notebook, redrawn lines in a terminal. Where bars cannot be drawn side
+    by side (a log file, an Airflow task, a notebook without ipywidgets), a plain line per mapper every 10 s."""
+    from tqdm import tqdm as text_bar
 
-    if progress and not _in_notebook() and not sys.stderr.isatty():
+    if not progress:
+        return [text_bar(disable=True) for _ in splits]
+    if _in_notebook():
+        try:
+            import ipywidgets  # noqa: F401 - tqdm's notebook bars need it
+            from tqdm.notebook import tqdm as bar
+        except ImportError:
+            return [_LineProgress(s.index, s.estimate) for s in splits]
+    elif sys.stderr.isatty():
+        bar = text_bar
+    else:
         return [_LineProgress(s.index, s.estimate) for s in splits]
-    return [tqdm(total=s.estimate or None, desc=f"mapper {s.index}", unit=" rows", unit_scale=True, position=s.index,
-                 leave=True, disable=not progress, mininterval=0.5, dynamic_ncols=True) for s in splits]
+    return [bar(total=s.estimate or None, desc=f"mapper {s.index}", unit=" rows", unit_scale=True, position=s.index,
+                leave=True, mininterval=0.5, dynamic_ncols=True) for s in splits]
 
 
 def plan(cur, info: TableInfo, num_mappers: int, split_by: str | None, log=print) -> tuple[list[Split], str]:
     """The slices the mappers read (Sqoop's "input splits"), and how they were made."""
+    if info.where:
+        try:
+            cur.execute(sql.SQL("EXPLAIN SELECT 1 {}").format(from_clause(info)))
+        except psycopg2.Error as exc:
+            raise LabError(f"--where {info.where!r} is not a valid condition on {info.display}: "
+                           f"{str(exc).strip().splitlines()[0]}") from None
     if split_by:
         base = _check_split_by(info, split_by)
-        cur.execute(sql.SQL("select min({c}), max({c}) from {t}").format(c=sql.Identifier(split_by), t=info.ident))
+        cur.execute(sql.SQL("select min({c}), max({c}) {f}").format(c=sql.Identifier(split_by), f=from_clause(info)))
         lo, hi = cur.fetchone()
         splits = numeric_splits(lo, hi, num_mappers, split_by, base in INTEGER_TYPES, info.reltuples)
         if len(splits) > 1 and not _has_leading_index(cur, info, split_by):
@@ -532,8 +556,7 @@ def plan(cur, info: TableInfo, num_mappers: int, split_by: str | None, log=print
         if info.server_version < 140000 and len(splits) > 1:
             log("warning: PostgreSQL < 14 has no TID range scan: each mapper scans the whole table")
     for split in splits:        # the planner's row estimate per slice: the progress bars' totals
-        cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} {}").format(
-            info.ident, sql.SQL("WHERE {}").format(split.where) if split.where is not None else sql.SQL("")))
+        cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 {}").format(from_clause(info, split.where)))
         split.estimate = int(cur.fetchone()[0][0]["Plan"]["Plan Rows"])
     return splits, how
 
@@ -541,7 +564,7 @@ def plan(cur, info: TableInfo, num_mappers: int, split_by: str | None, log=print
 def _count_rows(conn, info: TableInfo) -> int:
     with conn.cursor() as cur:
         cur.execute("set local max_parallel_workers_per_gather = 0")   # one core for the count; the mappers need the rest
-        cur.execute(sql.SQL("select count(*) from {}").format(info.ident))
+        cur.execute(sql.SQL("select count(*) {}").format(from_clause(info)))
         return cur.fetchone()[0]
 
 
@@ -588,7 +611,8 @@ def reconcile(info: TableInfo, results: list[MapperResult], source_rows: int, fi
 
 def import_table(connect: str, *, username: str, table: str, target_dir: str | os.PathLike,
                  password_file: str | os.PathLike | None = None, password: str | None = None,
-                 num_mappers: int = DEFAULT_MAPPERS, split_by: str | None = None, append: bool = False,
+                 num_mappers: int = DEFAULT_MAPPERS, split_by: str | None = None, where: str | None = None,
+                 append: bool = False,
                  delete_target_dir: bool = False, as_parquetfile: bool = False, compression_codec: str = "snappy",
                  progress: bool = True, log=print) -> ImportResult:
     """Land `table` into `target_dir` the way `sqoop import` did. Returns counts, files and per-mapper timings.
@@ -626,6 +650,7 @@ def import_table(connect: str, *, username: str, table: str, target_dir: str | o
         coord.set_session(isolation_level=extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
         cur = coord.cursor()
         info = describe(cur, table)
+        info.where = where or None
         cur.execute("select pg_export_snapshot()")
         snapshot = cur.fetchone()[0]
         splits, how = plan(cur, info, num_mappers, split_by, log)
@@ -726,6 +751,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--num-mappers", type=int, default=DEFAULT_MAPPERS, metavar="N",
                    help=f"parallel streams (default {DEFAULT_MAPPERS})")
     p.add_argument("--split-by", metavar="COLUMN", help="numeric column to split on (default: block ranges, ctid)")
+    p.add_argument("--where", metavar="CONDITION", help="import only rows matching this SQL condition")
     p.add_argument("--append", action="store_true", help="add this run's files to an existing target")
     p.add_argument("--delete-target-dir", action="store_true", help="replace the target (idempotent reruns)")
     fmt = p.add_mutually_exclusive_group()
@@ -741,7 +767,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {SQOOP_PASSWORD_WARNING}", file=sys.stderr)
     import_table(args.connect, username=args.username, password_file=args.password_file, password=args.password,
                  table=args.table, target_dir=args.target_dir, num_mappers=args.num_mappers, split_by=args.split_by,
-                 append=args.append, delete_target_dir=args.delete_target_dir, as_parquetfile=args.as_parquetfile,
+                 where=args.where, append=args.append, delete_target_dir=args.delete_target_dir, as_parquetfile=args.as_parquetfile,
                  compression_codec=args.compression_codec, progress=not args.no_progress)
     return 0
 
