@@ -16,7 +16,7 @@ LABKIT = [str(Path(sys.executable).with_name("labkit"))]
 
 def test_every_service_is_healthy_on_loopback(lab):
     cfg, rows = lab
-    assert [r.name for r in rows] == ["postgres", "mariadb", "airflow"]
+    assert [r.name for r in rows] == ["postgres", "mariadb", "emr", "airflow"]
     for r in rows:
         assert r.healthy, r
         assert r.pid and psutil.pid_exists(r.pid)
@@ -31,9 +31,10 @@ def test_status_cli_text_and_json(lab):
     cfg, _ = lab
     out = subprocess.run(LABKIT + ["status"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("healthy") == 3 and "http://127.0.0.1:" in out.stdout
+    assert out.stdout.count("healthy") == 4 and "http://127.0.0.1:" in out.stdout
     rows = json.loads(subprocess.run(LABKIT + ["status", "--json"], capture_output=True, text=True).stdout)
-    assert {r["name"]: r["healthy"] for r in rows} == {"postgres": True, "mariadb": True, "airflow": True}
+    assert {r["name"]: r["healthy"] for r in rows} == {"postgres": True, "mariadb": True, "emr": True,
+                                                           "airflow": True}
 
 
 def test_second_up_reuses_every_service(lab):

@@ -2,7 +2,8 @@
 
 The DAGs read only these names, so the same DAG file runs on `local` and on `aws`:
 connections `postgres_default`, `mysql_default`, `aws_default`; variables `S3_PATH`, `RAW_DATA_PATH`,
-`SUBNET_ID`, `AURORA_ENDPOINT`, `LANDING_ZONE`, `LAB_SCALE`, `EMR_POKE_INTERVAL`.
+`SUBNET_ID`, `AURORA_ENDPOINT`, `LANDING_ZONE`, `LAB_SCALE`, `EMR_POKE_INTERVAL`, `EMR_JDBC_CREDENTIALS`
+(where the EMR step reads its database login: a properties file, never its command line).
 """
 from __future__ import annotations
 
@@ -56,9 +57,11 @@ def variables(cfg: Config) -> dict[str, str]:
         out = _aws_outputs(cfg)
         aurora, subnet = f"{out['aurora_host']}:3306", out.get("subnet_id", cfg.subnet_id)
         landing = f"s3://{bucket}/landing"
+        jdbc_credentials = out.get("emr_jdbc_credentials", f"s3://{bucket}/secrets/emr_jdbc.properties")
     else:
         aurora, subnet = f"127.0.0.1:{cfg.ports['mariadb']}", cfg.subnet_id
         landing = cfg.landing_dir.as_uri()
+        jdbc_credentials = (cfg.secrets_dir / "emr_jdbc.properties").as_uri()   # written by the emr service
     return {
         "S3_PATH": f"s3://{bucket}",
         "RAW_DATA_PATH": f"s3://{bucket}/raw/retail",
@@ -67,6 +70,7 @@ def variables(cfg: Config) -> dict[str, str]:
         "LANDING_ZONE": landing,
         "LAB_SCALE": cfg.scale,
         "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "5",
+        "EMR_JDBC_CREDENTIALS": jdbc_credentials,
     }
 
 

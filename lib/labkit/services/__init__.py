@@ -15,10 +15,11 @@ from labkit.config import Config
 from labkit.errors import LabError
 from labkit.services.airflow import Airflow
 from labkit.services.base import Service, ServiceStatus
+from labkit.services.emr import EMR
 from labkit.services.mariadb import MariaDB
 from labkit.services.postgres import Postgres
 
-SERVICE_CLASSES: tuple[type[Service], ...] = (Postgres, MariaDB, Airflow)
+SERVICE_CLASSES: tuple[type[Service], ...] = (Postgres, MariaDB, EMR, Airflow)
 MARKER = "LABKIT_STATE"
 
 

@@ -1,0 +1,62 @@
+"""The local EMR-compatible endpoint (server + step runner) and the helpers notebooks use around it.
+
+There is no EMR on a laptop, so the lab runs an HTTP server that speaks EMR's API and runs each step on
+the lab's own Spark (`labkit up` starts it; see `labkit.services.emr`). The DAG and the Spark job do not
+know the difference: only the `aws_default` connection's `service_config.emr.endpoint_url` points here.
+
+- `engine`  clusters and steps: states, ActionOnFailure, auto-termination, persistence
+- `server`  the JSON 1.1 protocol on 127.0.0.1 (`python -m labkit.emr.server`)
+- `steps`   command-runner.jar / spark-submit -> a local command line
+- `bucket`  s3://bucket/key <-> <state>/s3/bucket/key, and the ViewFs settings that make Spark agree
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from labkit.config import Config
+from labkit.emr import bucket
+from labkit.emr.engine import tail_log
+
+JDBC_JAR = Path("/usr/share/java/mariadb-java-client.jar")
+JOB = "retail_quantity.py"
+
+
+def endpoint_url(cfg: Config) -> str:
+    return f"http://127.0.0.1:{cfg.ports['emr']}"
+
+
+def client(cfg: Config):
+    """A boto3 EMR client for this lab: the local endpoint on `local`, real EMR on `aws`."""
+    import boto3
+
+    from labkit import connections
+
+    aws = next(c for c in connections.connections(cfg) if c["connection_id"] == "aws_default")
+    kwargs = {"region_name": cfg.region}
+    if cfg.profile == "local":
+        kwargs.update(endpoint_url=endpoint_url(cfg), aws_access_key_id=aws["login"],
+                      aws_secret_access_key=aws["password"])
+    return boto3.client("emr", **kwargs)
+
+
+def job_uris(cfg: Config) -> dict[str, str]:
+    """Where the DAG expects the job and the JDBC driver in the bucket (the `S3_PATH` variable + a fixed key)."""
+    from labkit import connections
+
+    s3_path = connections.variables(cfg)["S3_PATH"]
+    return {"job": f"{s3_path}/spark_jobs/{JOB}", "jar": f"{s3_path}/jars/{JDBC_JAR.name}"}
+
+
+def stage_job(cfg: Config) -> dict[str, str]:
+    """Upload the Spark job and the JDBC driver to the bucket (idempotent: a copy that replaces)."""
+    uris = job_uris(cfg)
+    bucket.upload(cfg, cfg.spark_jobs_dir / JOB, uris["job"])
+    bucket.upload(cfg, JDBC_JAR, uris["jar"])
+    return uris
+
+
+def step_log(cfg: Config, log_uri: str, cluster_id: str, step_id: str, name: str = "stderr",
+             lines: int = 40) -> str:
+    """The end of a step's log where EMR writes it: <LogUri>/<cluster-id>/steps/<step-id>/<name>.gz."""
+    folder = bucket.local_path(cfg.s3_dir, f"{log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/")
+    return tail_log(folder / name, lines)

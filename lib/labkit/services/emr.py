@@ -1,0 +1,71 @@
+"""The local EMR-compatible endpoint (`labkit.emr`): runs EMR steps on the lab's Spark.
+
+Only on the `local` profile does it matter (on `aws` the DAG talks to real EMR), but it is cheap
+(one Python process, ~40 MB) so `labkit up` starts it on both. Its clusters and steps are kept in
+`<state>/emr/state.json`; the buckets it reads and writes are the folders under `<state>/s3/`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.request
+from pathlib import Path
+
+from labkit import secrets
+from labkit.services.base import Service
+from labkit.services.mariadb import DATABASE, USER
+
+CREDENTIALS = "emr_jdbc.properties"
+
+
+class EMR(Service):
+    name = "emr"
+    ports = ("emr",)
+    start_timeout = 30.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return self.url
+
+    def version(self) -> str:
+        return "EMR API (local)"
+
+    def command(self) -> list[str]:
+        cores = os.environ.get("LAB_EMR_CORES") or str(min(2, os.cpu_count() or 1))
+        return [sys.executable, "-m", "labkit.emr.server", "--state-dir", str(self.cfg.state_dir),
+                "--port", str(self.port), "--cores", cores, "--region", self.cfg.region]
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYTHONUNBUFFERED": "1",
+                    "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")})
+        return env
+
+    def healthy(self) -> bool:
+        with urllib.request.urlopen(self.url, timeout=5) as resp:
+            return json.load(resp).get("service", "").startswith("labkit")
+
+    def after_start(self) -> None:
+        """The EMR step's database credentials as a file the job reads (never on its command line)."""
+        if self.cfg.profile != "local":
+            return
+        path = credentials_file(self.cfg)
+        text = (f"# Written by labkit: the EMR job's JDBC login (MariaDB on 127.0.0.1:{self.cfg.ports['mariadb']})\n"
+                f"user={USER}\npassword={secrets.get(self.cfg, 'mariadb_emr')}\n"
+                f"driver=org.mariadb.jdbc.Driver\n")
+        secrets.ensure_dir(self.cfg)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+
+
+def credentials_file(cfg) -> Path:
+    return cfg.secrets_dir / CREDENTIALS
+
+
+__all__ = ["EMR", "DATABASE", "credentials_file"]
