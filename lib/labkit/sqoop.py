@@ -489,7 +489,7 @@ class _LineProgress:
         self.closed = False
 
     def _line(self) -> None:
-        pct = f" ({100 * self.n / self.total:.0f}% of ~{self.total:,})" if self.total else ""
+        pct = f" ({100 * self.n / self.total:.0f}% of ~{self.total:,})" if self.total and self.n <= self.total else ""
         print(f"mapper {self.index}: {self.n:,} rows{pct} in {time.monotonic() - self.t0:.0f} s", file=self.file, flush=True)
 
     def update(self, n: int) -> None:
