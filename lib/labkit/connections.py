@@ -3,7 +3,10 @@
 The DAGs read only these names, so the same DAG file runs on `local` and on `aws`:
 connections `postgres_default`, `mysql_default`, `aws_default`; variables `S3_PATH`, `RAW_DATA_PATH`,
 `SUBNET_ID`, `AURORA_ENDPOINT`, `LANDING_ZONE`, `LAB_SCALE`, `EMR_POKE_INTERVAL`, `EMR_JDBC_CREDENTIALS`
-(where the EMR step reads its database login: a properties file, never its command line).
+(where the EMR step reads its database login: a properties file, never its command line), and what the
+EMR DAG templates into `JOB_FLOW_OVERRIDES` (`EMR_RELEASE_LABEL`, `EMR_LOG_URI`, `EMR_SERVICE_ROLE`, ...).
+On `aws` the endpoints come from `<state>/aws/outputs.json` (written by labkit.aws) and the database
+passwords from AWS Secrets Manager.
 """
 from __future__ import annotations
 
@@ -11,15 +14,12 @@ import json
 
 from labkit import secrets
 from labkit.config import Config
-from labkit.errors import LabError
 
 
 def _aws_outputs(cfg: Config) -> dict:
-    path = cfg.state_dir / "aws" / "outputs.json"
-    if not path.exists():
-        raise LabError(f"the aws profile has no provisioned resources yet ({path} missing): run notebook "
-                       "01_provisioning with LAB_PROFILE=aws and confirm=True first")
-    return json.loads(path.read_text())
+    from labkit.aws import outputs
+
+    return outputs.read(cfg)
 
 
 def connections(cfg: Config) -> list[dict]:
@@ -27,7 +27,9 @@ def connections(cfg: Config) -> list[dict]:
     if cfg.profile == "aws":
         out = _aws_outputs(cfg)
         pg_host, pg_port, my_host, my_port = out["postgres_host"], 5432, out["aurora_host"], 3306
-        pg_password, my_password = out["postgres_password"], out["aurora_password"]
+        from labkit.aws.outputs import password
+
+        pg_password, my_password = password(cfg, out["postgres_secret"]), password(cfg, out["aurora_secret"])
         aws_extra = {"region_name": cfg.region}
         aws_login = aws_password = None   # boto3's own credential chain (instance profile, env, ~/.aws)
     else:
@@ -71,6 +73,33 @@ def variables(cfg: Config) -> dict[str, str]:
         "LAB_SCALE": cfg.scale,
         "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "5",
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
+        **_emr_cluster_variables(cfg, bucket),
+    }
+
+
+def _emr_cluster_variables(cfg: Config, bucket: str) -> dict[str, str]:
+    """What the EMR DAG templates into JOB_FLOW_OVERRIDES; the local endpoint accepts the seed's names."""
+    from labkit.aws import spec
+
+    if cfg.profile == "aws":
+        out = _aws_outputs(cfg)
+        roles = out["emr_service_role"], out["emr_instance_profile"]
+        groups = out["emr_master_security_group"], out["emr_slave_security_group"]
+    else:
+        roles = "emr-service-role", "emr-ec2-role"
+        groups = "sg-local-emr-master", "sg-local-emr-slave"
+    return {
+        "EMR_RELEASE_LABEL": spec.EMR_RELEASE_LABEL,
+        "EMR_INSTANCE_TYPE": spec.EMR_INSTANCE_TYPE,
+        "EMR_LOG_URI": f"s3://{bucket}/{spec.EMR_LOG_PREFIX}",
+        "EMR_SERVICE_ROLE": roles[0],
+        "EMR_INSTANCE_PROFILE": roles[1],
+        "EMR_MASTER_SECURITY_GROUP": groups[0],
+        "EMR_SLAVE_SECURITY_GROUP": groups[1],
+        "SPARK_JOBS_PATH": f"s3://{bucket}/{spec.SPARK_JOBS_PREFIX.rstrip('/')}",
+        "JDBC_JAR_PATH": f"s3://{bucket}/{spec.JDBC_JAR_KEY}",
+        "LAB_TAG_KEY": spec.TAG_KEY,
+        "LAB_TAG_VALUE": spec.TAG_VALUE,
     }
 
 
