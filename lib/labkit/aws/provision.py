@@ -48,6 +48,10 @@ class ProvisionResult:
 
         return pd.DataFrame([a.__dict__ for a in self.actions]).set_index(["resource", "name"])
 
+    def text(self) -> str:
+        width = max(len(a.name) for a in self.actions)
+        return "\n".join(f"{a.resource:<22} {a.name:<{width}}  {a.action:<9}  {a.detail}" for a in self.actions)
+
 
 def require_aws_profile(cfg: Config) -> None:
     if cfg.profile != "aws":
@@ -80,12 +84,14 @@ def public_cidr() -> str:
 
 
 def default_raw_dir(cfg: Config) -> Path:
-    """The raw retail data as the local profile keeps it: `<state>/s3/<local bucket>/raw/retail`."""
+    """Where a copy of the raw retail data may already be: the aws staging folder of the retail generator
+    (`<state>/aws/raw/retail`), else the local profile's bucket (`<state>/s3/<local bucket>/raw/retail`)."""
     try:
         local_bucket = tomllib.loads(cfg.settings_file.read_text()).get("local", {}).get("bucket", "lab-bucket")
     except (OSError, tomllib.TOMLDecodeError):
         local_bucket = "lab-bucket"
-    return cfg.s3_dir / (local_bucket or "lab-bucket") / "raw" / "retail"
+    candidates = [cfg.state_dir / "aws" / "raw" / "retail", cfg.s3_dir / (local_bucket or "lab-bucket") / "raw" / "retail"]
+    return next((c for c in candidates if c.is_dir() and any(c.iterdir())), candidates[-1])
 
 
 def _sha256(path: Path) -> str:
@@ -285,6 +291,9 @@ class _Lab:
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
                 return False
+            if _code(exc) in ("301", "PermanentRedirect"):
+                raise LabError(f"S3 bucket {self.bucket} exists in another region than {self.acct.region}; set "
+                               "LAB_REGION to its region or choose another bucket name with LAB_BUCKET") from None
             if _code(exc) in ("403", "AccessDenied", "Forbidden"):
                 raise LabError(f"S3 bucket name {self.bucket} is taken by another account; choose another one with "
                                "LAB_BUCKET (or [aws] bucket in lab.toml)") from None
@@ -322,7 +331,7 @@ class _Lab:
             (spec.JDBC_JAR_KEY, [(spec.JDBC_JAR, spec.JDBC_JAR_KEY)], f"from {spec.JDBC_JAR}"),
             (spec.RAW_DATA_PREFIX, [(p, spec.RAW_DATA_PREFIX + p.relative_to(self.raw_dir).as_posix()) for p in raw],
              f"from {self.raw_dir}" if raw else
-             f"nothing at {self.raw_dir} yet: make the retail data on the local profile (notebook 07) or pass raw_dir="),
+             f"none at {self.raw_dir}: notebook 07 generates and uploads it (or pass raw_dir=)"),
         ]
 
     def uploads(self, apply: bool, bucket_exists: bool) -> list[Action]:
@@ -345,8 +354,11 @@ class _Lab:
                     todo.append((path, key, digest))
             name = f"s3://{self.bucket}/{prefix}"
             detail = f"{len(files)} file(s) {origin}"
+            if not files:
+                actions.append(Action("S3 objects", name, "skipped", origin))
+                continue
             if not todo:
-                actions.append(Action("S3 objects", name, "unchanged" if files else "exists", detail))
+                actions.append(Action("S3 objects", name, "unchanged", detail))
                 continue
             if not apply:
                 actions.append(Action("S3 objects", name, "upload", f"{len(todo)} of " + detail))
@@ -601,7 +613,7 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
     if not confirm:
         result = ProvisionResult(False, estimate, lab.steps(apply=False))
         report(f"Plan for account {acct.account_id}, region {acct.region} (tag {spec.TAG_KEY}={spec.TAG_VALUE}):\n"
-               f"{result.table().to_string()}\n")
+               f"{result.text()}\n")
         report("Dry run: nothing was created. Run again with confirm=True to create what the plan says.")
         return result
     if lab.allow_cidr is None:
@@ -620,7 +632,7 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
     actions.append(lab.jdbc_properties(apply=True, host=out["aurora_host"]))
     path = outputs.write(cfg, out)
     result = ProvisionResult(True, estimate, actions, out)
-    report(f"{result.table().to_string()}\n")
+    report(f"{result.text()}\n")
     changed = sum(a.action in CHANGES for a in actions)
     report(f"{changed} change(s); outputs (no passwords: they stay in Secrets Manager) in {path}")
     return result

@@ -201,7 +201,8 @@ def teardown(cfg: Config, *, dry_run: bool = False, progress: bool = True, repor
     # 1. EMR clusters: terminate (termination protection off first) and wait.
     clusters = of("EMR cluster")
     for c in clusters:
-        acct.emr.set_termination_protection(JobFlowIds=[c.id], TerminationProtected=False)
+        if c.state != "TERMINATING":
+            acct.emr.set_termination_protection(JobFlowIds=[c.id], TerminationProtected=False)
     if clusters:
         acct.emr.terminate_job_flows(JobFlowIds=[c.id for c in clusters])
         wait_all(acct, [(c.id, "emr", "cluster_terminated", {"ClusterId": c.id}) for c in clusters],
