@@ -70,6 +70,7 @@ def variables(cfg: Config) -> dict[str, str]:
         "SUBNET_ID": subnet,
         "AURORA_ENDPOINT": aurora,
         "LANDING_ZONE": landing,
+        "SPARK_JOBS_DIR": str(cfg.spark_jobs_dir),   # on the Airflow node (the workshop job's spark-submit)
         "LAB_SCALE": cfg.scale,
         "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "5",
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,

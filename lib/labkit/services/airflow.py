@@ -101,7 +101,9 @@ class Airflow(Service):
 def airflow_env(cfg) -> dict[str, str]:
     """The environment for any `airflow` command of this lab (the server, tasks, the CLI in a notebook)."""
     venv_bin = str(Path(sys.executable).parent)
-    env = dict(os.environ)
+    # The lab's airflow.cfg is the one source of Airflow settings: AIRFLOW__* variables inherited from
+    # the caller (a test process, a learner's shell) would silently override it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update({
         "AIRFLOW_HOME": str(cfg.service_dir("airflow")),
         "AIRFLOW_CONFIG": str(cfg.service_dir("airflow") / "airflow.cfg"),

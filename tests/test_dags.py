@@ -1,0 +1,145 @@
+"""Every DAG file: parses without errors, has tags/owner/retries, and does no work at parse time.
+
+Plus the workshop DAG end to end on the real local stack (smoke scale): scheduled run green, outputs
+checked, a rerun of the same logical date gives the same result, and a failing import is visible.
+"""
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from labkit import services
+from labkit.connections import connections
+
+ROOT = Path(__file__).resolve().parents[1]
+DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
+ALLOWED_IMPORTS = ("airflow", "pendulum", "datetime", "__future__", "json", "textwrap")
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "dagbag_report.py"), str(ROOT / "dags")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_dag_files_exist():
+    assert {p.name for p in DAG_FILES} >= {"airflow_workshop_job.py"}
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag["import_errors"] == {}
+    assert "airflow_workshop_job" in dagbag["dags"]
+
+
+def test_every_dag_has_tags_owner_and_retries(dagbag):
+    for dag_id, dag in dagbag["dags"].items():
+        assert dag["tags"], f"{dag_id} has no tags"
+        for task_id, task in dag["tasks"].items():
+            assert task["owner"] not in ("", "airflow"), f"{dag_id}.{task_id}: set an owner"
+            assert task["retries"] >= 1, f"{dag_id}.{task_id}: set retries"
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dag_files_import_only_airflow_and_do_no_work_at_parse_time(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            for name in names:
+                assert name.split(".")[0] in ALLOWED_IMPORTS, f"{path.name} imports {name}"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            assert not (node.func.attr == "get" and getattr(node.func.value, "id", "") == "Variable"), \
+                f"{path.name}: Variable.get at parse time; use a template such as {{{{ var.value.X }}}}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "dags").rglob("*.*")), ids=lambda p: p.name)
+def test_no_hosts_paths_or_secrets_in_dags(path):
+    text = path.read_text()
+    assert not re.search(r"(/root|/home|/tmp|/work)/", text), f"{path.name}: absolute machine path"
+    assert not re.search(r"127\.0\.0\.1|localhost|:\d{4,5}\b", text), f"{path.name}: a host or port"
+    assert not re.search(r"password\s*=\s*['\"][^'\"{]", text, re.I), f"{path.name}: a password"
+
+
+# -- the workshop DAG on the real lab ------------------------------------------------------------------------
+DAG_ID = "airflow_workshop_job"
+
+
+def landed_rows(cfg, ds: str) -> int:
+    folder = cfg.landing_dir / "tbl_airflow_dummy" / f"ds={ds}"
+    assert (folder / "_SUCCESS").exists()
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("part-m-*.parquet"))
+
+
+def aggregated_rows(cfg, ds: str) -> int:
+    table = pq.read_table(cfg.landing_dir / "aggregates" / "rows_per_line_day" / f"run_date={ds}")
+    return sum(table.column("rows").to_pylist())
+
+
+@pytest.fixture(scope="module")
+def workshop_run(lab):
+    """The DAG's first scheduled run: unpausing a daily DAG runs its latest interval."""
+    cfg, _ = lab
+    api = services.get(cfg, "airflow").api()
+    api.wait_for_dag(DAG_ID)
+    api.unpause(DAG_ID)
+    import time
+    deadline = time.monotonic() + 120
+    while not (runs := api.dag_runs(DAG_ID)):
+        assert time.monotonic() < deadline, "the scheduler created no run after unpausing"
+        time.sleep(2)
+    api.pause(DAG_ID)   # one run is enough for the tests
+    run = api.follow(DAG_ID, runs[0]["dag_run_id"], timeout=900, progress=False)
+    return cfg, api, run
+
+
+@pytest.mark.services
+def test_workshop_dag_runs_green_and_lands_every_row(workshop_run):
+    cfg, api, run = workshop_run
+    assert run["state"] == "success", api.task_instances(DAG_ID, run["dag_run_id"])
+    ds = run["logical_date"][:10]
+    assert landed_rows(cfg, ds) == 144_000            # smoke: 100 lines x 1,440 minutes
+    assert aggregated_rows(cfg, ds) == 144_000
+
+
+@pytest.mark.services
+def test_rerunning_a_logical_date_gives_the_same_result(workshop_run):
+    cfg, api, run = workshop_run
+    ds = run["logical_date"][:10]
+    before = (landed_rows(cfg, ds), aggregated_rows(cfg, ds))
+    api.clear_run(DAG_ID, run["dag_run_id"])
+    again = api.follow(DAG_ID, run["dag_run_id"], timeout=900, progress=False)
+    assert again["state"] == "success"
+    assert (landed_rows(cfg, ds), aggregated_rows(cfg, ds)) == before
+
+
+@pytest.mark.services
+def test_a_failing_import_is_visible_and_stops_the_run(workshop_run):
+    cfg, api, run = workshop_run
+    pg = next(c for c in connections(cfg) if c["connection_id"] == "postgres_default")
+    api.upsert("connections", [dict(pg, password="wrong-password")])
+    try:
+        api.request("POST", f"dags/{DAG_ID}/clearTaskInstances", json={
+            "dry_run": False, "dag_run_id": run["dag_run_id"], "task_ids": ["sqoop_import_dummy_table"],
+            "include_downstream": True, "only_failed": False, "reset_dag_runs": True})
+        failed = api.follow(DAG_ID, run["dag_run_id"], timeout=900, progress=False)
+    finally:
+        api.upsert("connections", [pg])
+    states = {ti["task_id"]: ti for ti in api.task_instances(DAG_ID, run["dag_run_id"])}
+    assert failed["state"] == "failed"
+    assert states["sqoop_import_dummy_table"]["state"] == "failed"
+    assert states["spark_aggregate_dummy"]["state"] == "upstream_failed"
+    tries = states["sqoop_import_dummy_table"]["try_number"]
+    log = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table", tries)
+    assert "rejected the password" in log
+    assert "wrong-password" not in log
