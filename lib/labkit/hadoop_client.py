@@ -1,0 +1,289 @@
+"""The Airflow node as a *client* of the cluster: core-site.xml, yarn-site.xml, spark-defaults.conf, sqoop-env.sh.
+
+In the seed workshop these files were edited by hand with vi on the Airflow machine. Here they are rendered
+from the active profile into `<state>/hadoop-conf/`, and `env()` gives the environment (HADOOP_CONF_DIR,
+SPARK_CONF_DIR, ...) under which `spark-submit`, the Sqoop-style import and the DAG's tasks find them.
+
+- local: fs.defaultFS names the landing zone, a `file://` folder under the state folder; Spark runs
+  `local[*]` on this machine; there is no YARN.
+- aws:   fs.defaultFS is `hdfs://<emr-master>:8020`, YARN's resource manager is the EMR master, and
+  spark-submit sends the job to YARN.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from labkit.config import Config
+from labkit.errors import LabError
+
+FILES = ("core-site.xml", "yarn-site.xml", "spark-defaults.conf", "sqoop-env.sh", "log4j2.properties")
+JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/mariadb-java-client.jar")
+NAMENODE_PORT = 8020                 # the HDFS namenode's RPC port on EMR
+HEADER = "Rendered by labkit.hadoop_client for profile {profile}; do not edit: re-render instead."
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Property:
+    file: str
+    name: str
+    value: str
+    why: str
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    conf_dir: Path
+    default_fs: str
+    properties: tuple[Property, ...]
+
+    @property
+    def files(self) -> dict[str, Path]:
+        return {name: self.conf_dir / name for name in FILES}
+
+    def table(self):
+        """Every rendered property with the reason it is there (what notebook 02 shows)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"file": p.file, "property": p.name, "value": p.value, "why": p.why}
+                             for p in self.properties]).set_index(["file", "property"])
+
+
+def conf_dir(cfg: Config) -> Path:
+    return cfg.state_dir / "hadoop-conf"
+
+
+def hadoop_home() -> Path:
+    """Where the Hadoop client libraries are: $HADOOP_HOME if set, else the ones bundled with Spark (pyspark)."""
+    if os.environ.get("HADOOP_HOME"):
+        return Path(os.environ["HADOOP_HOME"])
+    import pyspark
+
+    return Path(pyspark.__file__).parent       # jars/hadoop-client-api-*.jar, hadoop-client-runtime-*.jar
+
+
+def spark_submit() -> Path:
+    """The spark-submit of this Python environment (the one pyspark installed)."""
+    return Path(sys.executable).with_name("spark-submit")
+
+
+def emr_master(cfg: Config, value: str | None = None) -> str:
+    """The EMR master's host name: the argument, else LAB_EMR_MASTER, else what provisioning recorded."""
+    source = "the emr_master argument"
+    if not value and os.environ.get("LAB_EMR_MASTER"):
+        value, source = os.environ["LAB_EMR_MASTER"], "LAB_EMR_MASTER"
+    outputs = cfg.state_dir / "aws" / "outputs.json"
+    if not value and outputs.exists():
+        value, source = json.loads(outputs.read_text()).get("emr_master", ""), str(outputs)
+    if not value:
+        raise LabError("the aws profile needs the EMR master's address for fs.defaultFS: pass emr_master=<host>, "
+                       f"set LAB_EMR_MASTER=<host>, or provision first (notebook 01 writes {outputs})")
+    if not _HOST.match(value):
+        raise LabError(f"EMR master {value!r} (from {source}) is not a host name; give only the host, e.g. "
+                       "ip-10-0-1-23.ec2.internal (no scheme, port or path)")
+    return value
+
+
+def properties(cfg: Config, emr_master_host: str | None = None) -> tuple[str, list[Property]]:
+    """(fs.defaultFS, every property of every file) for the active profile."""
+    home = hadoop_home()
+    conf = conf_dir(cfg)
+    jars = ",".join(JDBC_JARS)
+    common_spark = [
+        Property("spark-defaults.conf", "spark.jars", jars,
+                 "JDBC drivers for PostgreSQL and MySQL/MariaDB, shipped with every job (no --jars needed)"),
+        Property("spark-defaults.conf", "spark.sql.shuffle.partitions", "4",
+                 "the default 200 shuffle partitions is for clusters; a few suit one machine and small data"),
+        Property("spark-defaults.conf", "spark.sql.adaptive.enabled", "true",
+                 "adaptive query execution merges small shuffle partitions at run time"),
+        Property("spark-defaults.conf", "spark.sql.session.timeZone", "UTC",
+                 "timestamps parse and print the same on every machine"),
+    ]
+    sqoop = [
+        Property("sqoop-env.sh", "HADOOP_COMMON_HOME", str(home),
+                 "where the Hadoop client libraries are (here: the ones bundled with Spark)"),
+        Property("sqoop-env.sh", "HADOOP_MAPRED_HOME", str(home),
+                 "MapReduce libraries; with no mapreduce.framework.name=yarn, Sqoop's map tasks run on this "
+                 "node (the seed's observation: the Sqoop job runs locally)"),
+        Property("sqoop-env.sh", "HADOOP_CONF_DIR", str(conf), "the folder holding core-site.xml and yarn-site.xml"),
+    ]
+    if cfg.profile == "aws":
+        master = emr_master(cfg, emr_master_host)
+        default_fs = f"hdfs://{master}:{NAMENODE_PORT}"
+        props = [
+            Property("core-site.xml", "fs.defaultFS", default_fs,
+                     "paths without a scheme (/user/...) go to the EMR cluster's HDFS namenode"),
+            Property("yarn-site.xml", "yarn.resourcemanager.hostname", master,
+                     "spark-submit with master yarn asks this resource manager (port 8032) for executors"),
+            Property("spark-defaults.conf", "spark.master", "yarn",
+                     "jobs run on the EMR cluster; this node only submits them"),
+            Property("spark-defaults.conf", "spark.submit.deployMode", "client",
+                     "the driver runs here, on the Airflow node, so its output lands in the task log"),
+            *common_spark, *sqoop,
+        ]
+    else:
+        default_fs = cfg.landing_dir.as_uri()
+        props = [
+            Property("core-site.xml", "fs.defaultFS", default_fs,
+                     "the landing zone; Hadoop takes the scheme (file://) from it, so jobs write full URIs "
+                     "under it, exactly as they would under hdfs://<emr-master>:8020"),
+            Property("yarn-site.xml", "yarn.resourcemanager.hostname", "127.0.0.1",
+                     "no resource manager runs locally: spark.master is local[*], so YARN is never asked"),
+            Property("spark-defaults.conf", "spark.master", "local[*]",
+                     "Spark runs inside the spark-submit process, one worker thread per core"),
+            Property("spark-defaults.conf", "spark.driver.host", "127.0.0.1",
+                     "the driver advertises loopback: nothing listens on a public interface"),
+            Property("spark-defaults.conf", "spark.driver.bindAddress", "127.0.0.1", "and binds only there"),
+            Property("spark-defaults.conf", "spark.ui.enabled", "false",
+                     "no web UI port per job (several jobs may run at once)"),
+            Property("spark-defaults.conf", "spark.driver.memory", "2g",
+                     "local mode: the driver is also the executor"),
+            Property("spark-defaults.conf", "spark.sql.warehouse.dir", (cfg.state_dir / "spark-warehouse").as_uri(),
+                     "no spark-warehouse/ folder in whatever directory a job starts from"),
+            *common_spark, *sqoop,
+        ]
+    return default_fs, props
+
+
+def _xml(props: list[Property], profile: str) -> str:
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', f"<!-- {HEADER.format(profile=profile)} -->", "<configuration>"]
+    for p in props:
+        why = p.why.replace("--", "- -")          # "--" may not appear inside an XML comment
+        lines += [f"  <!-- {why} -->", "  <property>", f"    <name>{escape(p.name)}</name>",
+                  f"    <value>{escape(p.value)}</value>", "  </property>"]
+    return "\n".join(lines + ["</configuration>", ""])
+
+
+def _render_files(props: list[Property], profile: str) -> dict[str, str]:
+    by_file: dict[str, list[Property]] = {name: [] for name in FILES}
+    for p in props:
+        by_file[p.file].append(p)
+    spark = [f"# {HEADER.format(profile=profile)}"]
+    for p in by_file["spark-defaults.conf"]:
+        spark += [f"# {p.why}", f"{p.name:<34} {p.value}"]
+    sqoop = ["#!/bin/sh", f"# {HEADER.format(profile=profile)}"]
+    for p in by_file["sqoop-env.sh"]:
+        sqoop += [f"# {p.why}", f"export {p.name}={p.value}"]
+    log4j = [f"# {HEADER.format(profile=profile)}", "# Spark's own INFO lines hide a job's output; warnings and errors stay.",
+             "rootLogger.level = warn", "rootLogger.appenderRef.stderr.ref = console",
+             "# Hadoop's native libraries are optional: the pure-Java code paths are used without a warning.",
+             "logger.native.name = org.apache.hadoop.util.NativeCodeLoader", "logger.native.level = error",
+             "appender.console.type = Console", "appender.console.name = console", "appender.console.target = SYSTEM_ERR",
+             "appender.console.layout.type = PatternLayout",
+             "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex"]
+    return {
+        "core-site.xml": _xml(by_file["core-site.xml"], profile),
+        "yarn-site.xml": _xml(by_file["yarn-site.xml"], profile),
+        "spark-defaults.conf": "\n".join(spark) + "\n",
+        "sqoop-env.sh": "\n".join(sqoop) + "\n",
+        "log4j2.properties": "\n".join(log4j) + "\n",
+    }
+
+
+def render(cfg: Config, *, emr_master: str | None = None) -> ClientConfig:
+    """Write the client configuration of the active profile into `<state>/hadoop-conf/` (idempotent)."""
+    for jar in JDBC_JARS:
+        if not Path(jar).exists():
+            raise LabError(f"JDBC driver {jar} not found (spark.jars needs it); run `make setup` "
+                           "(apt packages libpostgresql-jdbc-java and libmariadb-java)")
+    default_fs, props = properties(cfg, emr_master)
+    from labkit.services import ensure_state_dir
+
+    ensure_state_dir(cfg)                      # ours, or refused if it is somebody else's folder
+    folder = conf_dir(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in _render_files(props, cfg.profile).items():
+        path = folder / name
+        if not path.exists() or path.read_text() != text:      # unchanged files keep their timestamps
+            path.write_text(text)
+    if cfg.profile == "local":
+        cfg.landing_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.state_dir / "spark-tmp").mkdir(parents=True, exist_ok=True)
+    return ClientConfig(conf_dir=folder, default_fs=default_fs, properties=tuple(props))
+
+
+def env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for spark-submit / pyspark / the import: `base` (default os.environ) plus the client config.
+
+    The folder is rendered if it is not there yet (so a DAG task can call this on its own).
+    """
+    folder = conf_dir(cfg)
+    if not (folder / "core-site.xml").exists():
+        render(cfg)
+    out = dict(os.environ if base is None else base)
+    out.update({
+        "HADOOP_CONF_DIR": str(folder),          # core-site.xml, yarn-site.xml (spark-submit puts it on the classpath)
+        "YARN_CONF_DIR": str(folder),
+        "SPARK_CONF_DIR": str(folder),           # spark-defaults.conf, log4j2.properties
+        "PYSPARK_PYTHON": sys.executable,        # the driver and the workers use this venv's Python
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    })
+    if cfg.profile == "local":
+        out["SPARK_LOCAL_IP"] = "127.0.0.1"
+        out["SPARK_LOCAL_DIRS"] = str(cfg.state_dir / "spark-tmp")   # shuffle/spill files stay in the state folder
+    return out
+
+
+def spark_session(cfg: Config, app_name: str = "labkit"):
+    """A SparkSession in this Python process that reads the rendered client config (like spark-submit does).
+
+    The JVM reads HADOOP_CONF_DIR/SPARK_CONF_DIR when it starts, so these are set in os.environ first; a
+    session that is already running in this process is returned as it is.
+    """
+    from labkit.doctor import require_java
+
+    require_java()
+    for key, value in env(cfg, base={}).items():
+        os.environ[key] = value
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.appName(app_name).getOrCreate()
+    _check_session(cfg, spark)
+    return spark
+
+
+def _check_session(cfg: Config, spark) -> None:
+    """A JVM started before the config was rendered does not see it (core-site.xml is read from its classpath)."""
+    wanted = properties(cfg)[0] if cfg.profile == "local" else None
+    found = spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS")
+    if wanted and found != wanted:
+        raise LabError(f"this Python process started Spark before the client config was in place (fs.defaultFS is "
+                       f"{found}, not {wanted}); restart the kernel/process and call hadoop_client.spark_session "
+                       "first")
+
+
+def verify(cfg: Config, spark=None, text: str = "hello from the Airflow node") -> dict:
+    """Write a file into the landing zone through Hadoop's FileSystem API (in the Spark JVM), read it back, list.
+
+    Returns {"default_fs", "filesystem", "path", "written", "read", "listing"}; raises LabError on a mismatch.
+    """
+    spark = spark or spark_session(cfg, "labkit-verify-client-config")
+    _check_session(cfg, spark)
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    default_fs = conf.get("fs.defaultFS")
+    Path_ = jvm.org.apache.hadoop.fs.Path
+    root = Path_(default_fs)
+    fs = root.getFileSystem(conf)
+    path = Path_(root, "_client_check/hello.txt")
+    out = fs.create(path, True)                       # overwrite=True: re-running is harmless
+    out.write(bytearray(text.encode()))
+    out.close()
+    stream = fs.open(path)
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+    read = reader.readLine()
+    reader.close()
+    listing = sorted((s.getPath().getName(), "dir" if s.isDirectory() else "file", s.getLen())
+                     for s in fs.listStatus(root))
+    result = {"default_fs": default_fs, "filesystem": fs.getClass().getSimpleName(), "path": path.toString(),
+              "written": text, "read": read, "listing": listing}
+    if read != text:
+        raise LabError(f"wrote {text!r} to {path.toString()} but read back {read!r}; check fs.defaultFS in "
+                       f"{conf_dir(cfg) / 'core-site.xml'}")
+    return result

@@ -1,0 +1,167 @@
+"""The rendered client config: its files and values per profile, and that Spark and Hadoop really use it."""
+import json
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import labkit
+from labkit import LabError, hadoop_client, services
+
+
+def xml_properties(path: Path) -> dict[str, str]:
+    return {p.findtext("name"): p.findtext("value") for p in ET.parse(path).getroot().iter("property")}
+
+
+def spark_defaults(path: Path) -> dict[str, str]:
+    pairs = (line.split(None, 1) for line in path.read_text().splitlines() if line.strip() and not line.startswith("#"))
+    return {k: v.strip() for k, v in pairs}
+
+
+def sourced(path: Path, name: str) -> str:
+    return subprocess.run(["sh", "-c", f'. "{path}"; printf %s "${name}"'], capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def local():
+    cfg = labkit.load()
+    return cfg, hadoop_client.render(cfg)
+
+
+@pytest.fixture
+def aws(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_PROFILE", "aws")
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("LAB_EMR_MASTER", raising=False)
+    return labkit.load()
+
+
+def test_local_files_point_at_the_landing_zone_and_local_spark(local):
+    cfg, client = local
+    assert client.conf_dir == cfg.state_dir / "hadoop-conf"
+    assert all(path.exists() for path in client.files.values())
+    core = xml_properties(client.files["core-site.xml"])
+    assert core == {"fs.defaultFS": cfg.landing_dir.as_uri()} == {"fs.defaultFS": client.default_fs}
+    assert client.default_fs.startswith("file:///")
+    assert xml_properties(client.files["yarn-site.xml"]) == {"yarn.resourcemanager.hostname": "127.0.0.1"}
+    spark = spark_defaults(client.files["spark-defaults.conf"])
+    assert spark["spark.master"] == "local[*]"
+    assert spark["spark.driver.host"] == spark["spark.driver.bindAddress"] == "127.0.0.1"
+    assert spark["spark.ui.enabled"] == "false"
+    assert spark["spark.jars"].split(",") == ["/usr/share/java/postgresql.jar", "/usr/share/java/mariadb-java-client.jar"]
+    assert int(spark["spark.sql.shuffle.partitions"]) <= 8
+
+
+def test_sqoop_env_names_a_real_hadoop_client(local):
+    cfg, client = local
+    sqoop_env = client.files["sqoop-env.sh"]
+    home = Path(sourced(sqoop_env, "HADOOP_COMMON_HOME"))
+    assert home == Path(sourced(sqoop_env, "HADOOP_MAPRED_HOME"))
+    assert list((home / "jars").glob("hadoop-client-api-*.jar")), home
+    assert sourced(sqoop_env, "HADOOP_CONF_DIR") == str(client.conf_dir)
+
+
+def test_every_property_is_explained_in_the_table(local):
+    _, client = local
+    table = client.table().reset_index()
+    assert set(table["file"]) == {"core-site.xml", "yarn-site.xml", "spark-defaults.conf", "sqoop-env.sh"}
+    assert table["why"].str.len().min() > 10
+
+
+def test_render_is_idempotent(local):
+    cfg, client = local
+    before = {name: (p.read_text(), p.stat().st_mtime_ns) for name, p in client.files.items()}
+    again = hadoop_client.render(cfg)
+    assert {name: (p.read_text(), p.stat().st_mtime_ns) for name, p in again.files.items()} == before
+
+
+def test_env_for_spark_submit(local):
+    cfg, client = local
+    env = hadoop_client.env(cfg, base={"PATH": "/usr/bin"})
+    assert env["HADOOP_CONF_DIR"] == env["SPARK_CONF_DIR"] == str(client.conf_dir)
+    assert env["SPARK_LOCAL_IP"] == "127.0.0.1"
+    assert env["PYSPARK_PYTHON"] == sys.executable
+    assert env["PATH"] == "/usr/bin"
+    assert hadoop_client.spark_submit().exists()
+
+
+def test_aws_profile_points_at_the_emr_master(aws):
+    client = hadoop_client.render(aws, emr_master="ip-10-0-1-23.ec2.internal")
+    assert client.default_fs == "hdfs://ip-10-0-1-23.ec2.internal:8020"
+    assert xml_properties(client.files["core-site.xml"])["fs.defaultFS"] == client.default_fs
+    assert xml_properties(client.files["yarn-site.xml"])["yarn.resourcemanager.hostname"] == "ip-10-0-1-23.ec2.internal"
+    spark = spark_defaults(client.files["spark-defaults.conf"])
+    assert spark["spark.master"] == "yarn" and "spark.driver.host" not in spark
+    assert "SPARK_LOCAL_IP" not in hadoop_client.env(aws, base={})
+
+
+def test_aws_master_from_the_provisioning_outputs(aws):
+    services.ensure_state_dir(aws)
+    outputs = aws.state_dir / "aws" / "outputs.json"
+    outputs.parent.mkdir(parents=True)
+    outputs.write_text(json.dumps({"emr_master": "ec2-3-80-1-2.compute-1.amazonaws.com"}))
+    assert hadoop_client.render(aws).default_fs == "hdfs://ec2-3-80-1-2.compute-1.amazonaws.com:8020"
+
+
+def test_aws_without_a_master_says_how_to_give_one(aws):
+    with pytest.raises(LabError, match="LAB_EMR_MASTER"):
+        hadoop_client.render(aws)
+    assert not (aws.state_dir / "hadoop-conf" / "core-site.xml").exists()
+
+
+@pytest.mark.parametrize("bad", ["hdfs://ip-10-0-1-23:8020", "ip-10-0-1-23:8020", "two words", "-leading-dash"])
+def test_aws_master_must_be_a_host_name(aws, bad):
+    with pytest.raises(LabError, match="is not a host name"):
+        hadoop_client.render(aws, emr_master=bad)
+
+
+def test_filesystem_api_in_a_fresh_jvm_writes_reads_and_lists_the_landing_zone(local):
+    """hadoop_client.verify in its own Python process (a JVM that starts with the rendered config)."""
+    cfg, _ = local
+    code = "import json, labkit; from labkit import hadoop_client as h; print(json.dumps(h.verify(labkit.load())))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["default_fs"] == cfg.landing_dir.as_uri()
+    assert result["read"] == result["written"]
+    assert ["_client_check", "dir"] in [entry[:2] for entry in result["listing"]]
+    assert (cfg.landing_dir / "_client_check" / "hello.txt").read_text() == result["written"]
+
+
+def test_spark_submit_picks_up_the_rendered_config(local, tmp_path):
+    """What a DAG task does: spark-submit under hadoop_client.env(); the job sees the files' values."""
+    cfg, client = local
+    job = tmp_path / "show_config.py"
+    job.write_text(textwrap.dedent("""\
+        import json
+        from pyspark.sql import SparkSession
+        spark = SparkSession.builder.getOrCreate()
+        sc = spark.sparkContext
+        conf = sc._jsc.hadoopConfiguration()
+        jvm = sc._jvm
+        root = jvm.org.apache.hadoop.fs.Path(conf.get("fs.defaultFS"))
+        fs = root.getFileSystem(conf)
+        out = fs.create(jvm.org.apache.hadoop.fs.Path(root, "_client_check/from_spark_submit.txt"), True)
+        out.write(bytearray(b"written by spark-submit"))
+        out.close()
+        print(json.dumps({"master": sc.master, "defaultFS": conf.get("fs.defaultFS"),
+                          "partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+                          "jars": sc.getConf().get("spark.jars"),
+                          "listing": sorted(s.getPath().getName() for s in fs.listStatus(root))}))
+        spark.stop()
+        """))
+    out = subprocess.run([str(hadoop_client.spark_submit()), str(job)], capture_output=True, text=True,
+                         env=hadoop_client.env(cfg), timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["master"] == "local[*]"
+    assert seen["defaultFS"] == client.default_fs
+    assert seen["partitions"] == "4"
+    assert "postgresql.jar" in seen["jars"] and "mariadb-java-client.jar" in seen["jars"]
+    assert "_client_check" in seen["listing"]
+    assert (cfg.landing_dir / "_client_check" / "from_spark_submit.txt").read_text() == "written by spark-submit"
+    assert "INFO" not in out.stderr      # log4j2.properties from SPARK_CONF_DIR: warnings only
