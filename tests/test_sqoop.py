@@ -35,6 +35,7 @@ def source_db():
               from generate_series(timestamp '2021-01-01', timestamp '2021-01-01' + interval '1 minute' * ({ROWS // 100} - 1),
                                    interval '1 minute') m, generate_series(1, 100) l;
             alter table sq_dummy add primary key (id);
+            analyze sq_dummy;
             create view sq_view as select * from sq_dummy;
             create view sq_breaks as select id, 100 / (id - 15000) as boom from sq_dummy;
             create table sq_types (i integer, n numeric(10,2), f double precision, b boolean, d date,
@@ -110,6 +111,10 @@ def test_numeric_split_by_gives_disjoint_ranges_as_parquet(source_db, tmp_path):
     table = pq.read_table(tmp_path / "p").sort_by("id")
     assert [tuple(r.values()) for r in table.to_pylist()] == source_rows(conn, "sq_dummy")
     assert str(table.schema.field("id").type) == "int64"
+    # statistics say id is unique and line has 100 values: only line is worth a parquet dictionary
+    meta = pq.read_metadata(tmp_path / "p" / "part-m-00000.parquet").row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert "RLE_DICTIONARY" not in encodings["id"] and "RLE_DICTIONARY" in encodings["line"]
 
 
 def test_split_by_a_sparse_key_with_nulls_loses_nothing(source_db, tmp_path):

@@ -162,7 +162,7 @@ class ImportResult:
         """Sqoop's closing log lines."""
         mb = self.bytes / 2**20
         return (f"Transferred {mb:,.1f} MB in {self.seconds:.1f} seconds ({mb / max(self.seconds, 1e-9):,.1f} MB/sec)\n"
-                f"Retrieved {self.landed_rows:,} records (source table: {self.source_rows:,} rows) into {self.target_dir}")
+                f"Retrieved {self.landed_rows:,} records (source rows: {self.source_rows:,}) into {self.target_dir}")
 
     def table_of_mappers(self):
         """One row per mapper: its slice, the rows the server sent, the rows that landed, size and time."""
@@ -205,6 +205,7 @@ class TableInfo:
     reltuples: int
     server_version: int
     where: str | None = None                 # Sqoop's --where: a condition every mapper adds to its slice
+    n_distinct: dict[str, float] = field(default_factory=dict)   # from pg_stats (ANALYZE), when there are any
 
     @property
     def ident(self) -> sql.Composable:
@@ -243,7 +244,10 @@ def describe(cur, table: str) -> TableInfo:
         raise LabError(f"--table {table!r} is not a table or view (relkind {kind!r}); give a table name")
     cur.execute("""select attname, format_type(atttypid, atttypmod) from pg_attribute
                    where attrelid = %s and attnum > 0 and not attisdropped order by attnum""", (oid,))
-    return TableInfo(oid, schema, name, kind, cur.fetchall(), int(blocks), int(reltuples), int(version))
+    info = TableInfo(oid, schema, name, kind, cur.fetchall(), int(blocks), int(reltuples), int(version))
+    cur.execute("select attname::text, n_distinct from pg_stats where schemaname = %s and tablename = %s", (schema, name))
+    info.n_distinct = dict(cur.fetchall())
+    return info
 
 
 def _has_leading_index(cur, info: TableInfo, column: str) -> bool:
@@ -369,7 +373,22 @@ def _write_text(stream, path: Path, bar) -> tuple[int, int]:
     return lines, size
 
 
-def _write_parquet(stream, path: Path, schema, codec: str, bar) -> tuple[int, int]:
+def dictionary_columns(info: TableInfo) -> list[str] | bool:
+    """The columns worth dictionary-encoding in parquet: few distinct values per row group, by PostgreSQL's
+    statistics. Encoding a column of unique values only to fall back to plain costs CPU for nothing."""
+    if not info.n_distinct or info.reltuples <= 0:
+        return True                                   # no statistics: pyarrow's default, every column
+    group = min(info.reltuples, ROW_GROUP_ROWS)
+    chosen = []
+    for name, _ in info.columns:
+        nd = info.n_distinct.get(name)
+        distinct = None if nd is None else (-nd * info.reltuples if nd < 0 else nd)
+        if distinct is None or distinct <= 0.1 * group:
+            chosen.append(name)
+    return chosen
+
+
+def _write_parquet(stream, path: Path, schema, codec: str, bar, dictionary: list[str] | bool = True) -> tuple[int, int]:
     """Parse the CSV stream with pyarrow (in its own threads) and write row groups of ROW_GROUP_ROWS rows."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -380,7 +399,7 @@ def _write_parquet(stream, path: Path, schema, codec: str, bar) -> tuple[int, in
     convert = pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False,
                                    true_values=["t"], false_values=["f"])
     rows = 0
-    with pq.ParquetWriter(path, schema, compression=None if codec == "none" else codec) as writer:
+    with pq.ParquetWriter(path, schema, compression=None if codec == "none" else codec, use_dictionary=dictionary) as writer:
         try:
             reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
         except pa.ArrowInvalid as exc:
@@ -428,6 +447,7 @@ class _Mapper:
         self.file_format, self.schema, self.codec, self.bar = file_format, schema, codec, bar
         self.sent = 0
         self.error: BaseException | None = None
+        self.dictionary: list[str] | bool = True
 
     def _produce(self, wfd: int) -> None:
         try:
@@ -449,7 +469,7 @@ class _Mapper:
         try:
             with os.fdopen(rfd, "rb", buffering=CHUNK) as stream:
                 if self.file_format == "parquet":
-                    landed, size = _write_parquet(stream, self.path, self.schema, self.codec, self.bar)
+                    landed, size = _write_parquet(stream, self.path, self.schema, self.codec, self.bar, self.dictionary)
                 else:
                     landed, size = _write_text(stream, self.path, self.bar)
         except BaseException:
@@ -680,6 +700,8 @@ def import_table(connect: str, *, username: str, table: str, target_dir: str | o
         bars = _progress_bars(splits, progress)
         mappers = [_Mapper(s, conns[i], copy_statement(info, s), staging / _part_name(i, file_format), file_format,
                            schema, compression_codec, bars[i]) for i, s in enumerate(splits)]
+        for mapper in mappers:
+            mapper.dictionary = dictionary_columns(info)
         results, source_rows = _run(mappers, coord, info)
         for bar in bars:
             bar.close()
