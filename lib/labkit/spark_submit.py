@@ -1,0 +1,155 @@
+"""Run a job from spark_jobs/ with `spark-submit`, the lab's way: the same command the DAG's BashOperator runs.
+
+    from labkit import spark_submit
+    run = spark_submit.submit(cfg, "aggregate_dummy", ["--input", ..., "--output", ..., "--run-date", "2021-07-01"])
+    run.seconds, run.result          # wall time of the whole spark-submit; the job's RESULT {json} line
+
+`command()` builds the argv (shown in notebooks and DAG docs); `submit()` runs it, streams or captures the
+output, and raises LabError with the job's own one-line error when it exits non-zero.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labkit.config import Config
+from labkit.errors import LabError
+
+MASTER = "local[2]"          # the lab's machine has 2 cores; EMR uses --master yarn
+DRIVER_MEMORY = "2g"
+# The lab's Spark settings (also what spark-defaults.conf holds): a few shuffle partitions for small
+# aggregates, adaptive query execution on, no web UI (ports are shared), everything on loopback.
+LAB_CONF = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.ui.enabled": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.log.level": "WARN",
+}
+RESULT_PREFIX = "RESULT "
+
+
+@dataclass
+class SubmitRun:
+    job: str
+    argv: list[str]
+    returncode: int
+    output: str                      # stdout and stderr, interleaved as printed
+    seconds: float                   # wall time of the whole spark-submit (JVM, Python, session, job)
+    result: dict | None = field(default=None)   # the job's last `RESULT {json}` line, if it printed one
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+    def job_lines(self) -> list[str]:
+        """The job's own lines (`<name>: ...`), without Spark's log lines."""
+        return [line for line in self.output.splitlines() if line.startswith(f"{self.job}: ")]
+
+
+def spark_submit_bin() -> str:
+    """The spark-submit of this venv's pyspark (else the one on PATH)."""
+    beside = Path(sys.executable).with_name("spark-submit")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("spark-submit")
+    if not found:
+        raise LabError("spark-submit not found: install the pinned pyspark into .venv (make setup)")
+    return found
+
+
+def job_path(cfg: Config, job: str | Path) -> Path:
+    path = Path(job)
+    if path.suffix != ".py":
+        path = cfg.spark_jobs_dir / f"{job}.py"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in cfg.spark_jobs_dir.glob("*.py"))) or "none"
+        raise LabError(f"Spark job {job!r} not found ({path}); jobs in {cfg.spark_jobs_dir}: {known}")
+    return path
+
+
+def command(cfg: Config, job: str | Path, args: list[str], *, master: str = MASTER,
+            conf: dict[str, str] | None = None, driver_memory: str = DRIVER_MEMORY) -> list[str]:
+    """The spark-submit argv: lab settings as --conf, then the job file and its own arguments."""
+    argv = [spark_submit_bin(), "--master", master, "--driver-memory", driver_memory,
+            "--name", Path(job).stem]
+    for key, value in {**LAB_CONF, **(conf or {})}.items():
+        argv += ["--conf", f"{key}={value}"]
+    return argv + [str(job_path(cfg, job)), *map(str, args)]
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """spark-submit's environment: loopback only, and this venv's Python for the driver and workers."""
+    env = dict(os.environ)
+    env.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+                "PYSPARK_DRIVER_PYTHON": sys.executable})
+    env.update(extra or {})
+    return env
+
+
+def submit(cfg: Config, job: str | Path, args: list[str], *, master: str = MASTER,
+           conf: dict[str, str] | None = None, driver_memory: str = DRIVER_MEMORY,
+           env: dict[str, str] | None = None, echo: Callable[[str], None] | None = None,
+           check: bool = True, timeout: float = 1800) -> SubmitRun:
+    """Run the job to completion. `echo` receives each output line as it comes (e.g. `print`)."""
+    argv = command(cfg, job, args, master=master, conf=conf, driver_memory=driver_memory)
+    lines: list[str] = []
+    start = time.perf_counter()
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                          text=True, env=environment(env), cwd=cfg.root, start_new_session=True) as proc:
+        timer = threading.Timer(timeout, _stop, (proc,))
+        timer.start()
+        try:
+            for line in proc.stdout:
+                lines.append(line.rstrip("\n"))
+                if echo:
+                    echo(line.rstrip("\n"))
+            returncode = proc.wait()
+        except BaseException:
+            _stop(proc)
+            raise
+        finally:
+            timer.cancel()
+    if returncode < 0 and time.perf_counter() - start >= timeout:
+        raise LabError(f"spark-submit {Path(job).stem} ran longer than {timeout:.0f} s and was stopped "
+                       "(pass a larger timeout, or try LAB_SCALE=smoke)")
+    seconds = time.perf_counter() - start
+    result = None
+    for line in reversed(lines):
+        if line.startswith(RESULT_PREFIX):
+            result = json.loads(line[len(RESULT_PREFIX):])
+            break
+    run = SubmitRun(Path(job).stem, argv, returncode, "\n".join(lines), seconds, result)
+    if check and returncode != 0:
+        raise LabError(f"spark-submit {Path(job).stem} failed (exit {returncode}): {error_line(lines)}")
+    return run
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop spark-submit and everything it started (its JVM and Python workers share its process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def error_line(lines: list[str]) -> str:
+    """The most telling line of a failed run: the job's own `error:` line, else the last exception line."""
+    for line in reversed(lines):
+        if ": error: " in line:
+            return line.split(": error: ", 1)[1]
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line:
+            return line.strip()
+    return lines[-1].strip() if lines else "no output"

@@ -1,0 +1,151 @@
+"""spark_jobs/aggregate_dummy.py under spark-submit (as the DAG runs it): exact numbers, idempotent reruns,
+one partition per run date, the same results as DuckDB, and one clear line for bad input."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import labkit
+from labkit import LabError, aggregation, spark_submit
+
+# 3 lines x 180 minutes from 22:30 to 01:29: two days, four hours, partial first and last hours.
+RANGE = ("2021-01-01 22:30", "2021-01-02 01:29")
+DAY1, DAY2 = "2021-01-01", "2021-01-02"
+RUN_A, RUN_B = "2021-07-01", "2021-07-02"
+JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "aggregate_dummy.py")
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return labkit.load()
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory):
+    return aggregation.land_synthetic(tmp_path_factory.mktemp("landed") / "tbl_airflow_dummy", RANGE, lines=3,
+                                      files=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def first_run(cfg, landed, tmp_path_factory):
+    out = tmp_path_factory.mktemp("aggregates")
+    run = aggregation.run(cfg, RUN_A, input=landed.path, output=out)
+    return out, run
+
+
+def parts(folder):
+    return sorted(p.name for p in folder.glob("*.parquet"))
+
+
+def test_landed_input_has_the_imports_shape(landed):
+    assert landed.rows == 540
+    assert sorted(p.name for p in landed.path.iterdir()) == ["_SUCCESS", "part-m-00000.parquet", "part-m-00001.parquet"]
+    table = pq.read_table(landed.path)
+    assert table.schema.names == ["id", "line", "comment", "created"] and table.schema.field("id").type == pa.int64()
+    assert sorted(table["id"].to_pylist()) == list(range(1, 541))
+    assert table["created"][0].as_py() == "2021-01-01 22:30"
+
+
+def test_exact_numbers(first_run):
+    out, run = first_run
+    assert run.returncode == 0
+    assert run.result["input_rows"] == 540 and run.result["hourly_rows"] == 12 and run.result["daily_rows"] == 6
+    assert run.result["session_seconds"] > 0 and run.result["aggregate_seconds"] > 0
+    assert run.seconds > run.result["aggregate_seconds"]
+    daily = aggregation.read(out, aggregation.DAILY, RUN_A)
+    assert list(daily.columns) == ["line", "day", "rows"]
+    assert [(r.line, str(r.day.date()), r.rows) for r in daily.itertuples()] == [
+        (line, day, 90) for line in ("dummy01", "dummy02", "dummy03") for day in (DAY1, DAY2)]
+    hourly = aggregation.read(out, aggregation.HOURLY, RUN_A)
+    assert list(hourly.columns) == ["line", "day", "hour", "rows"]
+    assert [(str(r.day.date()), r.hour, r.rows) for r in hourly.itertuples() if r.line == "dummy02"] == [
+        (DAY1, 22, 30), (DAY1, 23, 60), (DAY2, 0, 60), (DAY2, 1, 30)]
+    assert hourly["rows"].sum() == daily["rows"].sum() == 540
+    # the job's own summary line, and the command is spark-submit with the lab's settings
+    assert run.job_lines()[0].startswith("aggregate_dummy: 540 input rows -> 12 rows in rows_per_line_hour")
+    assert run.argv[0].endswith("spark-submit") and run.argv[1:3] == ["--master", "local[2]"]
+    assert "spark.sql.shuffle.partitions=4" in run.argv and "spark.ui.enabled=false" in run.argv
+
+
+def test_same_results_as_duckdb(first_run, landed, tmp_path):
+    out, _ = first_run
+    duck = aggregation.duckdb_aggregate(landed.path, tmp_path)
+    assert (duck.input_rows, duck.hourly_rows, duck.daily_rows) == (540, 12, 6)
+    assert aggregation.differences(out, RUN_A, tmp_path) == {aggregation.HOURLY: 0, aggregation.DAILY: 0}
+
+
+def test_rerun_replaces_the_partition_and_other_run_dates_are_kept(cfg, first_run, landed):
+    out, _ = first_run
+    part_a = aggregation.partition_dir(out, aggregation.DAILY, RUN_A)
+    before = aggregation.read(out, aggregation.DAILY, RUN_A)
+    files_before = parts(part_a)
+    assert len(files_before) == 1
+
+    aggregation.run(cfg, RUN_A, input=landed.path, output=out)            # the retried task
+    after = aggregation.read(out, aggregation.DAILY, RUN_A)
+    assert after.equals(before)                                            # same rows, no duplicates
+    assert len(parts(part_a)) == 1 and parts(part_a) != files_before     # replaced, not appended
+
+    aggregation.run(cfg, RUN_B, input=landed.path, output=out)            # the next day's run
+    assert aggregation.run_dates(out) == [RUN_A, RUN_B]
+    assert aggregation.run_dates(out, aggregation.HOURLY) == [RUN_A, RUN_B]
+    assert aggregation.read(out, aggregation.DAILY, RUN_A).equals(before)  # untouched
+    assert aggregation.read(out, aggregation.DAILY, RUN_B)["rows"].sum() == 540
+
+
+def test_text_input(cfg, landed, tmp_path):
+    """What `sqoop import --as-textfile` lands (comma-separated, no header) gives the same numbers."""
+    text = tmp_path / "text"
+    text.mkdir()
+    pq.read_table(landed.path).to_pandas().to_csv(text / "part-m-00000", header=False, index=False)
+    run = spark_submit.submit(cfg, aggregation.JOB, ["--input", text, "--output", tmp_path / "out",
+                                                     "--run-date", RUN_A, "--input-format", "text"])
+    assert (run.result["input_rows"], run.result["hourly_rows"], run.result["daily_rows"]) == (540, 12, 6)
+
+
+# -- bad input: one line, non-zero exit ------------------------------------------------------------------
+def test_missing_input_folder(cfg, tmp_path):
+    with pytest.raises(LabError) as err:
+        aggregation.run(cfg, RUN_A, input=tmp_path / "nowhere", output=tmp_path / "out")
+    assert "failed (exit 1)" in str(err.value) and "no such folder; land the table first" in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_input_folder(cfg, tmp_path):
+    (tmp_path / "landed").mkdir()
+    (tmp_path / "landed" / "_SUCCESS").touch()
+    with pytest.raises(LabError, match="holds no data files"):
+        aggregation.run(cfg, RUN_A, input=tmp_path / "landed", output=tmp_path / "out")
+
+
+@pytest.mark.parametrize("bad", ["2021-13-01", "20210701", "yesterday"])
+def test_bad_run_date(bad, tmp_path, landed):
+    out = subprocess.run([sys.executable, JOB, "--input", str(landed.path), "--output", str(tmp_path),
+                          "--run-date", bad], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == (f"aggregate_dummy: error: argument --run-date: {bad!r} is not a date in "
+                                           "YYYY-MM-DD form (Airflow passes it as {{ ds }})")
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_run_date_through_spark_submit(cfg, landed, tmp_path):
+    with pytest.raises(LabError, match=r"failed \(exit 2\): argument --run-date: '2021-02-30' is not a date"):
+        aggregation.run(cfg, "2021-02-30", input=landed.path, output=tmp_path)
+
+
+def test_wrong_table_is_named(cfg, tmp_path):
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    pq.write_table(pa.table({"id": [1], "when": ["2021-01-01 00:00"]}), wrong / "part-m-00000.parquet")
+    with pytest.raises(LabError) as err:
+        aggregation.run(cfg, RUN_A, input=wrong, output=tmp_path / "out")
+    assert "column(s) line, created missing (found id, when)" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_job_is_named(cfg):
+    with pytest.raises(LabError, match="Spark job 'no_such_job' not found.*aggregate_dummy"):
+        spark_submit.command(cfg, "no_such_job", [])
