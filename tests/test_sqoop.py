@@ -197,6 +197,15 @@ def test_delete_target_dir_is_idempotent_and_a_failed_rerun_keeps_the_old_data(s
     assert sorted(p.name for p in tmp_path.iterdir()) == [".idem.sqoop-lock", "idem"]
 
 
+def test_leftovers_of_a_killed_run_are_cleaned_up(source_db, tmp_path):
+    cfg, _ = source_db
+    stale = tmp_path / ".k.sqoop-staging-999999"
+    stale.mkdir()
+    (stale / "part-m-00000").write_text("half a file")
+    run(cfg, target=tmp_path / "k", num_mappers=1)
+    assert names(tmp_path) == [".k.sqoop-lock", "k"]
+
+
 def test_append_lands_the_rows_again_with_new_part_numbers(source_db, tmp_path):
     cfg, _ = source_db
     target = tmp_path / "app"

@@ -184,7 +184,8 @@ def open_db(source: Source, username: str, password: str):
         msg = str(exc).strip()
         if "password authentication failed" in msg or "no password supplied" in msg:
             raise LabError(f"PostgreSQL at {source.address} rejected the password for user {username!r}: check that "
-                           "--password-file holds that user's password (the lab's: <state>/secrets/postgres_airline)") from None
+                           "--password-file holds that user's password "
+                           "(the lab's: <state>/secrets/postgres_airline)") from None
         if "does not exist" in msg and "database" in msg:
             raise LabError(f"database {source.database!r} does not exist on {source.address}; fix the database name at "
                            "the end of --connect (the lab's is airline_db)") from None
@@ -226,8 +227,8 @@ def describe(cur, table: str) -> TableInfo:
         oid = cur.fetchone()[0]
     except psycopg2.Error as exc:
         cur.connection.rollback()
-        raise LabError(f"--table {table!r} is not a valid table name ({exc.pgerror.strip().splitlines()[0] if exc.pgerror else exc}); "
-                       "give it as table or schema.table") from None
+        why = str(exc).strip().splitlines()[0]
+        raise LabError(f"--table {table!r} is not a valid table name ({why}); give it as table or schema.table") from None
     if oid is None:
         cur.execute("""select string_agg(quote_ident(table_name), ', ' order by table_name) from information_schema.tables
                        where table_schema = any(current_schemas(false))""")
@@ -235,8 +236,8 @@ def describe(cur, table: str) -> TableInfo:
         raise LabError(f"--table {table!r}: no such table in database {cur.connection.info.dbname!r} "
                        f"(tables: {have}); create it first or fix the name")
     cur.execute("""select n.nspname, c.relname, c.relkind, greatest(c.reltuples, 0)::bigint,
-                          case when c.relkind in ('r', 'm', 't') then pg_relation_size(c.oid) / current_setting('block_size')::int
-                               else 0 end,
+                          case when c.relkind in ('r', 'm', 't')
+                               then pg_relation_size(c.oid) / current_setting('block_size')::int else 0 end,
                           current_setting('server_version_num')::int
                    from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = %s""", (oid,))
     schema, name, kind, reltuples, blocks, version = cur.fetchone()
@@ -260,11 +261,13 @@ def _check_split_by(info: TableInfo, split_by: str) -> str:
     kind = info.column_type(split_by)
     if kind is None:
         raise LabError(f"--split-by {split_by!r}: table {info.display} has no such column (columns: "
-                       f"{', '.join(c for c, _ in info.columns)}); name a numeric column, or omit --split-by to split by block ranges (ctid)")
+                       f"{', '.join(c for c, _ in info.columns)}); name a numeric column, "
+                       "or omit --split-by to split by block ranges (ctid)")
     base = kind.split("(")[0]
     if base not in NUMERIC_TYPES:
         raise LabError(f"--split-by {split_by!r} is {kind}, but splits are ranges between min and max, so the column must "
-                       f"be numeric (integer, bigint, numeric...); use a numeric key, or omit --split-by to split by block ranges (ctid)")
+                       "be numeric (integer, bigint, numeric...); use a numeric key, "
+                       "or omit --split-by to split by block ranges (ctid)")
     return base
 
 
@@ -328,7 +331,8 @@ def ctid_splits(blocks: int, mappers: int, rows: int) -> list[Split]:
 
 def from_clause(info: TableInfo, condition: sql.Composable | None = None) -> sql.Composable:
     """`FROM table [WHERE (--where) AND (slice)]`."""
-    conditions = [sql.SQL("({})").format(c) for c in (sql.SQL(info.where) if info.where else None, condition) if c is not None]
+    parts = (sql.SQL(info.where) if info.where else None, condition)
+    conditions = [sql.SQL("({})").format(c) for c in parts if c is not None]
     clause = sql.SQL("FROM {}").format(info.ident)
     return sql.SQL("{} WHERE {}").format(clause, sql.SQL(" AND ").join(conditions)) if conditions else clause
 
@@ -684,8 +688,10 @@ def import_table(connect: str, *, username: str, table: str, target_dir: str | o
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LabError(f"another import into {target} is running; wait for it to finish") from None
+        leftovers = (f".{target.name}.sqoop-staging-", f".{target.name}.sqoop-old-")
+        for stale in [p for p in target.parent.iterdir() if p.name.startswith(leftovers)]:
+            shutil.rmtree(stale, ignore_errors=True)     # left by a killed run: we hold the lock, nobody else writes
         staging = target.parent / f".{target.name}.sqoop-staging-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
 
         log(f"importing {info.display} ({len(info.columns)} columns) from {source.address}/{source.database} "
@@ -789,8 +795,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {SQOOP_PASSWORD_WARNING}", file=sys.stderr)
     import_table(args.connect, username=args.username, password_file=args.password_file, password=args.password,
                  table=args.table, target_dir=args.target_dir, num_mappers=args.num_mappers, split_by=args.split_by,
-                 where=args.where, append=args.append, delete_target_dir=args.delete_target_dir, as_parquetfile=args.as_parquetfile,
-                 compression_codec=args.compression_codec, progress=not args.no_progress)
+                 where=args.where, append=args.append, delete_target_dir=args.delete_target_dir,
+                 as_parquetfile=args.as_parquetfile, compression_codec=args.compression_codec,
+                 progress=not args.no_progress)
     return 0
 
 
