@@ -503,6 +503,9 @@ def _existing_parts(target: Path) -> list[int]:
     return found
 
 
+_PRINT_LOCK = threading.Lock()
+
+
 class _LineProgress:
     """Progress for logs (an Airflow task, a pipe): a plain line per mapper every few seconds, no redrawing."""
 
@@ -514,7 +517,10 @@ class _LineProgress:
 
     def _line(self) -> None:
         pct = f" ({100 * self.n / self.total:.0f}% of ~{self.total:,})" if self.total and self.n <= self.total else ""
-        print(f"mapper {self.index}: {self.n:,} rows{pct} in {time.monotonic() - self.t0:.0f} s", file=self.file, flush=True)
+        line = f"mapper {self.index}: {self.n:,} rows{pct} in {time.monotonic() - self.t0:.0f} s\n"
+        with _PRINT_LOCK:                             # one whole line at a time from the mapper threads
+            self.file.write(line)
+            self.file.flush()
 
     def update(self, n: int) -> None:
         self.n += n
