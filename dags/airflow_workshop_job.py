@@ -13,8 +13,11 @@ spark_file_counter`) written for Airflow 3. What changed and why:
   ``--delete-target-dir`` (the seed's ``--append`` doubled the landed rows on every rerun) and the
   Spark job overwrites its ``run_date={{ ds }}`` partition.
 * Nothing about hosts, paths or passwords is in this file: connections, variables and templates only.
-  ``LANDING_ZONE`` is ``fs.defaultFS``'s landing folder, ``SPARK_JOBS_DIR`` where the Spark jobs live on this node;
-  ``spark-submit`` takes its master and settings from the client configuration (spark-defaults.conf).
+  ``LANDING_ZONE`` is ``fs.defaultFS``'s landing folder, ``SPARK_JOBS_DIR`` where the Spark jobs
+  live on this node; ``spark-submit`` takes its master and settings from the client configuration.
+* Every run regenerates the one table ``tbl_airflow_dummy``, so runs must not overlap:
+  ``max_active_runs=1``. Airflow 3 counts backfill runs apart from the others, so start a backfill
+  when no other run is active (notebook 06 does).
 """
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param
 
-LANDED = "{{ var.value.LANDING_ZONE }}/tbl_airflow_dummy/ds={{ ds }}"
+# This DAG's own corner of the landing zone (the notebooks' hand-run steps use the folders beside it).
+OUT = "{{ var.value.LANDING_ZONE }}/{{ dag.dag_id }}"
+LANDED = OUT + "/tbl_airflow_dummy/ds={{ ds }}"
 
 with DAG(
     dag_id="airflow_workshop_job",
@@ -74,7 +79,7 @@ with DAG(
         bash_command=(
             "spark-submit {{ var.value.SPARK_JOBS_DIR }}/aggregate_dummy.py"
             f" --input {LANDED}"
-            " --output {{ var.value.LANDING_ZONE }}/aggregates"
+            f" --output {OUT}/aggregates"
             " --run-date {{ ds }}"
         ),
     )

@@ -11,10 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from labkit import services
+from labkit.workshop_job import aggregated_rows, landed_rows
 from labkit.connections import connections
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,17 +73,6 @@ def test_no_hosts_paths_or_secrets_in_dags(path):
 
 # -- the workshop DAG on the real lab ------------------------------------------------------------------------
 DAG_ID = "airflow_workshop_job"
-
-
-def landed_rows(cfg, ds: str) -> int:
-    folder = cfg.landing_dir / "tbl_airflow_dummy" / f"ds={ds}"
-    assert (folder / "_SUCCESS").exists()
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("part-m-*.parquet"))
-
-
-def aggregated_rows(cfg, ds: str) -> int:
-    table = pq.read_table(cfg.landing_dir / "aggregates" / "rows_per_line_day" / f"run_date={ds}")
-    return sum(table.column("rows").to_pylist())
 
 
 @pytest.fixture(scope="module")

@@ -136,18 +136,19 @@ class AirflowAPI:
 
         deadline = time.monotonic() + timeout
         bar = None
+        shown = None
         try:
             while True:
                 tis = self.task_instances(dag_id, run_id)
                 done = sum(1 for ti in tis if ti["state"] in FINISHED)
-                running = [ti["task_id"] for ti in tis if ti["state"] == "running"]
-                if progress:
-                    if bar is None and tis:
-                        bar = tqdm(total=len(tis), desc=f"{dag_id} {run_id}", unit="task")
-                    if bar is not None:
-                        bar.n = done
-                        bar.set_postfix_str(", ".join(running) or "")
-                        bar.refresh()
+                running = ", ".join(ti["task_id"] for ti in tis if ti["state"] == "running")
+                if progress and tis and (done, running) != shown:   # redraw only on change: short logs
+                    if bar is None:
+                        bar = tqdm(total=len(tis), desc=f"{dag_id} {run_id}", unit="task", mininterval=0)
+                    bar.n = done
+                    bar.set_postfix_str(running, refresh=False)
+                    bar.refresh()
+                    shown = (done, running)
                 run = self.dag_run(dag_id, run_id)
                 if run["state"] in ("success", "failed"):
                     break
@@ -180,3 +181,16 @@ def gantt_frame(task_instances: list[dict]):
     frame = pd.DataFrame(rows, columns=["task_id", "state", "start", "end"]).sort_values("start")
     frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds()
     return frame.reset_index(drop=True)
+
+
+def runs_frame(runs: list[dict]):
+    """DAG runs as a DataFrame: id, type, logical date, state, seconds."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{"run_id": r["dag_run_id"], "type": r.get("run_type"),
+                           "logical date": (r.get("logical_date") or "")[:10], "state": r["state"],
+                           "start": pd.Timestamp(r["start_date"]) if r.get("start_date") else pd.NaT,
+                           "end": pd.Timestamp(r["end_date"]) if r.get("end_date") else pd.NaT} for r in runs],
+                         columns=["run_id", "type", "logical date", "state", "start", "end"])
+    frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds().round(1)
+    return frame.drop(columns=["start", "end"])

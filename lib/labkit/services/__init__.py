@@ -127,7 +127,8 @@ def table(rows: list[ServiceStatus]):
     """The status rows as a pandas DataFrame (what notebook 01 shows)."""
     import pandas as pd
 
+    columns = ["service", "health", "address", "pid", "memory MiB", "version"]
     return pd.DataFrame([{
         "service": r.name, "health": "healthy" if r.healthy else ("stopped" if r.pid is None else "UNHEALTHY"),
         "address": r.address, "pid": r.pid, "memory MiB": round(r.memory_bytes / 2**20), "version": r.version,
-    } for r in rows]).set_index("service")
+    } for r in rows], columns=columns).set_index("service")
