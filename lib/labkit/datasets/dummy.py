@@ -193,12 +193,15 @@ class _Stream:
         return next(self._parts, b"")
 
 
-def _copy_lines(cfg: Config, table: str, lines: range, created, on_line, password: str | None) -> None:
+def _copy_lines(cfg: Config, table: str, lines: range, created, on_line, password: str | None) -> int:
+    """One session: COPY the rows of `lines` into `table`; returns the rows the server counted."""
     conn = connect(cfg, password)
     try:
         with conn.cursor() as cur:
             cur.copy_expert(f"copy {table} from stdin (format binary)", _Stream(lines, created, on_line))
+            copied = cur.rowcount            # the command tag: "COPY <rows>"
         conn.commit()
+        return copied
     finally:
         conn.close()
 
@@ -274,9 +277,22 @@ def _build_fixed_copy(cfg: Config, new: str, bar, password) -> int:
     per = -(-LINES // STREAMS)
     chunks = [range(first, min(first + per, LINES + 1)) for first in range(1, LINES + 1, per)]
     with ThreadPoolExecutor(max_workers=STREAMS) as pool:
-        for future in [pool.submit(_copy_lines, cfg, new, lines, created, on_line, password) for lines in chunks]:
-            future.result()
-    return LINES * len(created)
+        futures = [pool.submit(_copy_lines, cfg, new, lines, created, on_line, password) for lines in chunks]
+        return sum(future.result() for future in futures)
+
+
+def _drop_quietly(cfg: Config, table: str, password: str | None) -> None:
+    """Remove a half-built table after a failure (best effort: the next run drops it anyway)."""
+    try:
+        conn = connect(cfg, password)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"drop table if exists {table}")
+            conn.commit()
+        finally:
+            conn.close()
+    except (LabError, psycopg2.Error):
+        pass
 
 
 def create_table(cfg: Config, *, variant: str = "fixed", table: str = TABLE, progress: bool = True,
@@ -320,6 +336,7 @@ def create_table(cfg: Config, *, variant: str = "fixed", table: str = TABLE, pro
                 conn.close()
         seconds = time.perf_counter() - started
     except psycopg2.Error as exc:
+        _drop_quietly(cfg, new, password)
         raise LabError(f"building {table} ({label}) failed: {str(exc).strip().splitlines()[0]}") from None
     finally:
         if bar is not None:
