@@ -132,3 +132,15 @@ def test_a_failing_import_is_visible_and_stops_the_run(workshop_run):
     log = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table", tries)
     assert "rejected the password" in log
     assert "wrong-password" not in log
+
+
+def test_the_dag_sql_follows_the_scales_of_lab_config(monkeypatch):
+    """The DAG cannot import labkit, so its SQL spells the date ranges out: they must match config's."""
+    import labkit
+    from labkit.config import SCALE_RANGES
+    from labkit.datasets import dummy
+
+    for scale, (start, end) in SCALE_RANGES.items():
+        monkeypatch.setenv("LAB_SCALE", scale)
+        sql = dummy.fixed_sql(labkit.load())
+        assert f"'{start}'::timestamp, '{end}'" in sql

@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import psycopg2
 
@@ -42,19 +43,9 @@ SEED_CTAS = textwrap.dedent("""\
     to_char(generate_series('2021-01-01 00:00'::timestamp,'2021-06-30 12:00', '1 minutes'), 'YYYY-MM-dd hh:mi') as created
     from generate_series(1, 100) as tbl(line);""")
 
-# The fixed variant in SQL ({table}, {start}, {end}, {minutes}, {lines} are filled in by `fixed_sql`).
-FIXED_CTAS = textwrap.dedent("""\
-    create unlogged table {table} as
-    with minutes as materialized (      -- format each minute once, not once per row
-        select k, to_char(ts, 'YYYY-MM-DD HH24:MI') as created
-        from generate_series('{start}'::timestamp, '{end}', '1 minute') with ordinality as g(ts, k)
-    )
-    select (line - 1) * {minutes} + k as id,                                    -- dense 1..N
-           'dummy' || case when line < 10 then '0' else '' end || line as line,  -- dummy01 .. dummy100
-           repeat('Aa', 20) as comment,
-           created
-    from generate_series(1, {lines}) as lines(line)
-    cross join lateral (select k, created from minutes) as m;               -- line by line: ids in order""")
+# The fixed variant in SQL (FIXED_CTAS) is the workshop DAG's own statement, one file for the DAG and the
+# notebooks: dags/sql/ctas_tbl_airflow_dummy.sql, an Airflow (Jinja) template rendered by `fixed_sql`.
+FIXED_CTAS_FILE = Path("sql") / "ctas_tbl_airflow_dummy.sql"
 
 FIXED_COLUMNS = "id bigint, line text, comment text, created text"
 COMMENT = "Aa" * 20
@@ -121,9 +112,12 @@ def seed_sql(cfg: Config, table: str = TABLE) -> str:
 
 
 def fixed_sql(cfg: Config, table: str = TABLE) -> str:
-    """The fixed variant as one CTAS statement for the active scale."""
-    start, end = cfg.date_range
-    return FIXED_CTAS.format(table=_check_table(table), start=start, end=end, minutes=minutes(cfg), lines=LINES)
+    """The fixed variant (the DAG's SQL file) rendered for the active scale, creating `table`."""
+    import jinja2
+
+    template = jinja2.Template((cfg.dags_dir / FIXED_CTAS_FILE).read_text())
+    rendered = template.render(params={"scale": cfg.scale}, var={"value": {"LAB_SCALE": cfg.scale}})
+    return rendered.replace(TABLE, _check_table(table)).strip()
 
 
 def connect(cfg: Config, password: str | None = None):
