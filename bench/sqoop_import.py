@@ -72,11 +72,11 @@ def bare_copy_parallel(cfg, password: str, streams: int) -> float:
     return time.perf_counter() - t0
 
 
-def our_import(cfg, target: Path, mappers: int, parquet: bool, codec: str = "snappy"):
+def our_import(cfg, target: Path, mappers: int, parquet: bool, codec: str = "snappy", validate: bool = False):
     return sqoop.import_table(sqoop.lab_connect(cfg), username="airline",
                               password_file=secrets.path(cfg, "postgres_airline"), table=TABLE, target_dir=target,
                               num_mappers=mappers, as_parquetfile=parquet, compression_codec=codec,
-                              delete_target_dir=True, progress=False, log=lambda *_: None)
+                              validate=validate, delete_target_dir=True, progress=False, log=lambda *_: None)
 
 
 def spark_jdbc(cfg, password: str, target: Path) -> tuple[float, float]:
@@ -142,7 +142,7 @@ def main() -> int:
                 times.append(value.seconds if hasattr(value, "seconds") else value)
                 size = value.bytes if hasattr(value, "bytes") else out_bytes
             results.append((name, statistics.median(times), size))
-            print(f"  {name:<44} {statistics.median(times):7.2f} s", flush=True)
+            print(f"  {name:<46} {statistics.median(times):7.2f} s", flush=True)
             return statistics.median(times)
 
         bare = measure("bare COPY > /dev/null (psql, 1 stream)", lambda: bare_copy(cfg, password))
@@ -152,6 +152,8 @@ def main() -> int:
                        lambda: our_import(cfg, work / "ours", args.mappers, True))
         for m in sorted({1, 4} - {args.mappers}):
             measure(f"labkit sqoop -m {m} --as-parquetfile (snappy)", lambda m=m: our_import(cfg, work / "ours", m, True))
+        measure(f"labkit sqoop -m {args.mappers} --as-parquetfile --validate",
+                lambda: our_import(cfg, work / "ours", args.mappers, True, validate=True))
         measure(f"labkit sqoop -m {args.mappers} --as-parquetfile (zstd)",
                 lambda: our_import(cfg, work / "ours", args.mappers, True, "zstd"))
         measure(f"labkit sqoop -m {args.mappers} --as-textfile",
@@ -163,13 +165,13 @@ def main() -> int:
             jvm, spark = spark_jdbc(cfg, password, work / "spark")
             size = sum(p.stat().st_size for p in (work / "spark").glob("*.parquet"))
             results.append(("Spark JDBC, 1 partition, parquet (snappy)", spark, size))
-            print(f"  {'Spark JDBC, 1 partition, parquet (snappy)':<44} {spark:7.2f} s  (+ {jvm:.1f} s JVM start, "
+            print(f"  {'Spark JDBC, 1 partition, parquet (snappy)':<46} {spark:7.2f} s  (+ {jvm:.1f} s JVM start, "
                   "not counted)", flush=True)
 
         print()
-        print(f"{'method':<46} {'seconds':>8} {'rows/s':>12} {'output MiB':>11}")
+        print(f"{'method':<48} {'seconds':>8} {'rows/s':>12} {'output MiB':>11}")
         for name, seconds, size in results:
-            print(f"{name:<46} {seconds:8.2f} {rows / seconds:12,.0f} {size / 2**20 if size else 0:11.1f}")
+            print(f"{name:<48} {seconds:8.2f} {rows / seconds:12,.0f} {size / 2**20 if size else 0:11.1f}")
         print()
         if spark is not None:
             print(f"ratio import_vs_spark_jdbc_m1 = {spark / ours:.2f} (goal >= 3)")

@@ -85,9 +85,9 @@ def names(folder: Path) -> list[str]:
 # -- splits and formats ---------------------------------------------------------------------------------------
 def test_ctid_ranges_land_every_row_once_as_sqoop_text(source_db, tmp_path):
     cfg, conn = source_db
-    result = run(cfg, target=tmp_path / "t", num_mappers=3)
+    result = run(cfg, target=tmp_path / "t", num_mappers=3, validate=True)
     assert names(tmp_path / "t") == ["_SUCCESS", "part-m-00000", "part-m-00001", "part-m-00002"]
-    assert result.splitting == "ctid block ranges" and result.mode == "created"
+    assert result.splitting == "ctid block ranges" and result.mode == "created" and result.validated
     assert result.source_rows == result.landed_rows == ROWS
     assert all(m.sent_rows == m.landed_rows > 0 for m in result.mappers)
     first = (tmp_path / "t" / "part-m-00000").read_text().splitlines()[0]
@@ -98,7 +98,7 @@ def test_ctid_ranges_land_every_row_once_as_sqoop_text(source_db, tmp_path):
 
 def test_numeric_split_by_gives_disjoint_ranges_as_parquet(source_db, tmp_path):
     cfg, conn = source_db
-    result = run(cfg, target=tmp_path / "p", num_mappers=4, split_by="id", as_parquetfile=True)
+    result = run(cfg, target=tmp_path / "p", num_mappers=4, split_by="id", as_parquetfile=True, validate=True)
     assert names(tmp_path / "p") == ["_SUCCESS"] + [f"part-m-{i:05d}.parquet" for i in range(4)]
     assert result.splitting == "--split-by id"
     spans = []
@@ -119,7 +119,8 @@ def test_numeric_split_by_gives_disjoint_ranges_as_parquet(source_db, tmp_path):
 
 def test_split_by_a_sparse_key_with_nulls_loses_nothing(source_db, tmp_path):
     cfg, conn = source_db
-    result = run(cfg, table="sq_nulls", target=tmp_path / "n", num_mappers=3, split_by="k", as_parquetfile=True)
+    result = run(cfg, table="sq_nulls", target=tmp_path / "n", num_mappers=3, split_by="k", as_parquetfile=True,
+                 validate=True)
     assert result.landed_rows == 1000
     got = sorted(pq.read_table(tmp_path / "n").to_pylist(), key=lambda r: r["note"])
     want = sorted(({"k": k, "note": n} for k, n in source_rows(conn, "sq_nulls", "note")), key=lambda r: r["note"])
@@ -173,8 +174,10 @@ def test_where_imports_a_subset_with_either_split(source_db, tmp_path):
 def test_count_mismatch_fails_loudly_without_success(source_db, tmp_path):
     cfg, _ = source_db
     target = tmp_path / "nl"
-    with pytest.raises(LabError, match=r"count mismatch.*source 3 rows, sent 3, landed 4.*line breaks.*--as-parquetfile"):
+    with pytest.raises(LabError, match=r"count mismatch.*source sent 3 rows, landed 4.*line breaks.*--as-parquetfile"):
         run(cfg, table="sq_newline", target=target, num_mappers=1)
+    with pytest.raises(LabError, match=r"count mismatch.*source count\(\*\) 3, sent 3 rows, landed 4"):
+        run(cfg, table="sq_newline", target=target, num_mappers=1, validate=True)
     assert not target.exists()
     assert names(tmp_path) == [".nl.sqoop-lock"]          # no staging folder left behind
     # the same table as parquet is fine: the value keeps its line break
@@ -227,12 +230,13 @@ def test_a_mapper_that_fails_stops_the_import_and_lands_nothing(source_db, tmp_p
 # -- the command line, as the DAG's BashOperator runs it -----------------------------------------------------------
 def test_cli_with_the_labs_password_file(source_db, tmp_path):
     cfg, _ = source_db
-    cmd = sqoop.lab_command(cfg, "sq_dummy", tmp_path / "cli", "-m", "2", "--as-parquetfile", "--delete-target-dir")
+    cmd = sqoop.lab_command(cfg, "sq_dummy", tmp_path / "cli", "-m", "2", "--as-parquetfile", "--delete-target-dir",
+                            "--validate")
     assert cmd[:3] == ["labkit", "sqoop", "import"]
     assert cmd[cmd.index("--password-file") + 1] == str(cfg.secrets_dir / "postgres_airline")
     out = subprocess.run([LABKIT, *cmd[1:]], capture_output=True, text=True, env=os.environ)
     assert out.returncode == 0, out.stderr
-    assert f"Retrieved {ROWS:,} records" in out.stdout
+    assert f"Retrieved {ROWS:,} records (source: {ROWS:,} rows, validated by count(*))" in out.stdout
     assert "mapper 1:" in out.stderr                # plain progress lines when stderr is not a terminal
     assert names(tmp_path / "cli") == ["_SUCCESS", "part-m-00000.parquet", "part-m-00001.parquet"]
 

@@ -12,8 +12,9 @@ Apache Sqoop is retired (the Attic, 2021) and Airflow removed its Sqoop provider
   consistent table even while it changes, and the reconciliation compares like with like;
 - the output looks like Sqoop's: `part-m-00000`, `part-m-00001`, ... (comma separated, no header) or
   `part-m-0000N.parquet`, plus an empty `_SUCCESS` written last;
-- the import counts the source rows (`count(*)` in that snapshot) and the rows that landed in the files,
-  and fails loudly, writing no `_SUCCESS`, when they differ;
+- the import reconciles the rows the server sent for each slice (COPY's count) with the records found in
+  the written files, and fails loudly, writing no `_SUCCESS`, when they differ; `--validate` (as in Sqoop)
+  also compares an independent `count(*)` of the source in the same snapshot (one more scan of the table);
 - output is staged in a hidden sibling folder and moved into place only when complete, so a failed run
   never loses what the target held before (`--delete-target-dir`), nor leaves half a run in it (`--append`).
 
@@ -149,6 +150,7 @@ class ImportResult:
     seconds: float
     mode: str
     files: list[Path] = field(default_factory=list)
+    validated: bool = False           # a count(*) of the source agreed too (--validate)
 
     @property
     def bytes(self) -> int:
@@ -162,7 +164,8 @@ class ImportResult:
         """Sqoop's closing log lines."""
         mb = self.bytes / 2**20
         return (f"Transferred {mb:,.1f} MB in {self.seconds:.1f} seconds ({mb / max(self.seconds, 1e-9):,.1f} MB/sec)\n"
-                f"Retrieved {self.landed_rows:,} records (source rows: {self.source_rows:,}) into {self.target_dir}")
+                f"Retrieved {self.landed_rows:,} records (source: {self.source_rows:,} rows"
+                f"{', validated by count(*)' if self.validated else ''}) into {self.target_dir}")
 
     def table_of_mappers(self):
         """One row per mapper: its slice, the rows the server sent, the rows that landed, size and time."""
@@ -598,10 +601,11 @@ def _count_rows(conn, info: TableInfo) -> int:
         return cur.fetchone()[0]
 
 
-def _run(mappers: list[_Mapper], coord, info: TableInfo) -> tuple[list[MapperResult], int]:
-    """Run the mappers and the source count side by side (all in one snapshot); on the first failure stop all."""
+def _run(mappers: list[_Mapper], coord, info: TableInfo, validate: bool) -> tuple[list[MapperResult], int | None]:
+    """Run the mappers (and with `validate` the source count beside them, all in one snapshot); on the first
+    failure stop them all."""
     with ThreadPoolExecutor(max_workers=len(mappers) + 1, thread_name_prefix="sqoop-mapper") as pool:
-        counting = pool.submit(_count_rows, coord, info)
+        counting = pool.submit(_count_rows, coord, info) if validate else None
         futures = [pool.submit(m.run) for m in mappers]
         results, first_error = [], None
         for future in futures:
@@ -612,8 +616,9 @@ def _run(mappers: list[_Mapper], coord, info: TableInfo) -> tuple[list[MapperRes
                     first_error = exc
                     for conn in [coord, *(m.conn for m in mappers)]:
                         conn.cancel()
+        source_rows = None
         try:
-            source_rows = counting.result()
+            source_rows = counting.result() if counting else None
         except psycopg2.Error:
             if first_error is None:
                 raise
@@ -624,25 +629,33 @@ def _run(mappers: list[_Mapper], coord, info: TableInfo) -> tuple[list[MapperRes
     return results, source_rows
 
 
-def reconcile(info: TableInfo, results: list[MapperResult], source_rows: int, file_format: str, target: Path) -> int:
-    """Source rows (count(*) in the snapshot) == rows the slices sent == records in the landed files, or LabError."""
+def reconcile(info: TableInfo, results: list[MapperResult], counted: int | None, file_format: str,
+              target: Path) -> tuple[int, int]:
+    """The source rows == the records in the landed files, or LabError. Returns (source rows, landed rows).
+
+    The source rows are what the server counted while it sent each slice (COPY's command tag); the slices are
+    a partition of the table in one snapshot (open-ended first and last ranges, shared boundaries, NULLs in the
+    first), so together they are the table's rows. With `--validate` (`counted`), an independent `count(*)` in
+    the same snapshot must agree too: Sqoop's row-count validation.
+    """
     sent = sum(r.sent_rows for r in results)
     for r in results:
         r.landed_rows = landed_rows(r, file_format)
     landed = sum(r.landed_rows for r in results)
-    if source_rows == sent == landed:
-        return landed
+    if sent == landed and counted in (None, sent):
+        return sent, landed
     detail = "; ".join(f"mapper {r.index}: sent {r.sent_rows:,}, landed {r.landed_rows:,}" for r in results)
     hint = (" (values with line breaks become extra lines in text files: use --as-parquetfile)"
             if file_format == "text" and landed > sent else "")
-    raise LabError(f"count mismatch importing {info.display}: source {source_rows:,} rows, sent {sent:,}, landed "
-                   f"{landed:,}{hint}; nothing was moved into {target} and no _SUCCESS was written [{detail}]")
+    count = f"count(*) {counted:,}, " if counted is not None else ""
+    raise LabError(f"count mismatch importing {info.display}: source {count}sent {sent:,} rows, landed {landed:,}"
+                   f"{hint}; nothing was moved into {target} and no _SUCCESS was written [{detail}]")
 
 
 def import_table(connect: str, *, username: str, table: str, target_dir: str | os.PathLike,
                  password_file: str | os.PathLike | None = None, password: str | None = None,
                  num_mappers: int = DEFAULT_MAPPERS, split_by: str | None = None, where: str | None = None,
-                 append: bool = False,
+                 append: bool = False, validate: bool = False,
                  delete_target_dir: bool = False, as_parquetfile: bool = False, compression_codec: str = "snappy",
                  progress: bool = True, log=print) -> ImportResult:
     """Land `table` into `target_dir` the way `sqoop import` did. Returns counts, files and per-mapper timings.
@@ -714,14 +727,14 @@ def import_table(connect: str, *, username: str, table: str, target_dir: str | o
                            schema, compression_codec, bars[i]) for i, s in enumerate(splits)]
         for mapper in mappers:
             mapper.dictionary = dictionary_columns(info)
-        results, source_rows = _run(mappers, coord, info)
+        results, counted = _run(mappers, coord, info, validate)
         for bar in bars:
             bar.close()
-        landed = reconcile(info, results, source_rows, file_format, target)
+        source_rows, landed = reconcile(info, results, counted, file_format, target)
         mode = _move_into_place(staging, target, results, file_format, append=append)
         staging = None
         result = ImportResult(table=info.display, target_dir=target, file_format=file_format, splitting=how,
-                              mappers=results, source_rows=source_rows, landed_rows=landed,
+                              mappers=results, source_rows=source_rows, landed_rows=landed, validated=validate,
                               seconds=time.perf_counter() - t0, mode=mode, files=[r.file for r in results])
         log(result.summary())
         return result
@@ -786,6 +799,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"parallel streams (default {DEFAULT_MAPPERS})")
     p.add_argument("--split-by", metavar="COLUMN", help="numeric column to split on (default: block ranges, ctid)")
     p.add_argument("--where", metavar="CONDITION", help="import only rows matching this SQL condition")
+    p.add_argument("--validate", action="store_true",
+                   help="also count(*) the source (same snapshot) and compare; costs one more scan of the table")
     p.add_argument("--append", action="store_true", help="add this run's files to an existing target")
     p.add_argument("--delete-target-dir", action="store_true", help="replace the target (idempotent reruns)")
     fmt = p.add_mutually_exclusive_group()
@@ -801,7 +816,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {SQOOP_PASSWORD_WARNING}", file=sys.stderr)
     import_table(args.connect, username=args.username, password_file=args.password_file, password=args.password,
                  table=args.table, target_dir=args.target_dir, num_mappers=args.num_mappers, split_by=args.split_by,
-                 where=args.where, append=args.append, delete_target_dir=args.delete_target_dir,
+                 where=args.where, validate=args.validate, append=args.append,
+                 delete_target_dir=args.delete_target_dir,
                  as_parquetfile=args.as_parquetfile, compression_codec=args.compression_codec,
                  progress=not args.no_progress)
     return 0
