@@ -39,7 +39,8 @@ def ensure_table(cfg, conn) -> str:
         if cur.fetchone()[0] == FIXED_COLUMNS:
             cur.execute(f"select count(*) from {TABLE}")
             reuse = cur.fetchone()[0] == dummy.expected_rows(cfg)
-        how = "reused" if reuse else f"created: {dummy.create_table(cfg, variant='fixed', table=TABLE)}"
+        how = "reused" if reuse else \
+            f"created: {dummy.create_table(cfg, variant='fixed', table=TABLE, progress=sys.stderr.isatty())}"
         cur.execute(f"vacuum analyze {TABLE}")     # hint bits, visibility map, statistics: every method reads alike
     return how
 
@@ -107,7 +108,8 @@ def spark_jdbc(cfg, password: str, target: Path) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=["smoke", "full"], default=os.environ.get("LAB_SCALE", "smoke"))
-    parser.add_argument("--mappers", type=int, default=2, help="-m of our import in the ratios (default 2 = cores here)")
+    parser.add_argument("--mappers", type=int, default=sqoop.DEFAULT_MAPPERS,
+                        help=f"-m of our import in the ratios (default {sqoop.DEFAULT_MAPPERS}: the command's default)")
     parser.add_argument("--repeat", type=int, default=None, help="runs per method, median kept (default: 3 smoke, 1 full)")
     parser.add_argument("--no-spark", action="store_true", help="skip Spark JDBC (no ratio against it)")
     args = parser.parse_args()
@@ -150,7 +152,7 @@ def main() -> int:
                 lambda: bare_copy_parallel(cfg, password, args.mappers))
         ours = measure(f"labkit sqoop -m {args.mappers} --as-parquetfile (snappy)",
                        lambda: our_import(cfg, work / "ours", args.mappers, True))
-        for m in sorted({1, 4} - {args.mappers}):
+        for m in sorted({1, 2, 4} - {args.mappers}):
             measure(f"labkit sqoop -m {m} --as-parquetfile (snappy)", lambda m=m: our_import(cfg, work / "ours", m, True))
         measure(f"labkit sqoop -m {args.mappers} --as-parquetfile --validate",
                 lambda: our_import(cfg, work / "ours", args.mappers, True, validate=True))
