@@ -9,6 +9,8 @@ spark_file_counter`) written for Airflow 3. What changed and why:
 * Sqoop is retired and Airflow dropped its provider, so the import is ``labkit sqoop import``: the same
   flags, run on this (client) node. Its password arrives through the environment from the
   ``postgres_default`` connection and is read as a ``--password-file`` that exists only in the shell.
+* Two mappers split the table by ranges of its blocks (no ``--split-by``): each block is read once and
+  no index is needed; notebook 04 compares that with ``--split-by id``.
 * Idempotent per logical date: the import writes ``.../tbl_airflow_dummy/ds={{ ds }}`` with
   ``--delete-target-dir`` (the seed's ``--append`` doubled the landed rows on every rerun) and the
   Spark job overwrites its ``run_date={{ ds }}`` partition.
@@ -67,7 +69,7 @@ with DAG(
             "/{{ conn.postgres_default.schema }}"
             " --username {{ conn.postgres_default.login }}"
             ' --password-file <(printf %s "$DB_PASSWORD")'
-            " --table tbl_airflow_dummy --split-by id -m 2"
+            " --table tbl_airflow_dummy -m 2"
             f" --as-parquetfile --target-dir {LANDED} --delete-target-dir --no-progress"
         ),
         env={"DB_PASSWORD": "{{ conn.postgres_default.password }}"},
