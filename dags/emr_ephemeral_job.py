@@ -1,0 +1,158 @@
+"""The ephemeral EMR job: create a cluster, run one Spark step, watch it, always terminate the cluster.
+
+The seed's `EMR_SCHEDULING_DAG` (start_job -> CREATE_EMR_CLUSTER -> ADD_EMR_STEP -> MONITOR_EMR_STEP ->
+TERMINATE_CLUSTER -> end_job) for Airflow 3, with what the seed got wrong fixed:
+
+- no `Variable.get` at parse time: every setting is a template (`{{ var.value.S3_PATH }}`) rendered
+  when the task runs, so parsing the file never touches the database (what differs between the lab and
+  AWS, like the IAM roles, is a variable with the lab's value as its default);
+- the cluster is always terminated: TERMINATE_CLUSTER is the *teardown* of CREATE_EMR_CLUSTER, so it runs
+  when the step fails too, and the run is still marked failed (with a plain `trigger_rule="all_done"` and
+  `end_job` after it, the run would end "success" although the step failed);
+- `AutoTerminationPolicy`: a cluster that is forgotten anyway stops itself after 15 idle minutes;
+- no password in the step's arguments: the job reads its database login from the file that the
+  `EMR_JDBC_CREDENTIALS` variable points at.
+
+The same file runs on the lab (`local`, a local EMR-compatible endpoint that runs the step on local Spark)
+and on AWS: only the `aws_default` connection and the variables differ.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.amazon.aws.operators.emr import (
+    EmrAddStepsOperator,
+    EmrCreateJobFlowOperator,
+    EmrTerminateJobFlowOperator,
+)
+from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG
+
+
+def var(name: str, default: str) -> str:
+    """A variable as a template: read when the task runs, never when the file is parsed."""
+    return "{{ var.value.get('%s', '%s') }}" % (name, default)
+
+
+# Rendered when a task runs (never at parse time). A run triggered without a logical date uses its run day.
+RUN_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+CLUSTER_ID = "{{ ti.xcom_pull(task_ids='create_emr_cluster') }}"
+INSTANCE_TYPE = var("EMR_INSTANCE_TYPE", "m5.xlarge")
+
+JOB_FLOW_OVERRIDES = {
+    "Name": f"emr_ephemeral_job {RUN_DATE}",
+    "ReleaseLabel": var("EMR_RELEASE_LABEL", "emr-7.13.0"),          # EMR 7: Spark 3.5
+    "LogUri": "{{ var.value.S3_PATH }}/emr-logs/",     # step logs: <LogUri>/<cluster-id>/steps/<step-id>/
+    "Applications": [{"Name": "Spark"}],
+    "Instances": {
+        "InstanceGroups": [   # the seed's three groups, one node each
+            {"Name": "Primary", "Market": "ON_DEMAND", "InstanceRole": "MASTER",
+             "InstanceType": INSTANCE_TYPE, "InstanceCount": 1},
+            {"Name": "Core", "Market": "ON_DEMAND", "InstanceRole": "CORE",
+             "InstanceType": INSTANCE_TYPE, "InstanceCount": 1},
+            {"Name": "Task", "Market": "ON_DEMAND", "InstanceRole": "TASK",
+             "InstanceType": INSTANCE_TYPE, "InstanceCount": 1},
+        ],
+        "KeepJobFlowAliveWhenNoSteps": True,           # created empty: the step is added by the next task
+        "TerminationProtected": False,
+        "Ec2SubnetId": "{{ var.value.SUBNET_ID }}",
+        "EmrManagedMasterSecurityGroup": var("EMR_MASTER_SECURITY_GROUP", "sg-local-emr-master"),
+        "EmrManagedSlaveSecurityGroup": var("EMR_SLAVE_SECURITY_GROUP", "sg-local-emr-slave"),
+    },
+    "AutoTerminationPolicy": {"IdleTimeout": 900},     # seconds idle before EMR ends a forgotten cluster
+    "JobFlowRole": var("EMR_INSTANCE_PROFILE", "emr-ec2-role"),
+    "ServiceRole": var("EMR_SERVICE_ROLE", "emr-service-role"),
+    "VisibleToAllUsers": True,
+    "Tags": [{"Key": var("LAB_TAG_KEY", "lab"), "Value": var("LAB_TAG_VALUE", "airflow-lab")}],
+}
+
+SPARK_STEPS = [
+    {
+        "Name": f"retail_quantity {RUN_DATE}",
+        "ActionOnFailure": "CONTINUE",                 # the teardown terminates the cluster either way
+        "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": [
+                "spark-submit", "--deploy-mode", "cluster",
+                "--jars", "{{ var.value.S3_PATH }}/jars/mariadb-java-client.jar",
+                "{{ var.value.S3_PATH }}/spark_jobs/retail_quantity.py",
+                "--input", "{{ var.value.RAW_DATA_PATH }}",
+                "--jdbc-url", "jdbc:mysql://{{ var.value.AURORA_ENDPOINT }}/airflow",
+                "--table", "emr_table",
+                "--credentials", "{{ var.value.EMR_JDBC_CREDENTIALS }}",
+                "--run-date", RUN_DATE,
+            ],
+        },
+    }
+]
+
+
+def print_arguments(**settings: str) -> None:
+    """What the run will use (the seed's start_job printed its variables)."""
+    for name, value in settings.items():
+        print(f"{name} = {value}")
+
+
+def poke_interval_from_variable(context) -> None:
+    """The sensor polls every EMR_POKE_INTERVAL seconds (5 on the lab, 60 on AWS), read when it starts."""
+    context["task"].poke_interval = float(context["var"]["value"].get("EMR_POKE_INTERVAL", 60))
+
+
+with DAG(
+    dag_id="emr_ephemeral_job",
+    description="Ephemeral EMR cluster: one spark-submit step (sum of Quantity -> MySQL emr_table)",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,                                 # one cluster at a time; reruns replace the date's row
+    dagrun_timeout=timedelta(hours=2),
+    default_args={"owner": "lab", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    tags=["emr", "workshop-2"],
+) as dag:
+    start_job = PythonOperator(
+        task_id="start_job",
+        python_callable=print_arguments,
+        op_kwargs={"RAW_DATA_PATH": "{{ var.value.RAW_DATA_PATH }}", "S3_PATH": "{{ var.value.S3_PATH }}",
+                   "SUBNET_ID": "{{ var.value.SUBNET_ID }}", "AURORA_ENDPOINT": "{{ var.value.AURORA_ENDPOINT }}",
+                   "RUN_DATE": RUN_DATE},
+    )
+
+    create_emr_cluster = EmrCreateJobFlowOperator(
+        task_id="create_emr_cluster",
+        job_flow_overrides=JOB_FLOW_OVERRIDES,
+        aws_conn_id="aws_default",
+        emr_conn_id=None,                              # the whole configuration is JOB_FLOW_OVERRIDES
+    )
+
+    add_emr_step = EmrAddStepsOperator(
+        task_id="add_emr_step",
+        job_flow_id=CLUSTER_ID,
+        steps=SPARK_STEPS,
+        aws_conn_id="aws_default",
+    )
+
+    monitor_emr_step = EmrStepSensor(
+        task_id="monitor_emr_step",
+        job_flow_id=CLUSTER_ID,
+        step_id="{{ ti.xcom_pull(task_ids='add_emr_step')[0] }}",
+        aws_conn_id="aws_default",
+        pre_execute=poke_interval_from_variable,
+        timeout=60 * 60,
+        retry_delay=timedelta(seconds=5),              # a FAILED step stays FAILED: the retry covers API hiccups
+    )
+
+    terminate_cluster = EmrTerminateJobFlowOperator(
+        task_id="terminate_cluster",
+        job_flow_id=CLUSTER_ID,
+        aws_conn_id="aws_default",
+    )
+
+    end_job = EmptyOperator(task_id="end_job")
+
+    start_job >> create_emr_cluster >> add_emr_step >> monitor_emr_step
+    # Teardown: runs once create_emr_cluster succeeded, whatever happened to the step.
+    monitor_emr_step >> terminate_cluster.as_teardown(setups=create_emr_cluster)
+    # end_job waits for both, so a failed step fails the run (and the cluster is gone by then).
+    [monitor_emr_step, terminate_cluster] >> end_job

@@ -1,0 +1,78 @@
+"""`emr_ephemeral_job` end to end on the local stack, through Airflow's REST API: the step writes
+emr_table, a rerun of the same date leaves one row, a failing step fails the run, and the cluster is
+terminated every time."""
+from __future__ import annotations
+
+import pytest
+
+from labkit import connections, emr, services
+from labkit.datasets import retail
+
+pytestmark = pytest.mark.services
+DAG_ID = "emr_ephemeral_job"
+
+
+@pytest.fixture(scope="module")
+def stack(lab):
+    cfg, _ = lab
+    retail.generate(cfg, progress=False)
+    emr.stage_job(cfg)
+    api = services.get(cfg, "airflow").api()
+    api.wait_for_dag(DAG_ID, timeout=180)
+    api.unpause(DAG_ID)
+    return cfg, api, emr.client(cfg)
+
+
+def rows(cfg, run_date: str) -> list[tuple]:
+    with services.get(cfg, "mariadb").connect("emr", database="airflow") as conn, conn.cursor() as cur:
+        cur.execute("select date, value from emr_table where date = %s", (run_date,))
+        return list(cur.fetchall())
+
+
+def clusters_for(client, run_date: str) -> list[dict]:
+    found = [c for c in client.list_clusters()["Clusters"] if c["Name"] == f"{DAG_ID} {run_date}"]
+    for c in found:   # TERMINATING lasts a moment after the terminate task returns
+        client.get_waiter("cluster_terminated").wait(ClusterId=c["Id"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return [c for c in client.list_clusters()["Clusters"] if c["Name"] == f"{DAG_ID} {run_date}"]
+
+
+def states(api, run_id: str) -> dict[str, str]:
+    return {ti["task_id"]: ti["state"] for ti in api.task_instances(DAG_ID, run_id)}
+
+
+def test_the_run_writes_emr_table_terminates_the_cluster_and_a_rerun_keeps_one_row(stack):
+    cfg, api, client = stack
+    run_id = api.trigger(DAG_ID, logical_date="2024-03-31T00:00:00Z")
+    assert api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)["state"] == "success"
+    expected = retail.expected_quantity_sum(retail.rows_for(cfg))
+    assert rows(cfg, "2024-03-31") == [("2024-03-31", expected)]
+    [cluster] = clusters_for(client, "2024-03-31")
+    assert cluster["Status"]["State"] == "TERMINATED"
+    assert cluster["Status"]["StateChangeReason"]["Code"] == "USER_REQUEST"      # by the terminate task
+
+    api.clear_run(DAG_ID, run_id)                                                  # the same date again
+    assert api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)["state"] == "success"
+    assert rows(cfg, "2024-03-31") == [("2024-03-31", expected)]
+    assert [c["Status"]["State"] for c in clusters_for(client, "2024-03-31")] == ["TERMINATED", "TERMINATED"]
+
+
+def test_a_failing_step_fails_the_run_and_the_cluster_is_still_terminated(stack):
+    cfg, api, client = stack
+    good = connections.variables(cfg)["RAW_DATA_PATH"]
+    api.upsert("variables", [{"key": "RAW_DATA_PATH", "value": good + "-missing"}])
+    try:
+        run_id = api.trigger(DAG_ID, logical_date="2024-04-01T00:00:00Z")
+        run = api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)
+    finally:
+        api.upsert("variables", [{"key": "RAW_DATA_PATH", "value": good}])
+    assert run["state"] == "failed"
+    assert states(api, run_id) == {"start_job": "success", "create_emr_cluster": "success",
+                                   "add_emr_step": "success", "monitor_emr_step": "failed",
+                                   "terminate_cluster": "success", "end_job": "upstream_failed"}
+    [cluster] = clusters_for(client, "2024-04-01")
+    assert cluster["Status"]["State"] == "TERMINATED"
+    assert rows(cfg, "2024-04-01") == []
+    [step] = client.list_steps(ClusterId=cluster["Id"])["Steps"]
+    assert step["Status"]["State"] == "FAILED"
+    assert "does not exist" in step["Status"]["FailureDetails"]["Reason"]
+    assert step["Status"]["FailureDetails"]["LogFile"].endswith(f"/{cluster['Id']}/steps/{step['Id']}/stderr.gz")
