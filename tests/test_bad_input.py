@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import labkit
 from labkit import LabError, doctor, services
 
 from helpers import isolated_lab
@@ -105,7 +106,9 @@ def test_unknown_profile_from_the_cli():
 
 def test_unknown_service_name():
     out = subprocess.run([LABKIT, "logs", "redis"], capture_output=True, text=True)
-    assert out.returncode == 2 and "valid ones are postgres, mariadb, airflow" in out.stderr
+    assert out.returncode == 2 and "unknown service 'redis'" in out.stderr
+    names = [s.name for s in services.all_services(labkit.load())]
+    assert f"valid ones are {', '.join(names)}" in out.stderr
 
 
 def test_purge_needs_confirmation_without_a_terminal(monkeypatch):
