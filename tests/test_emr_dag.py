@@ -25,6 +25,9 @@ def stack(lab):
 
 def rows(cfg, run_date: str) -> list[tuple]:
     with services.get(cfg, "mariadb").connect("emr", database="airflow") as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from information_schema.tables where table_name = 'emr_table'")
+        if not cur.fetchone()[0]:
+            return []                                  # the job creates the table on its first success
         cur.execute("select date, value from emr_table where date = %s", (run_date,))
         return list(cur.fetchall())
 

@@ -88,6 +88,9 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
 
 def emr_rows(cfg, run_date: str) -> list[tuple]:
     with services.get(cfg, "mariadb").connect("emr", database="airflow") as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from information_schema.tables where table_name = 'emr_table'")
+        if not cur.fetchone()[0]:
+            return []                                  # the job creates the table on its first success
         cur.execute("select date, value from emr_table where date = %s", (run_date,))
         return list(cur.fetchall())
 
@@ -153,6 +156,7 @@ def test_failing_spark_step_explains_itself_and_continue_runs_the_next(cfg, clie
         client.get_waiter("step_complete").wait(ClusterId=cid, StepId=bad, WaiterConfig=FAST)
     details = step_state(client, cid, bad)["FailureDetails"]
     assert "PATH_NOT_FOUND" in details["Reason"] or "does not exist" in details["Reason"], details
+    assert "s3://lab-bucket/raw/no-such-folder" in details["Reason"]      # the step's URI, not a local path
     assert details["LogFile"] == f"s3://lab-bucket/emr-logs/{cid}/steps/{bad}/stderr.gz"
     assert bucket.local_path(cfg.s3_dir, details["LogFile"]).exists()
     client.get_waiter("step_complete").wait(ClusterId=cid, StepId=after, WaiterConfig=FAST)
@@ -271,14 +275,24 @@ def test_errors_carry_the_real_emr_codes(cfg, client):
     wait_for(lambda: step_state(client, cid, sid)["State"] == "FAILED", what="the step to fail")
     assert "s3://lab-bucket/no/such/job.py does not exist" in step_state(client, cid, sid)["FailureDetails"]["Reason"]
     # the wire format: unknown actions and broken JSON answer HTTP 400 with __type
-    url = emr.endpoint_url(cfg)
-    for target, body, expected in (("ElasticMapReduce.DescribeJobFlowz", b"{}", "UnknownOperationException"),
-                                   ("ElasticMapReduce.ListClusters", b"{not json", "SerializationException")):
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"})
-        with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(request, timeout=10)
-        assert err.value.code == 400 and json.load(err.value)["__type"] == expected
+    for target, body, expected in (("DescribeJobFlowz", b"{}", "UnknownOperationException"),
+                                   ("ListClusters", b"{not json", "SerializationException")):
+        assert _raw(cfg, target, body) == (400, expected)
+
+
+def test_requests_must_be_signed_with_the_labs_key(cfg):
+    """A step runs any command: only holders of the aws_default key pair may add one."""
+    import boto3
+
+    assert _raw(cfg, "ListClusters", b"{}", sign=False) == (403, "MissingAuthenticationTokenException")
+    url, region = emr.endpoint_url(cfg), cfg.region
+    for key, secret, expected in (("lab-local", "not-the-secret", "InvalidSignatureException"),
+                                  ("someone-else", "x", "UnrecognizedClientException")):
+        other = boto3.client("emr", endpoint_url=url, region_name=region, aws_access_key_id=key,
+                             aws_secret_access_key=secret)
+        with pytest.raises(ClientError) as err:
+            other.list_clusters()
+        assert err.value.response["Error"]["Code"] == expected
 
 
 def test_the_amazon_provider_reaches_the_endpoint_through_aws_default(cfg):
@@ -292,6 +306,25 @@ def test_the_amazon_provider_reaches_the_endpoint_through_aws_default(cfg):
     assert wrapper.get_service_endpoint_url("emr") == emr.endpoint_url(cfg)
     assert wrapper.get_service_endpoint_url("s3") is None          # only EMR is redirected
     assert wrapper.region_name == cfg.region
+
+
+def _raw(cfg, action: str, body: bytes, sign: bool = True) -> tuple[int, str]:
+    """POST one request by hand (signed with the lab's key like boto3 does, or not); (status, __type)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    record = next(c for c in connections.connections(cfg) if c["connection_id"] == "aws_default")
+    request = AWSRequest(method="POST", url=emr.endpoint_url(cfg) + "/", data=body, headers={
+        "X-Amz-Target": f"ElasticMapReduce.{action}", "Content-Type": "application/x-amz-json-1.1"})
+    if sign:
+        SigV4Auth(Credentials(record["login"], record["password"]), "elasticmapreduce", cfg.region).add_auth(request)
+    prepared = urllib.request.Request(request.url, data=body, method="POST", headers=dict(request.headers))
+    try:
+        with urllib.request.urlopen(prepared, timeout=10) as resp:
+            return resp.status, ""
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)["__type"]
 
 
 def _write(path, text: str):

@@ -12,6 +12,7 @@ that was alive when the endpoint stopped does not come back: it is recorded as T
 """
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import math
@@ -439,7 +440,7 @@ class Engine:
         with open(log_dir / "controller", "a") as fh:
             fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} INFO Step ended: exit code {code}"
                      f"{', cancelled: ' + cancelled if cancelled else ''}\n")
-        message = reason or self._error_line(log_dir / "stderr")
+        message = self._as_s3(reason or self._error_line(log_dir / "stderr"))
         self._compress(log_dir)
         cluster["_idle_since"] = now
         if cancelled:
@@ -463,6 +464,13 @@ class Engine:
                     self._set_step(other, "CANCELLED", f"Cancelled because step {step['Id']} failed ({action})")
         if action in ("TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
             self._begin_termination(cluster, "TERMINATED_WITH_ERRORS", "STEP_FAILURE", "Shut down as step failed")
+
+    def _as_s3(self, text: str) -> str:
+        """Local bucket paths in an error message, written back as the s3:// URIs the step used."""
+        root = str(self.s3_dir.resolve())
+        for prefix in (f"file://{root}/", f"file:{root}/", f"{root}/"):
+            text = text.replace(prefix, "s3://")
+        return text
 
     @staticmethod
     def _error_line(stderr: Path) -> str:
@@ -555,7 +563,8 @@ class Engine:
             raise ApiError("UnknownOperationException",
                            f"The local EMR endpoint does not implement {action}; it implements "
                            f"{', '.join(sorted(self.ACTIONS_BY_NAME))}.")
-        return getattr(self, method)(region, request)
+        with self.lock:   # a deep copy: the ticker changes these records while the answer is being sent
+            return copy.deepcopy(getattr(self, method)(region, request))
 
 
 def tail_log(path: Path, lines: int = 40) -> str:

@@ -1,16 +1,24 @@
 """The local EMR endpoint's HTTP face: EMR's JSON 1.1 protocol on 127.0.0.1.
 
 boto3 (and so Airflow's Amazon provider) sends `POST /` with `X-Amz-Target: ElasticMapReduce.<Action>`,
-`Content-Type: application/x-amz-json-1.1`, a JSON body and a SigV4 `Authorization` header. We accept any
-signature (this is a lab on loopback) and take the region from its credential scope. Errors are HTTP 400
-with `{"__type": "<EMR error code>", "Message": "..."}`, which botocore turns into `ClientError`.
+`Content-Type: application/x-amz-json-1.1`, a JSON body and a SigV4 `Authorization` header; the region
+is taken from its credential scope. Errors are HTTP 400 with `{"__type": "<EMR error code>", "Message":
+"..."}`, which botocore turns into `ClientError`.
+
+A step runs any command it is given, so the endpoint checks the SigV4 signature against the lab's
+generated key pair (the `aws_default` connection's login and password, passed in the environment as
+LAB_EMR_ACCESS_KEY / LAB_EMR_SECRET_KEY): other accounts on the machine cannot use it to run commands
+as the lab's user. Without those variables (a standalone endpoint in a test) any signature is accepted.
 
     python -m labkit.emr.server --state-dir .lab --port 18500 [--cores 2] [--transition-seconds 1]
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
+import os
 import re
 import signal
 import sys
@@ -22,9 +30,37 @@ from labkit.emr.engine import ApiError, Engine
 
 TARGET_PREFIX = "ElasticMapReduce."
 REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*"
+                  r"SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})")
 
 
-def make_handler(engine: Engine, default_region: str):
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+def check_signature(method: str, path: str, headers, body: bytes, keys: dict[str, str]) -> ApiError | None:
+    """None when the request carries a valid SigV4 signature by one of `keys` (access key -> secret)."""
+    match = AUTH.match(headers.get("Authorization", ""))
+    if not match:
+        return ApiError("MissingAuthenticationTokenException", "Request is missing a SigV4 Authorization header.")
+    access_key, day, region, service, signed, signature = match.groups()
+    if access_key not in keys:
+        return ApiError("UnrecognizedClientException", "The security token included in the request is invalid.")
+    names = signed.split(";")
+    canonical_headers = "".join(f"{n}:{' '.join((headers.get(n) or '').split())}\n" for n in names)
+    payload = headers.get("X-Amz-Content-SHA256") or hashlib.sha256(body).hexdigest()
+    canonical = "\n".join([method, path.split("?")[0] or "/", "", canonical_headers, signed, payload])
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", headers.get("X-Amz-Date", ""), scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{keys[access_key]}".encode(), day), region), service), "aws4_request")
+    if not hmac.compare_digest(hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), signature):
+        return ApiError("InvalidSignatureException", "The request signature we calculated does not match the "
+                                                     "signature you provided. Check your AWS Secret Access Key.")
+    return None
+
+
+def make_handler(engine: Engine, default_region: str, keys: dict[str, str] | None = None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "labkit-emr/1"
         protocol_version = "HTTP/1.1"
@@ -53,6 +89,9 @@ def make_handler(engine: Engine, default_region: str):
                                  "Message": f"X-Amz-Target {target!r} is not an ElasticMapReduce action"})
                 return
             action = target[len(TARGET_PREFIX):]
+            if keys is not None and (denied := check_signature("POST", self.path, self.headers, raw, keys)):
+                self._send(403, {"__type": denied.code, "Message": denied.message})
+                return
             try:
                 request = json.loads(raw or b"{}")
             except ValueError:
@@ -79,7 +118,9 @@ def serve(state_dir: Path, port: int, *, cores: int = 2, transition_seconds: flo
           idle_timeout_factor: float = 1.0, region: str = "us-east-1") -> int:
     engine = Engine(state_dir, cores=cores, transition_seconds=transition_seconds,
                     idle_timeout_factor=idle_timeout_factor)
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(engine, region))
+    access, secret = os.environ.get("LAB_EMR_ACCESS_KEY"), os.environ.get("LAB_EMR_SECRET_KEY")
+    keys = {access: secret} if access and secret else None
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(engine, region, keys))
     httpd.daemon_threads = True
     stop = threading.Event()
     ticker = threading.Thread(target=engine.run_ticker, args=(stop,), daemon=True)
@@ -91,7 +132,8 @@ def serve(state_dir: Path, port: int, *, cores: int = 2, transition_seconds: flo
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(f"emr: local EMR endpoint on http://127.0.0.1:{port} (state {engine.file}, local[{cores}])", flush=True)
+    print(f"emr: local EMR endpoint on http://127.0.0.1:{port} (state {engine.file}, local[{cores}], "
+          f"{'SigV4 checked' if keys else 'any signature accepted'})", flush=True)
     try:
         httpd.serve_forever(poll_interval=0.25)
     finally:

@@ -12,7 +12,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from labkit import secrets
+from labkit import connections, secrets
 from labkit.services.base import Service
 from labkit.services.mariadb import DATABASE, USER
 
@@ -41,9 +41,12 @@ class EMR(Service):
                 "--port", str(self.port), "--cores", cores, "--region", self.cfg.region]
 
     def env(self) -> dict[str, str]:
+        aws = next(c for c in connections.connections(self.cfg) if c["connection_id"] == "aws_default")
         env = dict(os.environ)
         env.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYTHONUNBUFFERED": "1",
-                    "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")})
+                    "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+                    # the aws_default connection's key pair: the endpoint checks every request's SigV4 signature
+                    "LAB_EMR_ACCESS_KEY": aws["login"] or "", "LAB_EMR_SECRET_KEY": aws["password"] or ""})
         return env
 
     def healthy(self) -> bool:

@@ -1,0 +1,120 @@
+"""Watching an EMR DAG run: the Airflow tasks, the cluster and its steps, state by state, as they change.
+
+`follow` polls Airflow's REST API and the EMR API (the local endpoint or real EMR: the same calls) and
+prints one line per state change; the result is a table of those changes that `plot` draws as a
+timeline (one lane per task, cluster and step, coloured by state).
+"""
+from __future__ import annotations
+
+import time
+
+from labkit.errors import LabError
+
+COLORS = {
+    # EMR cluster and step states
+    "STARTING": "#90a4ae", "BOOTSTRAPPING": "#b0bec5", "WAITING": "#aed581", "RUNNING": "#1565c0",
+    "TERMINATING": "#ffb74d", "TERMINATED": "#616161", "TERMINATED_WITH_ERRORS": "#c62828",
+    "PENDING": "#cfd8dc", "CANCEL_PENDING": "#ffb74d", "COMPLETED": "#2e7d32", "FAILED": "#c62828",
+    "CANCELLED": "#9e9e9e", "INTERRUPTED": "#c62828",
+    # Airflow task states
+    "queued": "#cfd8dc", "scheduled": "#cfd8dc", "running": "#1565c0", "success": "#2e7d32",
+    "failed": "#c62828", "upstream_failed": "#ef6c00", "up_for_retry": "#fdd835", "skipped": "#9e9e9e",
+}
+FINAL = {"TERMINATED", "TERMINATED_WITH_ERRORS"}
+ENDED = FINAL | {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED", "success", "failed", "upstream_failed",
+                 "skipped"}
+
+
+def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, timeout: float = 900.0,
+           echo: bool = True):
+    """Follow a run of an EMR DAG until it ended and its cluster is terminated; returns the changes."""
+    import pandas as pd
+
+    t0, last, changes, cluster_id = time.monotonic(), {}, [], None
+
+    def note(kind: str, name: str, state: str) -> None:
+        if last.get((kind, name)) == state:
+            return
+        last[(kind, name)] = state
+        seconds = time.monotonic() - t0
+        changes.append({"seconds": round(seconds, 1), "kind": kind, "name": name, "state": state})
+        if echo:
+            print(f"{seconds:6.1f} s  {kind:<8} {name:<26} {state}", flush=True)
+
+    while True:
+        tis = api.task_instances(dag_id, run_id)
+        for ti in tis:
+            if ti["state"]:
+                note("task", ti["task_id"], ti["state"])
+        created = any(ti["task_id"] == "create_emr_cluster" and ti["state"] == "success" for ti in tis)
+        if cluster_id is None and created:
+            cluster_id = _created_cluster(api, dag_id, run_id)
+        cluster_state = None
+        if cluster_id:
+            cluster_state = emr_client.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
+            note("cluster", cluster_id, cluster_state)
+            for step in reversed(emr_client.list_steps(ClusterId=cluster_id)["Steps"]):
+                note("step", step["Name"], step["Status"]["State"])
+        run_state = api.dag_run(dag_id, run_id)["state"]
+        if run_state in ("success", "failed") and (cluster_id is None or cluster_state in FINAL):
+            note("run", run_id, run_state)
+            break
+        if time.monotonic() - t0 > timeout:
+            raise LabError(f"run {run_id} of {dag_id} not finished after {timeout:.0f} s (cluster {cluster_id}: "
+                           f"{cluster_state}); look at the Airflow UI")
+        time.sleep(interval)
+    frame = pd.DataFrame(changes, columns=["seconds", "kind", "name", "state"])
+    frame.attrs["cluster_id"] = cluster_id
+    return frame
+
+
+def trigger_or_rerun(api, dag_id: str, logical_date: str) -> str:
+    """A run for `logical_date` (YYYY-MM-DD): a new one, or the existing one cleared to run again.
+
+    Airflow keeps one run per DAG and logical date, so running a notebook twice reruns its runs, which
+    is also how a rerun of the same date is done in the UI ("Clear").
+    """
+    for run in api.dag_runs(dag_id):
+        if (run.get("logical_date") or "").startswith(logical_date):
+            api.clear_run(dag_id, run["dag_run_id"])
+            return run["dag_run_id"]
+    return api.trigger(dag_id, logical_date=f"{logical_date}T00:00:00Z")
+
+
+def _created_cluster(api, dag_id: str, run_id: str) -> str | None:
+    """The cluster id the create task pushed to XCom (None until it has run)."""
+    resp = api.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/create_emr_cluster/xcomEntries/"
+                              "return_value", allow=(404,), params={"deserialize": "true"})
+    if resp.status_code == 404:
+        return None
+    value = resp.json().get("value")
+    return value.strip('"') if isinstance(value, str) and value else None
+
+
+def plot(changes, title: str = "", ax=None):
+    """The changes from `follow` as a timeline: one lane per task/cluster/step, a bar per state
+    (a final state such as success or TERMINATED is a short mark where it was reached)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    lanes = [(k, n) for k, n in dict.fromkeys(zip(changes["kind"], changes["name"])) if k != "run"]
+    end = float(changes["seconds"].max()) + 1
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.42 * len(lanes) + 1.6))
+    used = {}
+    for i, (kind, name) in enumerate(lanes):
+        rows = changes[(changes["kind"] == kind) & (changes["name"] == name)].reset_index(drop=True)
+        for j, row in rows.iterrows():
+            last = j + 1 == len(rows)
+            stop = row["seconds"] + 0.8 if last and row["state"] in ENDED else (end if last else rows["seconds"][j + 1])
+            color = COLORS.get(row["state"], "#607d8b")
+            ax.barh(i, max(stop - row["seconds"], 0.3), left=row["seconds"], color=color, edgecolor="white")
+            used[row["state"]] = color
+    ax.set_yticks(range(len(lanes)), [f"{k}: {n}" if k != "task" else n for k, n in lanes])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds since the watch started")
+    ax.set_title(title)
+    ax.legend(handles=[Patch(color=c, label=s) for s, c in used.items()], fontsize=7,
+              loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.figure.tight_layout()
+    return ax
