@@ -175,10 +175,11 @@ def gantt_frame(task_instances: list[dict]):
     """Start/end of each task instance as a DataFrame, in start order (what plots.gantt draws)."""
     import pandas as pd
 
-    rows = [{"task_id": ti["task_id"], "state": ti["state"],
-             "start": pd.Timestamp(ti["start_date"]) if ti.get("start_date") else pd.NaT,
-             "end": pd.Timestamp(ti["end_date"]) if ti.get("end_date") else pd.NaT} for ti in task_instances]
-    frame = pd.DataFrame(rows, columns=["task_id", "state", "start", "end"]).sort_values("start")
+    frame = pd.DataFrame({"task_id": [ti["task_id"] for ti in task_instances],
+                          "state": [ti["state"] for ti in task_instances],
+                          "start": pd.to_datetime([ti.get("start_date") for ti in task_instances], utc=True),
+                          "end": pd.to_datetime([ti.get("end_date") for ti in task_instances], utc=True)})
+    frame = frame.sort_values("start")
     frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds()
     return frame.reset_index(drop=True)
 
@@ -187,10 +188,10 @@ def runs_frame(runs: list[dict]):
     """DAG runs as a DataFrame: id, type, logical date, state, seconds."""
     import pandas as pd
 
-    frame = pd.DataFrame([{"run_id": r["dag_run_id"], "type": r.get("run_type"),
-                           "logical date": (r.get("logical_date") or "")[:10], "state": r["state"],
-                           "start": pd.Timestamp(r["start_date"]) if r.get("start_date") else pd.NaT,
-                           "end": pd.Timestamp(r["end_date"]) if r.get("end_date") else pd.NaT} for r in runs],
-                         columns=["run_id", "type", "logical date", "state", "start", "end"])
+    frame = pd.DataFrame({"run_id": [r["dag_run_id"] for r in runs], "type": [r.get("run_type") for r in runs],
+                          "logical date": [(r.get("logical_date") or "")[:10] for r in runs],
+                          "state": [r["state"] for r in runs],
+                          "start": pd.to_datetime([r.get("start_date") for r in runs], utc=True),
+                          "end": pd.to_datetime([r.get("end_date") for r in runs], utc=True)})
     frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds().round(1)
     return frame.drop(columns=["start", "end"])
