@@ -77,7 +77,8 @@ DAG_ID = "airflow_workshop_job"
 
 @pytest.fixture(scope="module")
 def workshop_run(lab):
-    """The DAG's first scheduled run: unpausing a daily DAG runs its latest interval."""
+    """The DAG's first scheduled run: unpausing a daily DAG runs its latest interval (catchup is off,
+    so no other run follows until the next midnight)."""
     cfg, _ = lab
     api = services.get(cfg, "airflow").api()
     api.wait_for_dag(DAG_ID)
@@ -87,9 +88,9 @@ def workshop_run(lab):
     while not (runs := api.dag_runs(DAG_ID)):
         assert time.monotonic() < deadline, "the scheduler created no run after unpausing"
         time.sleep(2)
-    api.pause(DAG_ID)   # one run is enough for the tests
     run = api.follow(DAG_ID, runs[0]["dag_run_id"], timeout=900, progress=False)
-    return cfg, api, run
+    yield cfg, api, run   # stays unpaused: a paused DAG's runs (and cleared tasks) are never scheduled
+    api.pause(DAG_ID)
 
 
 @pytest.mark.services
