@@ -24,15 +24,9 @@ ADMIN = "admin"
 class Airflow(Service):
     name = "airflow"
     ports = ("airflow",)
+    http = True
     start_timeout = 300.0   # the first start migrates the metadata database
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def address(self) -> str:
-        return self.url
 
     @property
     def config_file(self) -> Path:

@@ -35,6 +35,7 @@ class Service:
     stop_signal: int = signal.SIGTERM
     start_timeout: float = 60.0
     runs_as_service_user = False         # True for servers that refuse to run as root (PostgreSQL, MariaDB)
+    http = False                         # True for services spoken to over HTTP (their address is a URL)
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -57,8 +58,13 @@ class Service:
         return self.cfg.ports[self.ports[0]]
 
     @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        """What `status` shows: a URL for HTTP services, host:port for the databases."""
+        return self.url if self.http else f"127.0.0.1:{self.port}"
 
     @property
     def user(self) -> str | None:

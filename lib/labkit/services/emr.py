@@ -22,15 +22,9 @@ CREDENTIALS = "emr_jdbc.properties"
 class EMR(Service):
     name = "emr"
     ports = ("emr",)
+    http = True
     start_timeout = 30.0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def address(self) -> str:
-        return self.url
 
     def version(self) -> str:
         return "EMR API (local)"
