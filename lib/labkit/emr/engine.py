@@ -523,17 +523,18 @@ class Engine:
 
     def shutdown(self) -> None:
         """Stop every running step and record every live cluster as ended (the lab is going down)."""
+        message = "The local EMR endpoint was stopped (labkit down) while this cluster was running"
         with self.lock:
-            for step_id, proc in list(self.procs.items()):
-                if proc.poll() is None:
-                    procs.stop(proc.pid, timeout=10.0)
-            for fhs in self._logs.values():
-                for fh in fhs:
-                    fh.close()
             for cluster in self.clusters.values():
-                if cluster["Status"]["State"] in LIVE:
-                    self._abandon(cluster, "The local EMR endpoint was stopped (labkit down) while this "
-                                           "cluster was running")
+                if cluster["Status"]["State"] not in LIVE:
+                    continue
+                for step in self._running(cluster):
+                    proc = self.procs.get(step["Id"])
+                    if proc is not None and proc.poll() is None:
+                        procs.stop(proc.pid, timeout=10.0)
+                    step["_cancel"] = message
+                    self._finish_step(cluster, step, proc.poll() if proc else None, time.time())
+                self._abandon(cluster, message)
             self._save()
 
     def run_ticker(self, stop: threading.Event, interval: float = 0.25) -> None:
