@@ -114,11 +114,29 @@ def test_missing_input_folder(cfg, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_empty_input_folder(cfg, tmp_path):
+def test_empty_input_folder(tmp_path):
     (tmp_path / "landed").mkdir()
     (tmp_path / "landed" / "_SUCCESS").touch()
-    with pytest.raises(LabError, match="holds no data files"):
-        aggregation.run(cfg, RUN_A, input=tmp_path / "landed", output=tmp_path / "out")
+    out = subprocess.run([sys.executable, JOB, "--input", str(tmp_path / "landed"), "--output", str(tmp_path / "out"),
+                          "--run-date", RUN_A], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.strip().endswith("holds no data files; did the import finish (is there a _SUCCESS)?")
+    assert out.stderr.count("\n") == 1
+
+
+def test_malformed_created_fails_and_keeps_the_previous_output(cfg, first_run, tmp_path):
+    """The seed's text or a hand-made file with other dates: one line, and the run date's output is untouched."""
+    out, _ = first_run
+    before = aggregation.read(out, aggregation.HOURLY, RUN_A)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    pq.write_table(pa.table({"id": [1, 2], "line": ["dummy01"] * 2, "comment": ["x"] * 2,
+                             "created": ["2021-01-01 00:00", "01/02/2021 13:05"]}), bad / "part-m-00000.parquet")
+    with pytest.raises(LabError) as err:
+        aggregation.run(cfg, RUN_A, input=bad, output=out)
+    assert "column created holds '01/02/2021 13'..., not 'YYYY-MM-DD HH24:MI'" in str(err.value)
+    assert f"the output of run date {RUN_A} is unchanged" in str(err.value)
+    assert aggregation.read(out, aggregation.HOURLY, RUN_A).equals(before)
 
 
 @pytest.mark.parametrize("bad", ["2021-13-01", "20210701", "yesterday"])

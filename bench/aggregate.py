@@ -1,0 +1,134 @@
+"""Benchmark: the Spark aggregation (spark-submit, local[2]) vs DuckDB on the same landed parquet, in one run.
+
+    python bench/aggregate.py --scale smoke|full [--input DIR] [--repeat N]
+
+Target (issue 3):
+  ratio spark_vs_duckdb = Spark aggregation seconds / DuckDB seconds   (goal <= 3)
+
+Both compute the same two tables (rows per line per hour, rows per line per day) from the same files and
+write them as parquet; the results must be identical (checked with EXCEPT ALL both ways, and the column
+types), else the benchmark fails. The Spark side is `labkit.aggregation.run` (what notebook 05 and the DAG
+run): its aggregation time is measured inside the job after the SparkSession exists; the session start and
+the whole spark-submit wall time are reported beside it, not inside the ratio. DuckDB runs with 2 threads
+(the job's local[2]).
+
+Input: --input DIR, else the landed table in the landing zone when it holds the scale's row count (from
+`labkit sqoop import --as-parquetfile`), else a synthetic landed table of the same shape written with pyarrow
+into <state>/bench/ (kept for the next run): 144,000 rows at smoke, 25,992,100 at full.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import labkit
+from labkit import aggregation, services
+from labkit.errors import LabError
+
+RUN_DATE = "2021-07-01"
+
+
+def expected_rows(cfg) -> int:
+    first, last = (datetime.strptime(t, "%Y-%m-%d %H:%M") for t in cfg.date_range)
+    return (int((last - first).total_seconds() // 60) + 1) * aggregation.LINES
+
+
+def parquet_rows(folder: Path) -> int | None:
+    import pyarrow.parquet as pq
+
+    files = sorted(folder.glob("*.parquet"))
+    if not files or not (folder / "_SUCCESS").exists():
+        return None
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def choose_input(cfg, given: str | None) -> tuple[Path, str]:
+    if given:
+        path = Path(given)
+        if parquet_rows(path) is None:
+            raise LabError(f"--input {path} is not a landed parquet table (part-m-*.parquet and _SUCCESS)")
+        return path, "given with --input"
+    want = expected_rows(cfg)
+    landed = aggregation.input_dir(cfg)
+    if parquet_rows(landed) == want:
+        return landed, "the landing zone (labkit sqoop import)"
+    services.ensure_state_dir(cfg)             # the lab's state folder (made, or checked to be ours)
+    synthetic = cfg.state_dir / "bench" / f"aggregate-landed-{cfg.scale}"
+    if parquet_rows(synthetic) == want:
+        return synthetic, "synthetic (pyarrow, kept from an earlier run)"
+    done = aggregation.land_synthetic(synthetic, cfg.date_range)
+    return synthetic, f"synthetic (pyarrow, written in {done.seconds:.1f} s)"
+
+
+def warm_page_cache(folder: Path) -> int:
+    """Read every file once, so neither engine pays for the first read from disk."""
+    size = 0
+    for f in folder.glob("*.parquet"):
+        with open(f, "rb") as fh:
+            while chunk := fh.read(8 << 20):
+                size += len(chunk)
+    return size
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", choices=("smoke", "full"), default=os.environ.get("LAB_SCALE", "smoke"))
+    parser.add_argument("--input", help="a landed parquet folder (default: see the module docstring)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each engine; the median counts (default 1)")
+    args = parser.parse_args(argv)
+    os.environ["LAB_SCALE"] = args.scale
+    cfg = labkit.load()
+
+    source, how = choose_input(cfg, args.input)
+    rows = parquet_rows(source)
+    size = warm_page_cache(source)
+    print(f"input: {source} ({rows:,} rows, {size / 2**20:.0f} MiB parquet; {how})", flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-aggregate-"))
+    try:
+        sparks, ducks = [], []
+        for i in range(args.repeat):
+            run = aggregation.run(cfg, RUN_DATE, input=source, output=work / "spark")
+            r = run.result
+            sparks.append((r["aggregate_seconds"], r["session_seconds"], run.seconds))
+            print(f"  spark  run {i + 1}: aggregation {r['aggregate_seconds']:6.2f} s  (session start "
+                  f"{r['session_seconds']:.2f} s, spark-submit wall {run.seconds:.2f} s)", flush=True)
+            duck = aggregation.duckdb_aggregate(source, work / "duckdb", threads=2)
+            ducks.append(duck.seconds)
+            print(f"  duckdb run {i + 1}: aggregation {duck.seconds:6.2f} s", flush=True)
+
+        # same input, same results: row counts, then every row and the column types
+        assert r["input_rows"] == duck.input_rows == rows, (r["input_rows"], duck.input_rows, rows)
+        assert (r["hourly_rows"], r["daily_rows"]) == (duck.hourly_rows, duck.daily_rows), (r, duck)
+        diff = aggregation.differences(work / "spark", RUN_DATE, work / "duckdb")
+        assert diff == {aggregation.HOURLY: 0, aggregation.DAILY: 0}, f"Spark and DuckDB results differ: {diff}"
+
+        spark_agg = statistics.median(s[0] for s in sparks)
+        session = statistics.median(s[1] for s in sparks)
+        wall = statistics.median(s[2] for s in sparks)
+        duck_s = statistics.median(ducks)
+        print()
+        print(f"{'engine':<30} {'aggregation s':>14} {'session start s':>16} {'wall s':>8} {'rows/s':>14}")
+        print(f"{'Spark local[2] (spark-submit)':<30} {spark_agg:14.2f} {session:16.2f} {wall:8.2f} {rows / spark_agg:14,.0f}")
+        print(f"{'DuckDB (2 threads)':<30} {duck_s:14.2f} {'-':>16} {duck_s:8.2f} {rows / duck_s:14,.0f}")
+        print(f"results identical: {r['hourly_rows']:,} hourly rows, {r['daily_rows']:,} daily rows, "
+              f"{rows:,} input rows")
+        print()
+        print(f"ratio spark_vs_duckdb = {spark_agg / duck_s:.2f} (goal <= 3)")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except LabError as exc:
+        print(f"bench/aggregate.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
