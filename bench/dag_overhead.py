@@ -44,13 +44,13 @@ def direct(cfg, ds: str) -> dict[str, float]:
     subprocess.run(["labkit", "sqoop", "import", "--connect",
                     f"jdbc:postgresql://{pg['host']}:{pg['port']}/{pg['schema']}", "--username", pg["login"],
                     "--password-file", str(secrets.path(cfg, "postgres_airline")), "--table", "tbl_airflow_dummy",
-                    "-m", "2", "--as-parquetfile", "--target-dir", landed.as_uri(),
+                    "-m", "2", "--as-parquetfile", "--target-dir", f"file://{landed}",
                     "--delete-target-dir", "--no-progress"], check=True, env=env, capture_output=True)
     timings["import"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    subprocess.run(["spark-submit", str(cfg.spark_jobs_dir / "aggregate_dummy.py"), "--input", landed.as_uri(),
-                    "--output", (out / "aggregates").as_uri(), "--run-date", ds],
+    subprocess.run(["spark-submit", str(cfg.spark_jobs_dir / "aggregate_dummy.py"), "--input", f"file://{landed}",
+                    "--output", f"file://{out / 'aggregates'}", "--run-date", ds],
                    check=True, env=env, capture_output=True)
     timings["aggregate"] = time.perf_counter() - start
     timings["total"] = sum(timings.values())
