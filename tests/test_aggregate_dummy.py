@@ -164,6 +164,13 @@ def test_wrong_table_is_named(cfg, tmp_path):
     assert "\n" not in str(err.value)
 
 
+def test_command_reads_as_typed(cfg):
+    text = spark_submit.pretty(spark_submit.command(cfg, aggregation.JOB, ["--input", "a b", "--run-date", RUN_A]))
+    lines = text.split(" \\\n    ")
+    assert lines[1] == "--master 'local[2]'" and "--driver-java-options -XX:+UseParallelGC" in lines
+    assert lines[-3:] == [JOB, "--input 'a b'", f"--run-date {RUN_A}"]
+
+
 def test_unknown_job_is_named(cfg):
     with pytest.raises(LabError, match="Spark job 'no_such_job' not found.*aggregate_dummy"):
         spark_submit.command(cfg, "no_such_job", [])

@@ -134,18 +134,90 @@ def differences(spark_output: Path, run_date: str, duck_output: Path) -> dict[st
     return found
 
 
-def postgres_daily(cfg: Config):
+def postgres_daily(cfg: Config, table: str = TABLE):
     """The same daily GROUP BY, asked of the source table in airline_db (as role airline)."""
+    from labkit.datasets import dummy
+
+    return dummy.query(cfg, POSTGRES_DAILY_SQL.replace(TABLE, table))
+
+
+def cross_check(spark_daily, pg_daily):
+    """Spark's daily table next to PostgreSQL's: one row per (line, day), and where they disagree."""
     import pandas as pd
 
-    from labkit import secrets, services
+    a = spark_daily.assign(day=pd.to_datetime(spark_daily["day"]))
+    b = pg_daily.assign(day=pd.to_datetime(pg_daily["day"]))
+    both = a.merge(b, on=["line", "day"], how="outer", suffixes=("_spark", "_postgres"), indicator=True)
+    both["agrees"] = (both["_merge"] == "both") & (both["rows_spark"] == both["rows_postgres"])
+    return both.drop(columns="_merge")
 
-    pg = services.get(cfg, "postgres")
-    with pg.connect("airline_db", "airline", secrets.get(cfg, "postgres_airline", create=False)) as conn:
-        with conn.cursor() as cur:
-            cur.execute(POSTGRES_DAILY_SQL)
-            rows = cur.fetchall()
-    return pd.DataFrame(rows, columns=["line", "day", "rows"])
+
+# -- the landed input, from the real pipeline ----------------------------------------------------------
+def parquet_rows(folder: Path) -> int | None:
+    """Rows in a landed parquet folder (from the files' footers), None if it is not a finished import."""
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    files = sorted(folder.glob("*.parquet"))
+    if not files or not (folder / "_SUCCESS").exists():
+        return None
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def ensure_landed(cfg: Config, *, mappers: int = 2, progress: bool = True) -> str:
+    """The fixed dummy table of cfg.scale in PostgreSQL and its import in the landing zone (notebooks 03, 04).
+
+    Both are reused when they already hold the scale's rows; otherwise the table is (re)built and/or
+    imported again (`--as-parquetfile --delete-target-dir`). Returns what was done, in words.
+    """
+    from labkit import secrets, sqoop
+    from labkit.datasets import dummy
+
+    want = dummy.expected_rows(cfg)
+    cols = dummy.query(cfg, "select array_agg(column_name::text order by ordinal_position) as cols "
+                            "from information_schema.columns where table_name = %s", (TABLE,)).cols[0]
+    source_ok = cols == ["id", "line", "comment", "created"] and \
+        dummy.query(cfg, f"select count(*) as n from {TABLE}").n[0] == want
+    if source_ok and parquet_rows(input_dir(cfg)) == want:
+        return f"reused: {TABLE} ({want:,} rows) and its import in {input_dir(cfg)}"
+    done = []
+    if not source_ok:
+        done.append(f"built {dummy.create_table(cfg, progress=progress)}")
+    sqoop.import_table(sqoop.lab_connect(cfg), username="airline", table=TABLE, target_dir=input_dir(cfg),
+                       password_file=secrets.path(cfg, "postgres_airline"), num_mappers=mappers,
+                       as_parquetfile=True, delete_target_dir=True, progress=progress, log=lambda *_: None)
+    done.append(f"imported {want:,} rows into {input_dir(cfg)}")
+    return "; ".join(done)
+
+
+# -- the picture ------------------------------------------------------------------------------------------
+def plot(hourly, daily, title: str = ""):
+    """Two views of the counts: rows per day (all lines) and rows per hour of the day (all lines, all days)."""
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.ticker import StrMethodFormatter
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    per_day = daily.groupby("day")["rows"].sum()
+    days = pd.to_datetime(per_day.index)
+    if len(days) <= 14:                       # a few days: one labelled bar each
+        left.bar([d.strftime("%Y-%m-%d") for d in days], per_day.values, width=0.6, color="#1565c0")
+    else:                                     # months of days: a date axis
+        left.bar(days, per_day.values, width=1.0, color="#1565c0")
+        left.xaxis.set_major_formatter(mdates.ConciseDateFormatter(left.xaxis.get_major_locator()))
+    left.set_title("rows per day (all lines)")
+    per_hour = hourly.groupby("hour")["rows"].sum().reindex(range(24), fill_value=0)
+    right.bar(per_hour.index, per_hour.values, color="#2e7d32")
+    right.set_title("rows per hour of the day (all lines, all days)")
+    right.set_xlabel("hour")
+    right.set_xticks(range(0, 24, 3))
+    for ax in (left, right):
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    left.set_ylabel("rows")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 # -- a landed table without the database ----------------------------------------------------------------

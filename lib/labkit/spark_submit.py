@@ -60,6 +60,17 @@ class SubmitRun:
         return [line for line in self.output.splitlines() if line.startswith(f"{self.job}: ")]
 
 
+def pretty(argv: list[str]) -> str:
+    """The command as a person would type it: one option per line, the job file on a line of its own."""
+    lines, current = [], [shlex.quote(argv[0])]
+    for word in argv[1:]:
+        if word.startswith("--") or word.endswith(".py"):
+            lines.append(" ".join(current))
+            current = []
+        current.append(shlex.quote(word))
+    return " \\\n    ".join(lines + [" ".join(current)])
+
+
 def spark_submit_bin() -> str:
     """The spark-submit of this venv's pyspark (else the one on PATH)."""
     beside = Path(sys.executable).with_name("spark-submit")
