@@ -15,7 +15,9 @@ dates are left alone. Nothing is ever appended, so a retried task cannot double-
 
 How it is computed: one pass over the input groups by (line, first 13 characters of `created`, i.e.
 'YYYY-MM-DD HH'), which is the only per-row work; the day/hour columns are derived from those ~433,000
-groups, and the daily table is rolled up from the hourly one instead of scanning the input again.
+groups (a group whose key is not 'YYYY-MM-DD HH' stops the write, so the previous output stays), and
+the daily table is rolled up from the hourly partition just written instead of scanning the input again.
+`--input-format text` reads what `sqoop import --as-textfile` lands (comma-separated, no header).
 
 Runs unchanged with `spark-submit --master local[2]` (the lab, the DAG's BashOperator) and as an EMR
 step (`spark-submit --deploy-mode cluster s3://.../aggregate_dummy.py --input hdfs:///... ...`).
