@@ -39,7 +39,8 @@ def connections(cfg: Config) -> list[dict]:
         my_password = secrets.get(cfg, "mariadb_emr")
         # The local EMR endpoint checks SigV4 signatures against this generated key pair: a step runs any
         # command, so only holders of the lab's secrets may submit one.
-        aws_login, aws_password = "lab-local", secrets.get(cfg, "aws_local_secret_key")
+        aws_login = "lab-local"                                  # the access key id: not a secret
+        aws_password = secrets.get(cfg, "aws_local_secret_key")
         aws_extra = {"region_name": cfg.region,
                      "service_config": {"emr": {"endpoint_url": f"http://127.0.0.1:{cfg.ports['emr']}"}}}
     return [
