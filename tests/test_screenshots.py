@@ -31,3 +31,15 @@ def test_screenshots_show_the_dags_and_the_connections(lab, tmp_path):
         assert image.size == (1400, 860)
         lo, hi = image.getextrema()
         assert hi - lo > 100, f"{path.name} looks blank"
+
+
+def test_screenshots_work_inside_a_running_event_loop(lab, tmp_path):
+    """Jupyter runs cells inside an asyncio loop, where Playwright's sync API refuses to start."""
+    import asyncio
+
+    cfg, _ = lab
+
+    async def in_loop():
+        return screenshots.take(cfg, tmp_path)
+
+    assert len(asyncio.run(in_loop())) == 2

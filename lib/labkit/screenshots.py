@@ -27,6 +27,21 @@ def chromium() -> str:
 
 def take(cfg: Config, out_dir: Path, dags: list[str] = (), run: tuple[str, str] | None = None,
          timeout_ms: int = 30_000) -> list[Path]:
+    """Log in and save the screenshots; returns their paths."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _take(cfg, out_dir, dags, run, timeout_ms)
+    # In a notebook an asyncio loop is running, where Playwright's sync API refuses to work: use a thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_take, cfg, out_dir, dags, run, timeout_ms).result()
+
+
+def _take(cfg: Config, out_dir: Path, dags, run, timeout_ms: int) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     airflow = services.get(cfg, "airflow")
