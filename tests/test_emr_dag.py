@@ -23,15 +23,6 @@ def stack(lab):
     return cfg, api, emr.client(cfg)
 
 
-def rows(cfg, run_date: str) -> list[tuple]:
-    with services.get(cfg, "mariadb").connect("emr", database="airflow") as conn, conn.cursor() as cur:
-        cur.execute("select count(*) from information_schema.tables where table_name = 'emr_table'")
-        if not cur.fetchone()[0]:
-            return []                                  # the job creates the table on its first success
-        cur.execute("select date, value from emr_table where date = %s", (run_date,))
-        return list(cur.fetchall())
-
-
 def clusters_for(client, run_date: str) -> list[dict]:
     found = [c for c in client.list_clusters()["Clusters"] if c["Name"] == f"{DAG_ID} {run_date}"]
     for c in found:   # TERMINATING lasts a moment after the terminate task returns
@@ -48,14 +39,14 @@ def test_the_run_writes_emr_table_terminates_the_cluster_and_a_rerun_keeps_one_r
     run_id = api.trigger(DAG_ID, logical_date="2024-03-31T00:00:00Z")
     assert api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)["state"] == "success"
     expected = retail.expected_quantity_sum(retail.rows_for(cfg))
-    assert rows(cfg, "2024-03-31") == [("2024-03-31", expected)]
+    assert emr.results(cfg, "2024-03-31") == [("2024-03-31", expected)]
     [cluster] = clusters_for(client, "2024-03-31")
     assert cluster["Status"]["State"] == "TERMINATED"
     assert cluster["Status"]["StateChangeReason"]["Code"] == "USER_REQUEST"      # by the terminate task
 
     api.clear_run(DAG_ID, run_id)                                                  # the same date again
     assert api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)["state"] == "success"
-    assert rows(cfg, "2024-03-31") == [("2024-03-31", expected)]
+    assert emr.results(cfg, "2024-03-31") == [("2024-03-31", expected)]
     assert [c["Status"]["State"] for c in clusters_for(client, "2024-03-31")] == ["TERMINATED", "TERMINATED"]
 
 
@@ -74,7 +65,7 @@ def test_a_failing_step_fails_the_run_and_the_cluster_is_still_terminated(stack)
                                    "terminate_cluster": "success", "end_job": "upstream_failed"}
     [cluster] = clusters_for(client, "2024-04-01")
     assert cluster["Status"]["State"] == "TERMINATED"
-    assert rows(cfg, "2024-04-01") == []
+    assert emr.results(cfg, "2024-04-01") == []
     [step] = client.list_steps(ClusterId=cluster["Id"])["Steps"]
     assert step["Status"]["State"] == "FAILED"
     assert "does not exist" in step["Status"]["FailureDetails"]["Reason"]

@@ -86,15 +86,6 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def emr_rows(cfg, run_date: str) -> list[tuple]:
-    with services.get(cfg, "mariadb").connect("emr", database="airflow") as conn, conn.cursor() as cur:
-        cur.execute("select count(*) from information_schema.tables where table_name = 'emr_table'")
-        if not cur.fetchone()[0]:
-            return []                                  # the job creates the table on its first success
-        cur.execute("select date, value from emr_table where date = %s", (run_date,))
-        return list(cur.fetchall())
-
-
 def test_cluster_lifecycle_and_boto3_waiters(client):
     cid = cluster(client)
     seen = [state(client, cid)]
@@ -132,7 +123,7 @@ def test_spark_steps_run_one_at_a_time_write_emr_table_and_rerun_replaces(cfg, c
     one, two = step_state(client, cid, first), step_state(client, cid, rerun)
     assert two["Timeline"]["StartDateTime"] >= one["Timeline"]["EndDateTime"]    # never two at once
     expected = retail.expected_quantity_sum(retail.rows_for(cfg))
-    assert emr_rows(cfg, "2024-03-31") == [("2024-03-31", expected)]          # two runs, one row
+    assert emr.results(cfg, "2024-03-31") == [("2024-03-31", expected)]          # two runs, one row
 
     # no KeepJobFlowAliveWhenNoSteps: the cluster ends by itself when its steps are done
     client.get_waiter("cluster_terminated").wait(ClusterId=cid, WaiterConfig=FAST)
@@ -161,7 +152,7 @@ def test_failing_spark_step_explains_itself_and_continue_runs_the_next(cfg, clie
     assert bucket.local_path(cfg.s3_dir, details["LogFile"]).exists()
     client.get_waiter("step_complete").wait(ClusterId=cid, StepId=after, WaiterConfig=FAST)
     wait_for(lambda: state(client, cid) == "WAITING", what="WAITING after the steps")
-    assert emr_rows(cfg, "2024-04-01") == []
+    assert emr.results(cfg, "2024-04-01") == []
     client.terminate_job_flows(JobFlowIds=[cid])
 
 

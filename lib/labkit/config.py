@@ -18,6 +18,11 @@ PORT_NAMES = ("postgres", "mariadb", "airflow", "emr")
 LAB_KEYS = ("profile", "scale", "state_dir", "service_user")
 PROFILE_KEYS = ("region", "bucket", "subnet_id")
 
+# The JDBC drivers Spark uses (Debian's libpostgresql-jdbc-java and libmariadb-java; the MariaDB driver
+# also speaks to MySQL/Aurora). `make setup` installs them.
+POSTGRES_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+MARIADB_JDBC_JAR = Path("/usr/share/java/mariadb-java-client.jar")
+
 # The dummy table's date range per scale: the same SQL, only the range differs.
 SCALE_RANGES = {
     "full": ("2021-01-01 00:00", "2021-06-30 12:00"),

@@ -9,13 +9,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from labkit import procs
-from labkit.config import Config
+from labkit.config import MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
 from labkit.errors import LabError
 
 JAVA_MIN = 17
 DISK_MIN_GB = {"smoke": 2, "full": 12}
-JDBC_JARS = {"PostgreSQL JDBC driver": ("/usr/share/java/postgresql.jar", "libpostgresql-jdbc-java"),
-             "MariaDB JDBC driver": ("/usr/share/java/mariadb-java-client.jar", "libmariadb-java")}
+JDBC_JARS = {"PostgreSQL JDBC driver": (POSTGRES_JDBC_JAR, "libpostgresql-jdbc-java"),
+             "MariaDB JDBC driver": (MARIADB_JDBC_JAR, "libmariadb-java")}
 
 
 def java_binary() -> str | None:

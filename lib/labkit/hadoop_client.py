@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from labkit.config import Config
+from labkit.config import MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
 from labkit.errors import LabError
 
 FILES = ("core-site.xml", "yarn-site.xml", "spark-defaults.conf", "sqoop-env.sh", "log4j2.properties")
-JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/mariadb-java-client.jar")
+JDBC_JARS = (str(POSTGRES_JDBC_JAR), str(MARIADB_JDBC_JAR))
 NAMENODE_PORT = 8020                 # the HDFS namenode's RPC port on EMR
 HEADER = "Rendered by labkit.hadoop_client for profile {profile}; do not edit: re-render instead."
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")

@@ -7,7 +7,8 @@ with one of these names but without the tag is an error, not something labkit ad
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+
+from labkit.config import MARIADB_JDBC_JAR
 
 LAB_NAME = "airflow-lab"
 TAG_KEY = "lab"
@@ -54,7 +55,7 @@ AURORA = Database(kind="Aurora MySQL", identifier=f"{LAB_NAME}-aurora", engine="
 DATABASES = (POSTGRES, AURORA)
 
 # -- the bucket and what goes into it --------------------------------------------------------------------
-JDBC_JAR = Path("/usr/share/java/mariadb-java-client.jar")   # Debian's libmariadb-java; speaks to MySQL too
+JDBC_JAR = MARIADB_JDBC_JAR   # Debian's libmariadb-java; speaks to MySQL too
 JDBC_JAR_KEY = "jars/mariadb-java-client.jar"
 SPARK_JOBS_PREFIX = "spark_jobs/"
 RAW_DATA_PREFIX = "raw/retail/"

@@ -11,13 +11,11 @@ know the difference: only the `aws_default` connection's `service_config.emr.end
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from labkit.config import Config
+from labkit.config import MARIADB_JDBC_JAR, Config
 from labkit.emr import bucket
 from labkit.emr.engine import tail_log
 
-JDBC_JAR = Path("/usr/share/java/mariadb-java-client.jar")
+JDBC_JAR = MARIADB_JDBC_JAR
 JOB = "retail_quantity.py"
 
 
@@ -60,3 +58,15 @@ def step_log(cfg: Config, log_uri: str, cluster_id: str, step_id: str, name: str
     """The end of a step's log where EMR writes it: <LogUri>/<cluster-id>/steps/<step-id>/<name>.gz."""
     folder = bucket.local_path(cfg.s3_dir, f"{log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/")
     return tail_log(folder / name, lines)
+
+
+def results(cfg: Config, run_date: str) -> list[tuple]:
+    """The EMR job's rows in `emr_table` for one date ([] before the job's first success creates the table)."""
+    from labkit import services
+
+    with services.get(cfg, "mariadb").connect("emr", database="airflow") as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from information_schema.tables where table_name = 'emr_table'")
+        if not cur.fetchone()[0]:
+            return []
+        cur.execute("select date, value from emr_table where date = %s", (run_date,))
+        return list(cur.fetchall())
