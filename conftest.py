@@ -26,11 +26,30 @@ def pytest_configure(config):
 
 
 def pytest_sessionstart(session):
-    """Every run starts from an empty test state folder (the previous run's data never leaks in)."""
+    """Every run starts from an empty test state folder (the previous run's data never leaks in).
+
+    Our own leftovers are stopped by the purge; a test port still taken after it belongs to someone else
+    (another checkout's test lab, a learner's program), so the run moves that service to a free port
+    instead of failing on it.
+    """
     import labkit
-    from labkit import services
+    from labkit import procs, services
 
     services.down(labkit.load(), purge=True, report=lambda _: None)
+    for name, port in TEST_PORTS.items():
+        if not procs.port_is_free(port):
+            moved = _free_port()
+            os.environ[f"LAB_PORT_{name}"] = str(moved)
+            print(f"\nconftest: test port {port} for {name.lower()} is taken by {procs.who_listens(port)}; "
+                  f"this run uses {moved}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
