@@ -84,7 +84,9 @@ def test_rerun_replaces_the_partition_and_other_run_dates_are_kept(cfg, first_ru
     files_before = parts(part_a)
     assert len(files_before) == 1
 
-    aggregation.run(cfg, RUN_A, input=landed.path, output=out)            # the retried task
+    # the retried task; run twice in the one JVM (the benchmark's --repeat): still one file, same rows
+    again = aggregation.run(cfg, RUN_A, input=landed.path, output=out, repeat=2)
+    assert len(again.result["repeat_seconds"]) == 2 and again.result["input_rows"] == 540
     after = aggregation.read(out, aggregation.DAILY, RUN_A)
     assert after.equals(before)                                            # same rows, no duplicates
     assert len(parts(part_a)) == 1 and parts(part_a) != files_before     # replaced, not appended
@@ -147,6 +149,12 @@ def test_bad_run_date(bad, tmp_path, landed):
     assert out.stderr.splitlines()[-1] == (f"aggregate_dummy: error: argument --run-date: {bad!r} is not a date in "
                                            "YYYY-MM-DD form (Airflow passes it as {{ ds }})")
     assert "Traceback" not in out.stderr
+
+
+def test_repeat_must_be_positive(tmp_path, landed):
+    out = subprocess.run([sys.executable, JOB, "--input", str(landed.path), "--output", str(tmp_path),
+                          "--run-date", RUN_A, "--repeat", "0"], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.splitlines()[-1] == "aggregate_dummy: error: --repeat 0: must be 1 or more"
 
 
 def test_bad_run_date_through_spark_submit(cfg, landed, tmp_path):

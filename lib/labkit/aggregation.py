@@ -62,10 +62,15 @@ def partition_dir(output: Path, table: str, run_date: str) -> Path:
 
 
 def run(cfg: Config, run_date: str, *, input: Path | None = None, output: Path | None = None,
-        echo=None, **kwargs) -> spark_submit.SubmitRun:
-    """spark-submit the aggregation for one run date (what the DAG's task runs)."""
+        echo=None, repeat: int = 1, **kwargs) -> spark_submit.SubmitRun:
+    """spark-submit the aggregation for one run date (what the DAG's task runs).
+
+    `repeat` > 1 (benchmarks) runs the same aggregation again in the same JVM: result["repeat_seconds"].
+    """
     args = ["--input", str(input or input_dir(cfg)), "--output", str(output or output_dir(cfg)),
             "--run-date", run_date]
+    if repeat > 1:
+        args += ["--repeat", str(repeat)]
     return spark_submit.submit(cfg, JOB, args, echo=echo, **kwargs)
 
 
