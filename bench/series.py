@@ -26,14 +26,15 @@ GOAL_PEAK_GIB = 6
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=("smoke", "full"), default=os.environ.get("LAB_SCALE", "smoke"))
+    parser.add_argument("--output", help="keep the executed notebooks here (default: a temporary folder)")
     args = parser.parse_args(argv)
     os.environ["LAB_SCALE"] = args.scale
     cfg = labkit.load()
     # Started by another process (as `make run` does): the runner's peak memory counts this process's
     # descendants, which must be the notebooks' kernels and what they start, not the lab's servers.
     subprocess.run([str(Path(sys.executable).with_name("labkit")), "up"], check=True, stdout=subprocess.DEVNULL)
-    with tempfile.TemporaryDirectory() as out:
-        results = runner.run_series(cfg, output=Path(out))
+    with tempfile.TemporaryDirectory() as tmp:
+        results = runner.run_series(cfg, output=Path(args.output or tmp))
     print()
     print(runner.format_summary(results))
     print(f"scale {args.scale}, load average {os.getloadavg()[0]:.1f}")

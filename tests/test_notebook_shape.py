@@ -1,8 +1,10 @@
-"""Every notebook of the series has the same shape, and is committed with its outputs stripped."""
+"""Every notebook of the series has the same shape, and is committed stripped (only checked cells keep what they print)."""
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from labkit import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -34,8 +36,28 @@ def test_notebook_shape(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_committed_without_outputs(path):
+def test_committed_without_outputs_except_the_checked_cells(path):
+    """The outputs policy: no outputs, except what a `# NBVAL_CHECK_OUTPUT` cell prints (nbval compares it)."""
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before committing"
+        if cell.cell_type != "code":
+            continue
+        assert cell.execution_count is None, f"{path.name}: strip outputs before committing"
+        if runner.is_checked(cell):
+            assert cell.outputs, f"{path.name}: a checked cell has no saved output: LAB_SCALE=smoke labkit run --store-expected"
+            assert all(o.output_type == "stream" and o.name == "stdout" for o in cell.outputs), \
+                f"{path.name}: a checked cell may only print (its output is compared as text)"
+        else:
+            assert not cell.outputs, f"{path.name}: strip outputs before committing"
+
+
+def test_the_checked_cells_print_facts_only():
+    """Every notebook that computes a result has at least one checked cell, and none prints a timing."""
+    checked = {p.name: [c for c in nbformat.read(p, as_version=4).cells if runner.is_checked(c)] for p in NOTEBOOKS}
+    for name in ("03_generating_rows.ipynb", "04_sqoop_import.ipynb", "05_spark_aggregation.ipynb",
+                 "06_workshop_dag.ipynb", "07_emr_job.ipynb"):
+        assert checked[name], f"{name}: no # NBVAL_CHECK_OUTPUT cell"
+    for name, cells in checked.items():
+        for cell in cells:
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            assert " s " not in text and "seconds" not in text and "MiB" not in text, f"{name}: {text!r} is not deterministic"

@@ -47,3 +47,29 @@ def test_stops_at_first_failure_and_writes_summary(series_cfg, tmp_path):
     assert [r["status"] for r in rows] == ["ok", "failed", "not run"]
     assert (out / "01_boom.ipynb").exists() and not (out / "02_never.ipynb").exists()
     assert runner.main(series_cfg, output=str(tmp_path / "out2")) == 1
+
+
+def test_store_expected_saves_what_checked_cells_print(series_cfg, tmp_path):
+    nbs = series_cfg.notebooks_dir
+    _notebook(nbs / "00_facts.ipynb", "# NBVAL_CHECK_OUTPUT\nimport sys\nprint(f'{6 * 7:,} rows')\nprint('noise', file=sys.stderr)")
+    _notebook(nbs / "01_plain.ipynb", "print('not checked')")
+    out = tmp_path / "out"
+    assert runner.main(series_cfg, output=str(out), store=True) == 0
+    saved = nbformat.read(nbs / "00_facts.ipynb", as_version=4).cells[1]
+    assert [(o.name, o.text) for o in saved.outputs] == [("stdout", "42 rows\n")]   # stdout only
+    assert saved.execution_count is None
+    assert not nbformat.read(nbs / "01_plain.ipynb", as_version=4).cells[1].outputs
+
+    # a checked cell edited after the run cannot take the old run's output
+    nb = nbformat.read(nbs / "00_facts.ipynb", as_version=4)
+    nb.cells[1].source += "\nprint('more')"
+    nbformat.write(nb, nbs / "00_facts.ipynb")
+    with pytest.raises(LabError, match="changed since"):
+        runner.store_expected(series_cfg, out)
+
+
+def test_store_expected_refuses_a_full_scale_run(series_cfg, tmp_path):
+    with pytest.raises(LabError, match="LAB_SCALE=smoke"):
+        runner.store_expected(dataclasses.replace(series_cfg, scale="full"), tmp_path)
+    with pytest.raises(LabError, match="whole series at smoke"):
+        runner.main(series_cfg, only=["00"], output=str(tmp_path), store=True)

@@ -94,6 +94,15 @@ class AirflowAPI:
             body["dag_run_id"] = run_id
         return self.request("POST", f"dags/{dag_id}/dagRuns", json=body).json()["dag_run_id"]
 
+    def run_for_date(self, dag_id: str, logical_date: str, conf: dict | None = None) -> str:
+        """Run the DAG for one logical date: trigger it, or, when a run for that date exists (a notebook run
+        a second time), clear that run so it runs again. Returns the dag_run_id either way."""
+        same = self.get(f"dags/{dag_id}/dagRuns", logical_date_gte=logical_date, logical_date_lte=logical_date)
+        for run in same["dag_runs"]:
+            self.clear_run(dag_id, run["dag_run_id"])
+            return run["dag_run_id"]
+        return self.trigger(dag_id, logical_date=logical_date, conf=conf)
+
     def clear_run(self, dag_id: str, run_id: str) -> None:
         """Run an existing run again (all its tasks), as the UI's "Clear" does."""
         self.request("POST", f"dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False})
@@ -195,3 +204,4 @@ def runs_frame(runs: list[dict]):
                           "end": pd.to_datetime([r.get("end_date") for r in runs], utc=True)})
     frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds().round(1)
     return frame.drop(columns=["start", "end"])
+

@@ -94,7 +94,7 @@ def cmd_env(cfg, args) -> int:
 def cmd_run(cfg, args) -> int:
     from labkit import runner
 
-    return runner.main(cfg, only=args.notebooks, output=args.output)
+    return runner.main(cfg, only=args.notebooks, output=args.output, store=args.store_expected)
 
 
 def cmd_sqoop(cfg, args) -> int:
@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="execute the notebook series with papermill and print a summary")
     p.add_argument("notebooks", nargs="*", help="only notebooks whose name starts with these (e.g. 00 01)")
     p.add_argument("--output", default=None, help="folder for executed notebooks and summary (default: output/)")
+    p.add_argument("--store-expected", action="store_true",
+                   help="after a green smoke run, save what the `# NBVAL_CHECK_OUTPUT` cells printed into notebooks/")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("sqoop", help="`labkit sqoop import --connect ...`: a Sqoop-shaped import from PostgreSQL")
     sqoop.add_arguments(p)

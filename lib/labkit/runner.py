@@ -2,6 +2,10 @@
 
 Executed copies and `summary.csv` go to an output folder (default `output/`); the summary table has one
 row per notebook: status, seconds, and peak memory of the kernel with everything it started (Spark's JVM).
+
+Outputs policy: notebooks are committed without outputs, except the cells marked `# NBVAL_CHECK_OUTPUT`,
+small cells that print deterministic facts (row counts, sums) at smoke scale. Their saved output is what
+nbval compares under `make test`; `store_expected` copies it from a green smoke run (`labkit run --store-expected`).
 """
 from __future__ import annotations
 
@@ -120,10 +124,57 @@ def format_summary(results: list[NotebookResult]) -> str:
     return "\n".join(lines)
 
 
-def main(cfg: Config, only: list[str] | None = None, output: str | None = None) -> int:
+CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
+
+
+def is_checked(cell) -> bool:
+    return cell.get("cell_type") == "code" and any(line.strip() == CHECK_MARKER for line in cell.source.splitlines())
+
+
+def store_expected(cfg: Config, executed: Path) -> list[str]:
+    """Copy the printed output of every `# NBVAL_CHECK_OUTPUT` cell from executed copies into notebooks/.
+
+    Only a smoke-scale run may be stored (the tests run at smoke); only printed text is kept (stdout), so
+    nbval compares exactly what the cell prints. Returns one line per stored cell.
+    """
+    import nbformat
+
+    if cfg.scale != "smoke":
+        raise LabError(f"--store-expected stores smoke-scale outputs (what the tests compare); this run's scale is "
+                       f"{cfg.scale!r}: run with LAB_SCALE=smoke")
+    stored = []
+    for nb_path in series(cfg):
+        copy_path = Path(executed) / nb_path.name
+        nb = nbformat.read(nb_path, as_version=4)
+        checked = [c for c in nb.cells if is_checked(c)]
+        if not checked:
+            continue
+        if not copy_path.exists():
+            raise LabError(f"{copy_path} missing: run the whole series first (labkit run) with the same --output")
+        ran = {c.source: c for c in nbformat.read(copy_path, as_version=4).cells if is_checked(c)}
+        for cell in checked:
+            if cell.source not in ran:
+                raise LabError(f"{nb_path.name}: a checked cell changed since {copy_path} ran; run the series again")
+            outputs = [o for o in ran[cell.source].outputs if o.output_type == "stream" and o.name == "stdout"]
+            if not outputs:
+                raise LabError(f"{nb_path.name}: a checked cell printed nothing in {copy_path}")
+            cell.outputs, cell.execution_count = outputs, None
+            stored.append(f"{nb_path.name}: {''.join(o.text for o in outputs).strip()}")
+        nbformat.write(nb, nb_path)
+    return stored
+
+
+def main(cfg: Config, only: list[str] | None = None, output: str | None = None, store: bool = False) -> int:
+    if store and (only or cfg.scale != "smoke"):
+        raise LabError("--store-expected needs the whole series at smoke scale: LAB_SCALE=smoke labkit run --store-expected")
     results = run_series(cfg, only, Path(output) if output else None)
     print()
     print(format_summary(results))
     out = Path(output or cfg.root / "output")
     print(f"\nexecuted notebooks and summary.csv: {out}")
-    return 0 if all(r.status == "ok" for r in results) else 1
+    ok = all(r.status == "ok" for r in results)
+    if ok and store:
+        print("\nstored the expected outputs of the checked cells:")
+        for line in store_expected(cfg, out):
+            print("  " + line.replace("\n", "\n    "))
+    return 0 if ok else 1

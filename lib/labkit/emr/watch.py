@@ -68,19 +68,6 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
     return frame
 
 
-def trigger_or_rerun(api, dag_id: str, logical_date: str) -> str:
-    """A run for `logical_date` (YYYY-MM-DD): a new one, or the existing one cleared to run again.
-
-    Airflow keeps one run per DAG and logical date, so running a notebook twice reruns its runs, which
-    is also how a rerun of the same date is done in the UI ("Clear").
-    """
-    for run in api.dag_runs(dag_id):
-        if (run.get("logical_date") or "").startswith(logical_date):
-            api.clear_run(dag_id, run["dag_run_id"])
-            return run["dag_run_id"]
-    return api.trigger(dag_id, logical_date=f"{logical_date}T00:00:00Z")
-
-
 def _created_cluster(api, dag_id: str, run_id: str) -> str | None:
     """The cluster id the create task pushed to XCom (None until it has run)."""
     resp = api.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/create_emr_cluster/xcomEntries/"
