@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system run test lab bench images up down status doctor lock
+.PHONY: setup system run test lab bench images screenshots up down status doctor lock
 
 setup: system $(STAMP)
 
@@ -38,6 +38,10 @@ bench: setup
 
 images: setup
 	$(BIN)/python -m labkit.architecture images
+
+# The Airflow UI pictures in images/ (a real headless Chromium): needs the lab up and both DAGs run once.
+screenshots: setup
+	$(BIN)/python -m labkit.screenshots images
 
 up down status doctor: setup
 	$(BIN)/labkit $@

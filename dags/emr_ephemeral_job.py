@@ -96,7 +96,7 @@ def print_arguments(**settings: str) -> None:
 
 
 def poke_interval_from_variable(context) -> None:
-    """The sensor polls every EMR_POKE_INTERVAL seconds (5 on the lab, 60 on AWS), read when it starts."""
+    """The sensor polls every EMR_POKE_INTERVAL seconds (2 on the lab, 60 on AWS), read when it starts."""
     context["task"].poke_interval = float(context["var"]["value"].get("EMR_POKE_INTERVAL", 60))
 
 

@@ -43,3 +43,19 @@ def test_screenshots_work_inside_a_running_event_loop(lab, tmp_path):
         return screenshots.take(cfg, tmp_path)
 
     assert len(asyncio.run(in_loop())) == 2
+
+
+def test_make_screenshots_shows_each_dags_latest_successful_run(lab, tmp_path, capsys):
+    """`python -m labkit.screenshots` (make screenshots): both DAGs' run pages, or a message saying what to run."""
+    cfg, _ = lab
+    api = services.get(cfg, "airflow").api()
+    ran = {d: any(r["state"] == "success" for r in api.dag_runs(d)) for d in dag_ids() if api.wait_for_dag(d)}
+    code = screenshots.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    if all(ran.values()):
+        assert code == 0
+        assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
+            ["airflow_dag_list.png", "airflow_connections.png"] + [f"airflow_run_{d}.png" for d in ran])
+    else:
+        missing = next(d for d, ok in ran.items() if not ok)
+        assert code == 1 and f"{missing} has no successful run to show; run its notebook first" in out

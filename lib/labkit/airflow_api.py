@@ -136,7 +136,7 @@ class AirflowAPI:
                                                        "reprocess_behavior": reprocess, "max_active_runs": 1}).json()
 
     def follow(self, dag_id: str, run_id: str, timeout: float = 1800.0, progress: bool = True,
-               interval: float = 2.0) -> dict:
+               interval: float = 1.0) -> dict:
         """Wait for a run to finish, with a progress bar over its tasks; returns the final dag run.
 
         On failure, the end of each failed task's log is printed: the one place to look.

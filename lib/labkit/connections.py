@@ -74,7 +74,7 @@ def variables(cfg: Config) -> dict[str, str]:
         "LANDING_ZONE": landing,
         "SPARK_JOBS_DIR": str(cfg.spark_jobs_dir),   # on the Airflow node (the workshop job's spark-submit)
         "LAB_SCALE": cfg.scale,
-        "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "5",
+        "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "2",
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
         **_emr_cluster_variables(cfg, bucket),
     }

@@ -1,8 +1,11 @@
 """Screenshots of the lab's Airflow UI, taken by a real headless browser (Debian's Chromium via Playwright).
 
-`take(cfg, out_dir, dags=[...], run=(dag_id, run_id))` logs in as admin and saves: the DAG list, the
-connections page (passwords are never shown there), and, when given, a finished run's page. Each page is
+`take(cfg, out_dir, dags=[...], runs=[(dag_id, run_id), ...])` logs in as admin and saves: the DAG list,
+the connections page (passwords are never shown there), and the page of each given run. Each page is
 checked for what it must show, so a UI that did not render fails loudly instead of saving a blank image.
+
+`python -m labkit.screenshots [OUT_DIR]` (`make screenshots`) saves the pictures the notebooks show from
+`images/`: every DAG of dags/ and the latest successful run of each (run notebooks 06 and 07 first).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ def chromium() -> str:
     raise LabError("Chromium not found: install Debian's `chromium` package (make setup does it)")
 
 
-def take(cfg: Config, out_dir: Path, dags: list[str] = (), run: tuple[str, str] | None = None,
+def take(cfg: Config, out_dir: Path, dags: list[str] = (), runs: list[tuple[str, str]] = (),
          timeout_ms: int = 30_000) -> list[Path]:
     """Log in and save the screenshots; returns their paths."""
     import asyncio
@@ -33,15 +36,15 @@ def take(cfg: Config, out_dir: Path, dags: list[str] = (), run: tuple[str, str] 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _take(cfg, out_dir, dags, run, timeout_ms)
+        return _take(cfg, out_dir, dags, runs, timeout_ms)
     # In a notebook an asyncio loop is running, where Playwright's sync API refuses to work: use a thread.
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(_take, cfg, out_dir, dags, run, timeout_ms).result()
+        return pool.submit(_take, cfg, out_dir, dags, runs, timeout_ms).result()
 
 
-def _take(cfg: Config, out_dir: Path, dags, run, timeout_ms: int) -> list[Path]:
+def _take(cfg: Config, out_dir: Path, dags, runs, timeout_ms: int) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     airflow = services.get(cfg, "airflow")
@@ -69,9 +72,47 @@ def _take(cfg: Config, out_dir: Path, dags, run, timeout_ms: int) -> list[Path]:
 
             shoot("/dags", "airflow_dag_list.png", list(dags))
             shoot("/connections", "airflow_connections.png", ["postgres_default", "mysql_default", "aws_default"])
-            if run:
-                dag_id, run_id = run
+            for dag_id, run_id in runs:
                 shoot(f"/dags/{dag_id}/runs/{run_id}", f"airflow_run_{dag_id}.png", [dag_id])
         finally:
             browser.close()
     return saved
+
+
+def latest_successful_runs(cfg: Config, dag_ids: list[str]) -> list[tuple[str, str]]:
+    """(dag_id, run_id) of each DAG's latest successful run; a DAG without one is an error that says what to run."""
+    api = services.get(cfg, "airflow").api()
+    found = []
+    for dag_id in dag_ids:
+        api.wait_for_dag(dag_id)
+        ok = [r for r in api.dag_runs(dag_id) if r["state"] == "success"]
+        if not ok:
+            raise LabError(f"{dag_id} has no successful run to show; run its notebook first "
+                           "(06 for airflow_workshop_job, 07 for emr_ephemeral_job, or `make run`)")
+        found.append((dag_id, ok[-1]["dag_run_id"]))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    import labkit
+
+    parser = argparse.ArgumentParser(prog="python -m labkit.screenshots", description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", nargs="?", help="where to save them (default: images/)")
+    args = parser.parse_args(argv)
+    cfg = labkit.load()
+    dag_ids = [path.stem for path in sorted(cfg.dags_dir.glob("*.py"))]   # each file is named after its DAG
+    try:
+        saved = take(cfg, Path(args.out_dir) if args.out_dir else cfg.root / "images", dags=dag_ids,
+                     runs=latest_successful_runs(cfg, dag_ids))
+    except LabError as exc:
+        print(f"labkit.screenshots: error: {exc}")
+        return 1
+    for path in saved:
+        print(f"saved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
