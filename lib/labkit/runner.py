@@ -135,7 +135,8 @@ def store_expected(cfg: Config, executed: Path) -> list[str]:
     """Copy the printed output of every `# NBVAL_CHECK_OUTPUT` cell from executed copies into notebooks/.
 
     Only a smoke-scale run may be stored (the tests run at smoke); only printed text is kept (stdout), so
-    nbval compares exactly what the cell prints. Returns one line per stored cell.
+    nbval compares exactly what the cell prints (and the cell is marked as run, execution count 1:
+    nbval refuses saved outputs of a cell that never ran). Returns one line per stored cell.
     """
     import nbformat
 
@@ -158,7 +159,7 @@ def store_expected(cfg: Config, executed: Path) -> list[str]:
             outputs = [o for o in ran[cell.source].outputs if o.output_type == "stream" and o.name == "stdout"]
             if not outputs:
                 raise LabError(f"{nb_path.name}: a checked cell printed nothing in {copy_path}")
-            cell.outputs, cell.execution_count = outputs, None
+            cell.outputs, cell.execution_count = outputs, 1   # nbval compares only cells marked as run
             stored.append(f"{nb_path.name}: {''.join(o.text for o in outputs).strip()}")
         nbformat.write(nb, nb_path)
     return stored
