@@ -29,22 +29,23 @@ def chromium() -> str:
 
 
 def take(cfg: Config, out_dir: Path, dags: list[str] = (), runs: list[tuple[str, str]] = (),
-         timeout_ms: int = 30_000) -> list[Path]:
-    """Log in and save the screenshots; returns their paths."""
+         connections: bool = True, timeout_ms: int = 30_000) -> list[Path]:
+    """Log in and save the screenshots; returns their paths. The DAG list is shot when `dags` names the DAGs
+    it must show, the connections page unless `connections=False`, and one page per run of `runs`."""
     import asyncio
 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _take(cfg, out_dir, dags, runs, timeout_ms)
+        return _take(cfg, out_dir, dags, runs, connections, timeout_ms)
     # In a notebook an asyncio loop is running, where Playwright's sync API refuses to work: use a thread.
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(_take, cfg, out_dir, dags, runs, timeout_ms).result()
+        return pool.submit(_take, cfg, out_dir, dags, runs, connections, timeout_ms).result()
 
 
-def _take(cfg: Config, out_dir: Path, dags, runs, timeout_ms: int) -> list[Path]:
+def _take(cfg: Config, out_dir: Path, dags, runs, connections: bool, timeout_ms: int) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     airflow = services.get(cfg, "airflow")
@@ -70,8 +71,10 @@ def _take(cfg: Config, out_dir: Path, dags, runs, timeout_ms: int) -> list[Path]
                 page.screenshot(path=str(target))
                 saved.append(target)
 
-            shoot("/dags", "airflow_dag_list.png", list(dags))
-            shoot("/connections", "airflow_connections.png", ["postgres_default", "mysql_default", "aws_default"])
+            if dags:
+                shoot("/dags", "airflow_dag_list.png", list(dags))
+            if connections:
+                shoot("/connections", "airflow_connections.png", ["postgres_default", "mysql_default", "aws_default"])
             for dag_id, run_id in runs:
                 shoot(f"/dags/{dag_id}/runs/{run_id}", f"airflow_run_{dag_id}.png", [dag_id])
         finally:
