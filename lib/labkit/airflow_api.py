@@ -130,10 +130,13 @@ class AirflowAPI:
                 lines.append(f"[{item.get('timestamp', '')}] {level.upper() + ' ' if level else ''}{event}".rstrip())
         return "\n".join(lines)
 
-    def backfill(self, dag_id: str, from_date: str, to_date: str, reprocess: str = "completed") -> dict:
-        """Runs for every logical date in [from_date, to_date] (reprocess: none | failed | completed)."""
+    def backfill(self, dag_id: str, from_date: str, to_date: str, reprocess: str = "completed",
+                 conf: dict | None = None) -> dict:
+        """Runs for every logical date in [from_date, to_date] (reprocess: none | failed | completed), one at a
+        time; `conf` is every run's conf (it sets the DAG's params, e.g. {"scale": "smoke"})."""
         return self.request("POST", "backfills", json={"dag_id": dag_id, "from_date": from_date, "to_date": to_date,
-                                                       "reprocess_behavior": reprocess, "max_active_runs": 1}).json()
+                                                       "reprocess_behavior": reprocess, "max_active_runs": 1,
+                                                       "dag_run_conf": conf or {}}).json()
 
     def follow(self, dag_id: str, run_id: str, timeout: float = 1800.0, progress: bool = True,
                interval: float = 1.0) -> dict:
