@@ -228,6 +228,16 @@ def _watch(conn_factory, total: int, bytes_per_row: float, stop: threading.Event
 _BYTES_PER_ROW = {"seed": 8192 / 81, "fixed": 8192 / 75}
 
 
+def statements(script: str) -> list[str]:
+    """The statements of one of our SQL scripts (each ends with `;` at the end of a line; comments dropped)."""
+    found = []
+    for chunk in re.split(r";[ \t]*(?:\n|$)", script):
+        code = "\n".join(line for line in chunk.splitlines() if not line.lstrip().startswith("--")).strip()
+        if code:
+            found.append(code)
+    return found
+
+
 def _run_sql(cfg: Config, drop: str, ctas: str, variant: str, bar, password) -> int:
     """`drop` then the CTAS, in one transaction; the bar follows the database's growth meanwhile."""
     conn = connect(cfg, password)
@@ -238,10 +248,12 @@ def _run_sql(cfg: Config, drop: str, ctas: str, variant: str, bar, password) -> 
             lambda: connect(cfg, password), bar.total, _BYTES_PER_ROW[variant], stop, bar))
         watcher.start()
     try:
+        rows = -1
         with conn.cursor() as cur:
             cur.execute(drop)
-            cur.execute(ctas)
-            rows = cur.rowcount              # the CTAS's command tag: "SELECT <rows>"
+            for statement in statements(ctas):   # one by one: the CTAS's row count is not the last one's
+                cur.execute(statement)
+                rows = max(rows, cur.rowcount)     # the CTAS's command tag: "SELECT <rows>"
         conn.commit()
         return rows
     finally:
