@@ -38,18 +38,10 @@ def pytest_sessionstart(session):
     services.down(labkit.load(), purge=True, report=lambda _: None)
     for name, port in TEST_PORTS.items():
         if not procs.port_is_free(port):
-            moved = _free_port()
+            moved = procs.free_port()
             os.environ[f"LAB_PORT_{name}"] = str(moved)
             print(f"\nconftest: test port {port} for {name.lower()} is taken by {procs.who_listens(port)}; "
                   f"this run uses {moved}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -2,19 +2,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from contextlib import contextmanager
 from pathlib import Path
 
 import labkit
+from labkit.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -98,10 +98,11 @@ class AirflowAPI:
         """Run the DAG for one logical date: trigger it, or, when a run for that date exists (a notebook run
         a second time), clear that run so it runs again. Returns the dag_run_id either way."""
         same = self.get(f"dags/{dag_id}/dagRuns", logical_date_gte=logical_date, logical_date_lte=logical_date)
-        for run in same["dag_runs"]:
-            self.clear_run(dag_id, run["dag_run_id"])
-            return run["dag_run_id"]
-        return self.trigger(dag_id, logical_date=logical_date, conf=conf)
+        if not same["dag_runs"]:
+            return self.trigger(dag_id, logical_date=logical_date, conf=conf)
+        run_id = same["dag_runs"][0]["dag_run_id"]
+        self.clear_run(dag_id, run_id)
+        return run_id
 
     def clear_run(self, dag_id: str, run_id: str) -> None:
         """Run an existing run again (all its tasks), as the UI's "Clear" does."""
