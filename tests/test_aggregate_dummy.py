@@ -1,5 +1,6 @@
 """spark_jobs/aggregate_dummy.py under spark-submit (as the DAG runs it): exact numbers, idempotent reruns,
 one partition per run date, the same results as DuckDB, and one clear line for bad input."""
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import labkit
-from labkit import LabError, aggregation, spark_submit
+from labkit import LabError, aggregation, hadoop_client, spark_submit
 
 # 3 lines x 180 minutes from 22:30 to 01:29: two days, four hours, partial first and last hours.
 RANGE = ("2021-01-01 22:30", "2021-01-02 01:29")
@@ -175,7 +176,8 @@ def test_wrong_table_is_named(cfg, tmp_path):
 def test_command_reads_as_typed(cfg):
     text = spark_submit.pretty(spark_submit.command(cfg, aggregation.JOB, ["--input", "a b", "--run-date", RUN_A]))
     lines = text.split(" \\\n    ")
-    assert lines[1] == "--master 'local[2]'" and "--driver-java-options -XX:+UseParallelGC" in lines
+    assert lines[1] == "--master 'local[2]'"
+    assert f"--driver-java-options {shlex.quote(hadoop_client.driver_java_options(cfg))}" in lines
     assert lines[-3:] == [JOB, "--input 'a b'", f"--run-date {RUN_A}"]
 
 

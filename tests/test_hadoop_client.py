@@ -1,5 +1,6 @@
 """The rendered client config: its files and values per profile, and that Spark and Hadoop really use it."""
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -70,6 +71,18 @@ def test_every_property_is_explained_in_the_table(local):
     table = client.table().reset_index()
     assert set(table["file"]) == {"core-site.xml", "yarn-site.xml", "spark-defaults.conf", "sqoop-env.sh"}
     assert table["why"].str.len().min() > 10
+
+
+@pytest.mark.parametrize("scale, c1_only", [("smoke", True), ("full", False)])
+def test_driver_jvm_flags_follow_the_scale(monkeypatch, scale, c1_only):
+    """Seconds-long smoke jobs skip the optimising JIT; full-scale ones need it. Both use the parallel GC."""
+    monkeypatch.setenv("LAB_SCALE", scale)
+    cfg = labkit.load()
+    flags = hadoop_client.driver_java_options(cfg).split()
+    assert "-XX:+UseParallelGC" in flags
+    assert ("-XX:TieredStopAtLevel=1" in flags) is c1_only
+    rendered = {p.name: p.value for p in hadoop_client.properties(cfg)[1]}
+    assert rendered["spark.driver.extraJavaOptions"] == " ".join(flags)
 
 
 def test_render_is_idempotent(local):
@@ -151,6 +164,7 @@ def test_spark_submit_picks_up_the_rendered_config(local, tmp_path):
         print(json.dumps({"master": sc.master, "defaultFS": conf.get("fs.defaultFS"),
                           "partitions": spark.conf.get("spark.sql.shuffle.partitions"),
                           "jars": sc.getConf().get("spark.jars"),
+                          "jvm": list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()),
                           "listing": sorted(s.getPath().getName() for s in fs.listStatus(root))}))
         spark.stop()
         """))
@@ -163,5 +177,45 @@ def test_spark_submit_picks_up_the_rendered_config(local, tmp_path):
     assert seen["partitions"] == "4"
     assert "postgresql.jar" in seen["jars"] and "mariadb-java-client.jar" in seen["jars"]
     assert "_client_check" in seen["listing"]
+    assert set(hadoop_client.driver_java_options(cfg).split()) <= set(seen["jvm"])   # the driver JVM's own flags
     assert (cfg.landing_dir / "_client_check" / "from_spark_submit.txt").read_text() == "written by spark-submit"
     assert "INFO" not in out.stderr      # log4j2.properties from SPARK_CONF_DIR: warnings only
+
+
+def test_airflow_tasks_are_spark_clients_even_when_bashrc_puts_another_python_first(local, tmp_path):
+    """A BashOperator's `bash -c` may read ~/.bashrc (pyenv, conda), which puts another python3 first on PATH.
+    spark-submit must still find this venv's Spark and the rendered config, through airflow_env alone."""
+    from labkit.services.airflow import airflow_env
+
+    cfg, client = local
+    foreign = tmp_path / "foreign-bin"
+    foreign.mkdir()
+    (foreign / "python3").write_text("#!/bin/sh\necho 'a python3 without pyspark' >&2\nexit 1\n")
+    (foreign / "python3").chmod(0o755)
+    job = tmp_path / "client_check.py"
+    job.write_text(textwrap.dedent("""\
+        import json
+        from pyspark.sql import SparkSession
+        spark = SparkSession.builder.getOrCreate()
+        conf = spark.sparkContext._jsc.hadoopConfiguration()
+        print(json.dumps({"defaultFS": conf.get("fs.defaultFS"),
+                          "java": spark.sparkContext.getConf().get("spark.driver.extraJavaOptions")}))
+        spark.stop()
+        """))
+    env = airflow_env(cfg)
+    env["PATH"] = f"{foreign}{os.pathsep}{env['PATH']}"
+    assert subprocess.run(["bash", "-c", "python3 -c pass"], env=env, capture_output=True).returncode == 1
+    out = subprocess.run(["bash", "-c", f"spark-submit {job}"], env=env, capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["defaultFS"] == client.default_fs
+    assert seen["java"].endswith(hadoop_client.driver_java_options(cfg))     # after Spark's own module flags
+
+
+def test_airflow_env_on_aws_before_provisioning_still_names_the_venv_python(aws):
+    from labkit.services.airflow import airflow_env
+
+    env = airflow_env(aws)
+    assert env["PYSPARK_PYTHON"] == env["PYSPARK_DRIVER_PYTHON"] == sys.executable
+    assert "SPARK_CONF_DIR" not in env

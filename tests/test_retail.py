@@ -80,6 +80,12 @@ def test_spark_submit_arguments_become_a_local_command(tmp_path):
     assert argv[argv.index("--jars") + 1] == str(tmp_path / "b/job.jar")
     with pytest.raises(steps.StepError, match="does not exist"):
         steps.spark_submit(["s3://b/missing.py"], s3_dir=tmp_path, cores=1)
+    # the cluster's spark-defaults come before the step's options, so the step's own settings win
+    cluster = {"spark.driver.extraJavaOptions": "-XX:+UseParallelGC", "spark.x": "0"}
+    argv = steps.spark_submit(["--conf", "spark.x=1", "s3://b/jobs/job.py"], s3_dir=tmp_path, cores=2, defaults=cluster)
+    confs = [argv[i + 1] for i, a in enumerate(argv) if a == "--conf"]
+    assert "spark.driver.extraJavaOptions=-XX:+UseParallelGC" in confs
+    assert confs.index("spark.x=0") < confs.index("spark.x=1")
     with pytest.raises(steps.StepError, match="runs command-runner.jar and script-runner.jar steps only"):
         steps.local_command({"Jar": "s3://b/custom.jar", "Args": []}, s3_dir=tmp_path, cores=1)
 

@@ -56,11 +56,12 @@ def _public(record: dict) -> dict:
 
 class Engine:
     def __init__(self, state_dir: Path, *, cores: int = 2, transition_seconds: float = 1.0,
-                 idle_timeout_factor: float = 1.0):
+                 idle_timeout_factor: float = 1.0, spark_defaults: dict[str, str] | None = None):
         self.state_dir = Path(state_dir)
         self.file = self.state_dir / "emr" / "state.json"
         self.s3_dir = self.state_dir / "s3"
         self.cores = cores
+        self.spark_defaults = dict(spark_defaults or {})   # the "cluster's" spark-defaults for every step
         self.transition = transition_seconds
         self.idle_factor = idle_timeout_factor
         self.lock = threading.RLock()
@@ -409,7 +410,8 @@ class Engine:
         log_dir = self.step_log_dir(cluster, step)
         log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            argv = local_command(step["Config"], s3_dir=self.s3_dir, cores=self.cores)
+            argv = local_command(step["Config"], s3_dir=self.s3_dir, cores=self.cores,
+                                 defaults=self.spark_defaults)
         except StepError as exc:
             (log_dir / "stderr").write_text(f"{exc}\n")
             self._finish_step(cluster, step, None, now, reason=str(exc))

@@ -115,9 +115,10 @@ def make_handler(engine: Engine, default_region: str, keys: dict[str, str] | Non
 
 
 def serve(state_dir: Path, port: int, *, cores: int = 2, transition_seconds: float = 1.0,
-          idle_timeout_factor: float = 1.0, region: str = "us-east-1") -> int:
+          idle_timeout_factor: float = 1.0, region: str = "us-east-1",
+          spark_defaults: dict[str, str] | None = None) -> int:
     engine = Engine(state_dir, cores=cores, transition_seconds=transition_seconds,
-                    idle_timeout_factor=idle_timeout_factor)
+                    idle_timeout_factor=idle_timeout_factor, spark_defaults=spark_defaults)
     access, secret = os.environ.get("LAB_EMR_ACCESS_KEY"), os.environ.get("LAB_EMR_SECRET_KEY")
     keys = {access: secret} if access and secret else None
     httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(engine, region, keys))
@@ -155,9 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-timeout-factor", type=float, default=1.0,
                         help="multiplies AutoTerminationPolicy.IdleTimeout (tests use a small factor)")
     parser.add_argument("--region", default="us-east-1", help="when a request carries no SigV4 region")
+    parser.add_argument("--spark-default", action="append", default=[], metavar="KEY=VALUE", type=spark_default,
+                        help="a Spark setting of the local cluster, given to every spark-submit step (as EMR's "
+                             "spark-defaults classification); write --spark-default=KEY=VALUE when VALUE starts with -")
     args = parser.parse_args(argv)
     return serve(args.state_dir, args.port, cores=args.cores, transition_seconds=args.transition_seconds,
-                 idle_timeout_factor=args.idle_timeout_factor, region=args.region)
+                 idle_timeout_factor=args.idle_timeout_factor, region=args.region,
+                 spark_defaults=dict(args.spark_default))
+
+
+def spark_default(text: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key.startswith("spark."):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected spark.<name>=<value>")
+    return key, value
 
 
 if __name__ == "__main__":

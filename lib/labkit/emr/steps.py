@@ -43,8 +43,12 @@ def _resolve(uri: str, s3_dir: Path) -> str:
     return str(path)
 
 
-def spark_submit(args: list[str], *, s3_dir: Path, cores: int) -> list[str]:
-    """The local spark-submit command line for EMR-style spark-submit arguments (without the program)."""
+def spark_submit(args: list[str], *, s3_dir: Path, cores: int, defaults: dict[str, str] | None = None) -> list[str]:
+    """The local spark-submit command line for EMR-style spark-submit arguments (without the program).
+
+    `defaults` are the cluster's own Spark settings (what EMR's spark-defaults classification holds): they
+    come first, so the step's own --conf / --driver-java-options win.
+    """
     options: list[str] = []
     i = 0
     while i < len(args):
@@ -72,6 +76,7 @@ def spark_submit(args: list[str], *, s3_dir: Path, cores: int) -> list[str]:
         raise StepError("spark-submit needs an application (a .py script or a jar) after its options")
     application, app_args = _resolve(args[i], s3_dir), args[i + 1:]
     lab_conf = {
+        **(defaults or {}),
         "spark.ui.enabled": "false",                 # no web UI ports: several labs share this machine
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
@@ -82,7 +87,8 @@ def spark_submit(args: list[str], *, s3_dir: Path, cores: int) -> list[str]:
             application, *app_args]
 
 
-def local_command(step_config: dict, *, s3_dir: Path, cores: int) -> list[str]:
+def local_command(step_config: dict, *, s3_dir: Path, cores: int,
+                  defaults: dict[str, str] | None = None) -> list[str]:
     """The command that runs this step's HadoopJarStep here; StepError when it cannot run locally."""
     jar = step_config.get("Jar", "")
     args = list(step_config.get("Args") or [])
@@ -92,7 +98,7 @@ def local_command(step_config: dict, *, s3_dir: Path, cores: int) -> list[str]:
             raise StepError("command-runner.jar needs a command in Args (e.g. spark-submit ...)")
         program = args[0].rsplit("/", 1)[-1]
         if program == "spark-submit":
-            return spark_submit(args[1:], s3_dir=s3_dir, cores=cores)
+            return spark_submit(args[1:], s3_dir=s3_dir, cores=cores, defaults=defaults)
         found = shutil.which(args[0], path=f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}")
         if not found:
             raise StepError(f"command-runner.jar: command {args[0]!r} not found on this machine")

@@ -13,7 +13,8 @@ import sys
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
-from labkit import connections, secrets
+from labkit import connections, hadoop_client, secrets
+from labkit.errors import LabError
 from labkit.airflow_api import AirflowAPI
 from labkit.services.base import Service
 from labkit.services.postgres import Postgres
@@ -109,7 +110,23 @@ def airflow_env(cfg) -> dict[str, str]:
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
     })
+    env.update(spark_client_env(cfg))
     return env
+
+
+def spark_client_env(cfg) -> dict[str, str]:
+    """What makes this Airflow node a Spark/Hadoop client: the rendered config (HADOOP_CONF_DIR, SPARK_CONF_DIR)
+    and this venv's Python for pyspark (PYSPARK_PYTHON, PYSPARK_DRIVER_PYTHON).
+
+    The Python variables matter more than they look: a BashOperator's `bash -c` reads ~/.bashrc (its stdin is
+    the task supervisor's socket, which bash takes for a remote shell), and a ~/.bashrc that runs
+    `pyenv init` or `conda activate` puts another `python3` first on PATH. spark-submit finds its Spark with
+    `$PYSPARK_DRIVER_PYTHON`, else that `python3`, which has no pyspark: "Could not find valid SPARK_HOME".
+    """
+    try:
+        return hadoop_client.env(cfg, base={})
+    except LabError:                     # aws profile before `labkit aws up` knows the EMR master
+        return {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
 
 def _jwt_secret() -> str:

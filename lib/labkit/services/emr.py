@@ -12,7 +12,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from labkit import connections, secrets
+from labkit import connections, hadoop_client, secrets
 from labkit.services.base import Service
 from labkit.services.mariadb import DATABASE, USER
 
@@ -31,8 +31,10 @@ class EMR(Service):
 
     def command(self) -> list[str]:
         cores = os.environ.get("LAB_EMR_CORES") or str(min(2, os.cpu_count() or 1))
+        java = hadoop_client.driver_java_options(self.cfg)      # the same driver JVM flags as the lab's jobs
         return [sys.executable, "-m", "labkit.emr.server", "--state-dir", str(self.cfg.state_dir),
-                "--port", str(self.port), "--cores", cores, "--region", self.cfg.region]
+                "--port", str(self.port), "--cores", cores, "--region", self.cfg.region,
+                f"--spark-default=spark.driver.extraJavaOptions={java}"]
 
     def env(self) -> dict[str, str]:
         aws = next(c for c in connections.connections(self.cfg) if c["connection_id"] == "aws_default")
