@@ -6,6 +6,10 @@ Targets (issue 3):
   ratio import_vs_spark_jdbc_m1 = Spark JDBC 1-partition seconds / our parquet import seconds   (goal >= 3)
   ratio import_vs_bare_copy     = our throughput / bare `COPY (SELECT ...) TO STDOUT` > /dev/null   (goal >= 0.7)
 
+Both ratios use `-m 1` by default: the seed's `sqoop import -m 1`, like for like with Spark's single JDBC
+partition. The table also shows -m 2 and -m 4, which are no faster on a 2-core machine: there the database
+server and the parquet writer share the same two cores, and one stream already runs as fast as a bare COPY.
+
 The table is the fixed dummy table (`tbl_airflow_dummy`: id bigint, line, comment, created) of the scale:
 144,000 rows at smoke, 25,992,100 at full; it is created when missing (full: ~30-50 s). Spark's JVM start is
 measured and reported beside its import, not inside it.
@@ -108,8 +112,8 @@ def spark_jdbc(cfg, password: str, target: Path) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=["smoke", "full"], default=os.environ.get("LAB_SCALE", "smoke"))
-    parser.add_argument("--mappers", type=int, default=sqoop.DEFAULT_MAPPERS,
-                        help=f"-m of our import in the ratios (default {sqoop.DEFAULT_MAPPERS}: the command's default)")
+    parser.add_argument("--mappers", type=int, default=1,
+                        help="-m of our import in the ratios (default 1: the seed's -m 1, like Spark's one partition)")
     parser.add_argument("--repeat", type=int, default=None, help="runs per method, median kept (default: 3 smoke, 1 full)")
     parser.add_argument("--no-spark", action="store_true", help="skip Spark JDBC (no ratio against it)")
     args = parser.parse_args()
