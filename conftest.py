@@ -56,6 +56,12 @@ def lab():
 
 
 def pytest_sessionfinish(session, exitstatus):
+    # py4j says "Closing down clientserver connection" (INFO) when an in-process Spark's gateway is collected
+    # at exit, after pytest has closed the stream its log handler writes to: a harmless but alarming
+    # "--- Logging error ---" traceback at the end of every run. Its warnings and errors still show.
+    import logging
+
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     if os.environ.get("LAB_STATE_DIR") != str(TEST_STATE_DIR) or not TEST_STATE_DIR.exists():
         return
     import labkit
