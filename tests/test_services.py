@@ -47,6 +47,29 @@ def test_second_up_reuses_every_service(lab):
     assert all("reused" in m for m in messages), messages
 
 
+def test_up_restarts_a_server_whose_settings_changed(lab, monkeypatch):
+    """A lab started at one scale and `up` at another: the EMR endpoint's Spark flags follow the scale, so the
+    running endpoint is restarted (said so), not silently reused; and back again."""
+    import labkit
+
+    cfg, _ = lab
+    emr = services.get(cfg, "emr")
+    first = emr.pid()
+    assert emr.changed_settings() == []
+    monkeypatch.setenv("LAB_SCALE", "full")
+    full = labkit.load()
+    assert services.get(full, "emr").changed_settings() == ["args"]
+    messages = []
+    services.up(full, only=["emr"], report=messages.append)
+    assert messages[0] == "emr: running with other settings (args changed), restarting", messages
+    second = services.get(full, "emr").pid()
+    assert second != first and not psutil.pid_exists(first)
+    monkeypatch.setenv("LAB_SCALE", "smoke")
+    services.up(labkit.load(), only=["emr"], report=lambda _: None)
+    assert emr.pid() not in (first, second) and emr.changed_settings() == []
+    assert services.get(full, "airflow").changed_settings() == ["env"]   # its tasks would see LAB_SCALE=smoke
+
+
 def test_airflow_holds_the_generated_connections_and_variables(lab):
     cfg, _ = lab
     api = services.get(cfg, "airflow").api()

@@ -89,10 +89,15 @@ def up(cfg: Config, only: list[str] | None = None, report: Callable[[str], None]
     try:
         for service in services:
             pid = service.pid()
-            if pid is not None and service.safe_healthy():
+            healthy = pid is not None and service.safe_healthy()
+            changed = service.changed_settings() if healthy else []
+            if healthy and not changed:
                 report(f"{service.name}: already running (pid {pid}), reused")
             else:
-                if pid is not None:
+                if changed:
+                    report(f"{service.name}: running with other settings ({', '.join(changed)} changed), restarting")
+                    service.stop()
+                elif pid is not None:
                     report(f"{service.name}: running but not answering, restarting")
                     service.stop()
                 report(f"{service.name}: starting on {service.address} ...")

@@ -82,6 +82,12 @@ class Airflow(Service):
     def command(self) -> list[str]:
         return [sys.executable, "-m", "labkit.services.airflow_supervisor"]
 
+    def launch_settings(self) -> dict:
+        """What the DAGs' tasks inherit: the lab's profile and scale, and where the Spark client config is.
+        (Not the Python path: `python` and `python3` of the same venv are the same server.)"""
+        env = self.env()
+        return {"env": {k: env.get(k) for k in ("LAB_PROFILE", "LAB_SCALE", "HADOOP_CONF_DIR", "SPARK_CONF_DIR")}}
+
     def healthy(self) -> bool:
         health = self.api().health()
         return all(health.get(part, {}).get("status") == "healthy"

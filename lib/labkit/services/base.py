@@ -1,6 +1,7 @@
 """What every lab service has in common: a folder, a pid file, a log, a port, a health check."""
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -107,6 +108,11 @@ class Service:
     def healthy(self) -> bool:
         raise NotImplementedError
 
+    def launch_settings(self) -> dict:
+        """What a running server keeps from its start (its command line, here) and `up` must not silently
+        reuse once it changed: another scale, new flags after an update. Extended where the environment counts."""
+        return {"command": self.command()}
+
     def after_start(self) -> None:
         """Bring users, databases, connections up to date (runs on every `up`, so it must be idempotent)."""
 
@@ -121,6 +127,19 @@ class Service:
     def pid(self) -> int | None:
         return procs.read_pid(self.pid_file)
 
+    @property
+    def settings_file(self) -> Path:
+        return self.dir / f"{self.name}.launch.json"
+
+    def changed_settings(self) -> list[str]:
+        """The settings the running server was started with that differ from now ([] when unknown)."""
+        try:
+            started = json.loads(self.settings_file.read_text())
+        except (OSError, ValueError):
+            return []                        # started before labkit recorded settings: nothing to compare
+        now = json.loads(json.dumps(self.launch_settings()))
+        return sorted(k for k in started.keys() | now.keys() if started.get(k) != now.get(k))
+
     def safe_healthy(self) -> bool:
         try:
             return bool(self.healthy())
@@ -130,8 +149,10 @@ class Service:
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.prepare()
+        self.settings_file.unlink(missing_ok=True)
         procs.start(self.command(), log_file=self.log_file, pid_file=self.pid_file, env=self.env(),
                     cwd=self.dir, user=self.user)
+        self.settings_file.write_text(json.dumps(self.launch_settings(), indent=1, sort_keys=True))
         try:
             procs.wait_for(self._up_and_healthy, timeout=self.start_timeout, what=self.name, log_file=self.log_file)
         except LabError as exc:
@@ -150,6 +171,7 @@ class Service:
             return False
         procs.stop(pid, sig=self.stop_signal)
         self.pid_file.unlink(missing_ok=True)
+        self.settings_file.unlink(missing_ok=True)
         return True
 
     def status(self) -> ServiceStatus:

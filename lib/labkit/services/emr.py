@@ -36,6 +36,10 @@ class EMR(Service):
                 "--port", str(self.port), "--cores", cores, "--region", self.cfg.region,
                 f"--spark-default=spark.driver.extraJavaOptions={java}"]
 
+    def launch_settings(self) -> dict:
+        """Its arguments (cores, the cluster's Spark defaults), not the path of the Python that runs it."""
+        return {"args": self.command()[1:]}
+
     def env(self) -> dict[str, str]:
         aws = next(c for c in connections.connections(self.cfg) if c["connection_id"] == "aws_default")
         env = dict(os.environ)
