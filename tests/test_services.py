@@ -55,10 +55,10 @@ def test_up_restarts_a_server_whose_settings_changed(lab, monkeypatch):
     cfg, _ = lab
     emr = services.get(cfg, "emr")
     first = emr.pid()
-    assert emr.changed_settings() == []
+    assert emr.changed_launch_settings() == []
     monkeypatch.setenv("LAB_SCALE", "full")
     full = labkit.load()
-    assert services.get(full, "emr").changed_settings() == ["args"]
+    assert services.get(full, "emr").changed_launch_settings() == ["args"]
     messages = []
     services.up(full, only=["emr"], report=messages.append)
     assert messages[0] == "emr: running with other settings (args changed), restarting", messages
@@ -66,8 +66,8 @@ def test_up_restarts_a_server_whose_settings_changed(lab, monkeypatch):
     assert second != first and not psutil.pid_exists(first)
     monkeypatch.setenv("LAB_SCALE", "smoke")
     services.up(labkit.load(), only=["emr"], report=lambda _: None)
-    assert emr.pid() not in (first, second) and emr.changed_settings() == []
-    assert services.get(full, "airflow").changed_settings() == ["env"]   # its tasks would see LAB_SCALE=smoke
+    assert emr.pid() not in (first, second) and emr.changed_launch_settings() == []
+    assert services.get(full, "airflow").changed_launch_settings() == ["env"]   # its tasks would see LAB_SCALE=smoke
 
 
 def test_airflow_holds_the_generated_connections_and_variables(lab):

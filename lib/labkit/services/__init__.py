@@ -90,7 +90,7 @@ def up(cfg: Config, only: list[str] | None = None, report: Callable[[str], None]
         for service in services:
             pid = service.pid()
             healthy = pid is not None and service.safe_healthy()
-            changed = service.changed_settings() if healthy else []
+            changed = service.changed_launch_settings() if healthy else []
             if healthy and not changed:
                 report(f"{service.name}: already running (pid {pid}), reused")
             else:

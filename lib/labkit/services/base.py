@@ -128,13 +128,13 @@ class Service:
         return procs.read_pid(self.pid_file)
 
     @property
-    def settings_file(self) -> Path:
+    def launch_file(self) -> Path:
         return self.dir / f"{self.name}.launch.json"
 
-    def changed_settings(self) -> list[str]:
+    def changed_launch_settings(self) -> list[str]:
         """The settings the running server was started with that differ from now ([] when unknown)."""
         try:
-            started = json.loads(self.settings_file.read_text())
+            started = json.loads(self.launch_file.read_text())
         except (OSError, ValueError):
             return []                        # started before labkit recorded settings: nothing to compare
         now = json.loads(json.dumps(self.launch_settings()))
@@ -149,10 +149,10 @@ class Service:
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.prepare()
-        self.settings_file.unlink(missing_ok=True)
+        self.launch_file.unlink(missing_ok=True)
         procs.start(self.command(), log_file=self.log_file, pid_file=self.pid_file, env=self.env(),
                     cwd=self.dir, user=self.user)
-        self.settings_file.write_text(json.dumps(self.launch_settings(), indent=1, sort_keys=True))
+        self.launch_file.write_text(json.dumps(self.launch_settings(), indent=1, sort_keys=True))
         try:
             procs.wait_for(self._up_and_healthy, timeout=self.start_timeout, what=self.name, log_file=self.log_file)
         except LabError as exc:
@@ -171,7 +171,7 @@ class Service:
             return False
         procs.stop(pid, sig=self.stop_signal)
         self.pid_file.unlink(missing_ok=True)
-        self.settings_file.unlink(missing_ok=True)
+        self.launch_file.unlink(missing_ok=True)
         return True
 
     def status(self) -> ServiceStatus:
