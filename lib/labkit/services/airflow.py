@@ -14,8 +14,8 @@ from importlib.metadata import version as dist_version
 from pathlib import Path
 
 from labkit import connections, hadoop_client, secrets
-from labkit.errors import LabError
 from labkit.airflow_api import AirflowAPI
+from labkit.errors import LabError
 from labkit.services.base import Service
 from labkit.services.postgres import Postgres
 
