@@ -340,3 +340,10 @@ def _processes_with(fragment: str) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
+
+
+def test_a_malformed_cluster_spark_default_is_refused_in_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "labkit.emr.server", "--state-dir", str(tmp_path), "--port", "1",
+                          "--spark-default=driver.memory"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "'driver.memory': expected spark.<name>=<value>" in out.stderr.strip().splitlines()[-1]

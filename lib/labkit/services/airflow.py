@@ -113,10 +113,9 @@ def airflow_env(cfg) -> dict[str, str]:
         "LAB_PROFILE": cfg.profile,
         "LAB_SCALE": cfg.scale,
         "LAB_STATE_DIR": str(cfg.state_dir),
-        "SPARK_LOCAL_IP": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
     })
-    env.update(spark_client_env(cfg))
+    env.update(spark_client_env(cfg))        # local: also SPARK_LOCAL_IP=127.0.0.1; aws: YARN must reach the driver
     return env
 
 
