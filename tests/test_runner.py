@@ -32,6 +32,15 @@ def test_series_is_ordered_and_filterable(series_cfg):
         runner.series(series_cfg, ["99"])
 
 
+def test_kernels_talk_over_unix_sockets_not_tcp(series_cfg, tmp_path):
+    # TCP would open five ports per notebook on 127.0.0.1, unencrypted (ipykernel warns about it each time)
+    _notebook(series_cfg.notebooks_dir / "00_transport.ipynb",
+              "from ipykernel.kernelapp import IPKernelApp\nassert IPKernelApp.instance().transport == 'ipc'")
+    results = runner.run_series(dataclasses.replace(series_cfg, scale="smoke"), output=tmp_path / "out",
+                                report=lambda line: None)
+    assert [(r.status, r.error) for r in results] == [("ok", "")]
+
+
 def test_stops_at_first_failure_and_writes_summary(series_cfg, tmp_path):
     nbs = series_cfg.notebooks_dir
     _notebook(nbs / "00_ok.ipynb", "assert LAB_SCALE == 'smoke'\nx = bytearray(50_000_000)")

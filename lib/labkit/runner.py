@@ -76,6 +76,11 @@ def run_series(cfg: Config, only: list[str] | None = None, output: Path | None =
                report=print) -> list[NotebookResult]:
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config as KernelConfig
+
+    # the kernel talks to papermill over Unix sockets in Jupyter's private runtime folder (0700), not
+    # over TCP ports on 127.0.0.1 (which ipykernel warns about, once per notebook, as unencrypted)
+    kernel_config = KernelConfig({"KernelManager": {"transport": "ipc"}})
 
     output = Path(output or cfg.root / "output")
     output.mkdir(parents=True, exist_ok=True)
@@ -89,6 +94,7 @@ def run_series(cfg: Config, only: list[str] | None = None, output: Path | None =
                 papermill.execute_notebook(
                     str(nb), str(output / nb.name), cwd=str(nb.parent), kernel_name="python3",
                     parameters={"LAB_SCALE": cfg.scale, "LAB_PROFILE": cfg.profile}, progress_bar=False,
+                    config=kernel_config,
                 )
             result.status = "ok"
         except PapermillExecutionError as exc:
