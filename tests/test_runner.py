@@ -1,6 +1,7 @@
 """The papermill runner: order, stop at the first failure, summary with status/seconds/memory."""
 import csv
 import dataclasses
+import os
 
 import nbformat
 import pytest
@@ -39,6 +40,19 @@ def test_kernels_talk_over_unix_sockets_not_tcp(series_cfg, tmp_path):
     results = runner.run_series(dataclasses.replace(series_cfg, scale="smoke"), output=tmp_path / "out",
                                 report=lambda line: None)
     assert [(r.status, r.error) for r in results] == [("ok", "")]
+
+
+def test_progress_bars_are_saved_finished_not_as_an_empty_widget(series_cfg, tmp_path):
+    # in a kernel, tqdm.auto would draw a widget that the executed notebook keeps at "0%"
+    _notebook(series_cfg.notebooks_dir / "00_bar.ipynb",
+              "from labkit.progress import tqdm\nfor _ in tqdm(range(3), desc='steps'):\n    pass")
+    results = runner.run_series(dataclasses.replace(series_cfg, scale="smoke"), output=tmp_path / "out",
+                                report=lambda line: None)
+    assert [r.status for r in results] == ["ok"]
+    outputs = nbformat.read(tmp_path / "out" / "00_bar.ipynb", as_version=4).cells[-1].outputs
+    assert [o.output_type for o in outputs] == ["stream"], outputs          # text, no widget
+    assert outputs[0].text.startswith("steps: 100%") and "3/3" in outputs[0].text, outputs[0].text
+    assert "LAB_PROGRESS" not in os.environ                                  # set for the kernels only
 
 
 def test_stops_at_first_failure_and_writes_summary(series_cfg, tmp_path):

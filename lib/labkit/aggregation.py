@@ -247,7 +247,7 @@ def land_synthetic(target: Path, date_range: tuple[str, str], *, lines: int = LI
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
+    from labkit.progress import tqdm
 
     if files < 1:
         raise LabError(f"files={files}: need at least one output file (like -m 1)")

@@ -145,7 +145,7 @@ class AirflowAPI:
 
         On failure, the end of each failed task's log is printed: the one place to look.
         """
-        from tqdm.auto import tqdm
+        from labkit.progress import tqdm
 
         deadline = time.monotonic() + timeout
         bar = None

@@ -9,7 +9,10 @@ nbval compares under `make test`; `store_expected` copies it from a green smoke 
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from labkit import progress
 from labkit.config import Config
 from labkit.errors import LabError
 
@@ -74,6 +78,32 @@ class PeakMemory:
 
 def run_series(cfg: Config, only: list[str] | None = None, output: Path | None = None,
                report=print) -> list[NotebookResult]:
+    output = Path(output or cfg.root / "output")
+    output.mkdir(parents=True, exist_ok=True)
+    notebooks = series(cfg, only)
+    results = [NotebookResult(nb.name, "not run") for nb in notebooks]
+    with _environ(**{progress.ENV: "text"}):   # no browser draws widgets here: text bars, saved at 100%
+        _run_each(cfg, notebooks, results, output, report)
+    write_summary(results, output / "summary.csv")
+    return results
+
+
+@contextlib.contextmanager
+def _environ(**values: str):
+    """Set environment variables for the kernels started inside the block (they inherit this process's)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run_each(cfg: Config, notebooks: list[Path], results: list[NotebookResult], output: Path, report) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
     from traitlets.config import Config as KernelConfig
@@ -81,11 +111,6 @@ def run_series(cfg: Config, only: list[str] | None = None, output: Path | None =
     # the kernel talks to papermill over Unix sockets in Jupyter's private runtime folder (0700), not
     # over TCP ports on 127.0.0.1 (which ipykernel warns about, once per notebook, as unencrypted)
     kernel_config = KernelConfig({"KernelManager": {"transport": "ipc"}})
-
-    output = Path(output or cfg.root / "output")
-    output.mkdir(parents=True, exist_ok=True)
-    notebooks = series(cfg, only)
-    results = [NotebookResult(nb.name, "not run") for nb in notebooks]
     for nb, result in zip(notebooks, results):
         report(f"running {nb.name} (profile {cfg.profile}, scale {cfg.scale}) ...")
         start = time.perf_counter()
@@ -105,11 +130,39 @@ def run_series(cfg: Config, only: list[str] | None = None, output: Path | None =
             result.error = f"{type(exc).__name__}: {exc}"
         result.seconds = time.perf_counter() - start
         result.peak_memory_mib = mem.peak / 2**20
+        if (output / nb.name).exists():
+            join_streams(output / nb.name)
         if result.status == "failed":
             report(f"FAILED {nb.name} at {result.error}\n  executed copy with the traceback: {output / nb.name}")
             break
-    write_summary(results, output / "summary.csv")
-    return results
+
+
+def join_streams(path: Path) -> None:
+    """Merge a cell's consecutive stdout (or stderr) outputs into one and drop text a carriage return redrew.
+
+    What a browser does when it shows them, done once in the file, so the executed notebook reads the same
+    anywhere: a progress bar is one line at its last state, not every state it went through.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and merged and merged[-1].output_type == "stream" \
+                    and merged[-1].name == out.name:
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.output_type == "stream":
+                out.text = _REDRAWN.sub("", out.text)
+        if "outputs" in cell:
+            cell.outputs = merged
+    nbformat.write(nb, path)
+
+
+_REDRAWN = re.compile(r"[^\n]*\r(?=[^\n])")   # a line's text up to a \r that more text follows
 
 
 def write_summary(results: list[NotebookResult], path: Path) -> None:

@@ -41,6 +41,7 @@ import psycopg2
 from psycopg2 import extensions, sql
 
 from labkit.errors import LabError
+from labkit.progress import in_notebook, use_widgets
 
 DEFAULT_MAPPERS = 4                      # Sqoop's default for -m
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
@@ -514,7 +515,7 @@ class _LineProgress:
 
     def __init__(self, index: int, total: int | None, every: float = 10.0):
         self.index, self.total, self.every, self.n = index, total, every, 0
-        self.file = sys.stdout if _in_notebook() else sys.stderr
+        self.file = sys.stdout if in_notebook() else sys.stderr
         self.t0 = self.last = time.monotonic()
         self.closed = False
 
@@ -537,24 +538,17 @@ class _LineProgress:
             self._line()
 
 
-def _in_notebook() -> bool:
-    return "ipykernel" in sys.modules
-
-
 def _progress_bars(splits: list[Split], progress: bool):
     """A tqdm bar per mapper: widgets in a notebook, redrawn lines in a terminal. Where bars cannot be drawn side
-    by side (a log file, an Airflow task, a notebook without ipywidgets), a plain line per mapper every 10 s."""
+    by side (a log file, an Airflow task, a notebook run by papermill or without ipywidgets), a plain line per
+    mapper every 10 s and when it ends."""
     from tqdm import tqdm as text_bar
 
     if not progress:
         return [text_bar(disable=True) for _ in splits]
-    if _in_notebook():
-        try:
-            import ipywidgets  # noqa: F401 - tqdm's notebook bars need it
-            from tqdm.notebook import tqdm as bar
-        except ImportError:
-            return [_LineProgress(s.index, s.estimate) for s in splits]
-    elif sys.stderr.isatty():
+    if use_widgets():
+        from tqdm.notebook import tqdm as bar
+    elif sys.stderr.isatty() and not in_notebook():
         bar = text_bar
     else:
         return [_LineProgress(s.index, s.estimate) for s in splits]

@@ -336,7 +336,7 @@ class _Lab:
 
     def uploads(self, apply: bool, bucket_exists: bool) -> list[Action]:
         from botocore.exceptions import ClientError
-        from tqdm.auto import tqdm
+        from labkit.progress import tqdm
 
         s3, actions = self.acct.s3, []
         for prefix, files, origin in self.upload_sets():
@@ -561,7 +561,7 @@ def wait_all(acct: Account, waits: list[tuple[str, str, str, dict]], *, progress
              timeout: float = 45 * 60, delay: float = 15) -> None:
     """Wait for every (label, client name, boto3 waiter, arguments) at once, with one progress bar."""
     from botocore.exceptions import WaiterError
-    from tqdm.auto import tqdm
+    from labkit.progress import tqdm
 
     pending, start = list(waits), time.monotonic()
     with tqdm(total=len(waits), desc="waiting for AWS", unit="resource", disable=not progress) as bar:

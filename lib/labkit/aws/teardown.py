@@ -179,7 +179,7 @@ def teardown(cfg: Config, *, dry_run: bool = False, progress: bool = True, repor
              timeout: float = 45 * 60, delay: float = 15) -> TeardownResult:
     """Delete everything tagged with the lab tag; print what was deleted and what is left. Safe to rerun."""
     from botocore.exceptions import ClientError
-    from tqdm.auto import tqdm
+    from labkit.progress import tqdm
 
     require_aws_profile(cfg)
     acct = connect(cfg.region)

@@ -203,7 +203,7 @@ def _copy_lines(cfg: Config, table: str, lines: range, created, on_line, passwor
 def _progress_bar(table: str, label: str, total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from labkit.progress import tqdm
 
     return tqdm(total=total, unit="rows", unit_scale=True, desc=f"{table} ({label})")
 

@@ -153,7 +153,7 @@ def build(rows: int, seed: int = SEED):
 def generate(cfg: Config, *, rows: int | None = None, seed: int = SEED, progress: bool = True) -> RetailResult:
     """Write the raw retail parquet files to RAW_DATA_PATH (replacing what is there). Idempotent."""
     import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
+    from labkit.progress import tqdm
 
     from labkit import connections
     from labkit.emr import bucket
