@@ -1,4 +1,4 @@
-"""Benchmark: the Spark aggregation (spark-submit, local[2]) vs DuckDB on the same landed parquet, in one run.
+"""Benchmark: the Spark aggregation (spark-submit, local[*]) vs DuckDB on the same landed parquet, in one run.
 
     python bench/aggregate.py --scale smoke|full [--input DIR] [--repeat N]
 
@@ -10,7 +10,7 @@ same way (one pass for the hourly table, the daily one rolled up from it), and w
 results must be identical (EXCEPT ALL both ways, and the column types), else the benchmark fails. The Spark
 side is `labkit.aggregation.run` (what notebook 05 and the DAG run): its aggregation time is measured inside
 the job once the SparkSession exists; the session start and the whole spark-submit wall time are reported
-beside it, not inside the ratio. DuckDB runs with 2 threads (the job's local[2]).
+beside it, not inside the ratio. DuckDB runs with one thread per core, as Spark's local[*] does.
 
 Input: --input DIR, else the landed table in the landing zone when it holds the scale's row count (from
 `labkit sqoop import --as-parquetfile`), else a synthetic landed table of the same shape written with pyarrow
@@ -32,6 +32,7 @@ from labkit import aggregation, services
 from labkit.errors import LabError
 
 RUN_DATE = "2021-07-01"
+THREADS = os.cpu_count() or 1   # Spark's local[*] (spark-defaults.conf): one task thread per core
 WARM_ROUNDS = 2      # the job runs the aggregation again this many times in its JVM (context, not the ratio)
 
 
@@ -58,7 +59,7 @@ def choose_input(cfg, given: str | None) -> tuple[Path, str]:
     return synthetic, f"synthetic (pyarrow, written in {done.seconds:.1f} s)"
 
 
-def duckdb_two_scans(source: Path, threads: int = 2) -> float:
+def duckdb_two_scans(source: Path, threads: int = THREADS) -> float:
     """For context only: the two GROUP BYs written the plain way, each scanning the files (not the job's plan)."""
     import time
 
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  spark  run {i + 1}: aggregation {r['aggregate_seconds']:6.2f} s  (session start "
                   f"{r['session_seconds']:.2f} s, spark-submit wall {run.seconds:.2f} s; the same aggregation "
                   f"again in that JVM: {', '.join(f'{s:.2f}' for s in r['repeat_seconds'][1:])} s)", flush=True)
-            duck = aggregation.duckdb_aggregate(source, work / "duckdb", threads=2)
+            duck = aggregation.duckdb_aggregate(source, work / "duckdb", threads=THREADS)
             ducks.append(duck.seconds)
             print(f"  duckdb run {i + 1}: aggregation {duck.seconds:6.2f} s", flush=True)
 
@@ -127,10 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         duck_s = statistics.median(ducks)
         print()
         print(f"{'engine':<30} {'aggregation s':>14} {'session start s':>16} {'wall s':>8} {'rows/s':>14}")
-        print(f"{'Spark local[2] (spark-submit)':<30} {spark_agg:14.2f} {session:16.2f} {wall:8.2f} {rows / spark_agg:14,.0f}")
+        print(f"{f'Spark local[*] = {THREADS} threads':<30} {spark_agg:14.2f} {session:16.2f} {wall:8.2f} {rows / spark_agg:14,.0f}")
         print(f"{'  context: Spark, warm JVM':<30} {warm:14.2f} {'-':>16} {'-':>8} {rows / warm:14,.0f}"
               "   (best rerun inside the same spark-submit; not in the ratio)")
-        print(f"{'DuckDB (2 threads)':<30} {duck_s:14.2f} {'-':>16} {duck_s:8.2f} {rows / duck_s:14,.0f}")
+        print(f"{f'DuckDB ({THREADS} threads)':<30} {duck_s:14.2f} {'-':>16} {duck_s:8.2f} {rows / duck_s:14,.0f}")
         print(f"{'  context: DuckDB, 2 scans':<30} {plain:14.2f} {'-':>16} {plain:8.2f} {rows / plain:14,.0f}"
               "   (hourly and daily each from the files; not in the ratio)")
         print(f"results identical: {r['hourly_rows']:,} hourly rows, {r['daily_rows']:,} daily rows, "

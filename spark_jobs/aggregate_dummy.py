@@ -188,6 +188,8 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     spark = start_session()
     t1 = time.perf_counter()
+    given = spark.sparkContext.getConf()
+    settings = {key: given.get(key, None) for key in ("spark.master", "spark.driver.memory")}
     try:
         if not is_local(args.input):
             check_remote_input(spark, args.input)
@@ -209,6 +211,7 @@ def run(args: argparse.Namespace) -> dict:
         "input_rows": int(hourly["rows"] or 0), "hourly_rows": int(hourly["groups"]), "daily_rows": int(daily["groups"]),
         "outputs": {HOURLY: hourly_path, DAILY: daily_path},
         "session_seconds": round(t1 - t0, 3), "aggregate_seconds": rounds[0], "repeat_seconds": rounds,
+        "settings": settings,
     }
 
 

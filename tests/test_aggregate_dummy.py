@@ -1,6 +1,5 @@
 """spark_jobs/aggregate_dummy.py under spark-submit (as the DAG runs it): exact numbers, idempotent reruns,
 one partition per run date, the same results as DuckDB, and one clear line for bad input."""
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import labkit
-from labkit import LabError, aggregation, hadoop_client, spark_submit
+from labkit import LabError, aggregation, spark_submit
 
 # 3 lines x 180 minutes from 22:30 to 01:29: two days, four hours, partial first and last hours.
 RANGE = ("2021-01-01 22:30", "2021-01-02 01:29")
@@ -65,10 +64,12 @@ def test_exact_numbers(first_run):
     assert [(str(r.day.date()), r.hour, r.rows) for r in hourly.itertuples() if r.line == "dummy02"] == [
         (DAY1, 22, 30), (DAY1, 23, 60), (DAY2, 0, 60), (DAY2, 1, 30)]
     assert hourly["rows"].sum() == daily["rows"].sum() == 540
-    # the job's own summary line, and the command is spark-submit with the lab's settings
+    # the job's own summary line; the command is the DAG's (no settings on it), and the settings the job ran
+    # with came from the client config's spark-defaults.conf
     assert run.job_lines()[0].startswith("aggregate_dummy: 540 input rows -> 12 rows in rows_per_line_hour")
-    assert run.argv[0].endswith("spark-submit") and run.argv[1:3] == ["--master", "local[2]"]
-    assert "spark.sql.shuffle.partitions=4" in run.argv and "spark.ui.enabled=false" in run.argv
+    assert run.argv[0].endswith("spark-submit") and run.argv[1:3] == ["--name", "aggregate_dummy"]
+    assert run.argv[3] == JOB
+    assert run.result["settings"] == {"spark.master": "local[*]", "spark.driver.memory": "2g"}
 
 
 def test_same_results_as_duckdb(first_run, landed, tmp_path):
@@ -176,9 +177,7 @@ def test_wrong_table_is_named(cfg, tmp_path):
 def test_command_reads_as_typed(cfg):
     text = spark_submit.pretty(spark_submit.command(cfg, aggregation.JOB, ["--input", "a b", "--run-date", RUN_A]))
     lines = text.split(" \\\n    ")
-    assert lines[1] == "--master 'local[2]'"
-    assert f"--driver-java-options {shlex.quote(hadoop_client.driver_java_options(cfg))}" in lines
-    assert lines[-3:] == [JOB, "--input 'a b'", f"--run-date {RUN_A}"]
+    assert lines[1:] == ["--name aggregate_dummy", JOB, "--input 'a b'", f"--run-date {RUN_A}"]
 
 
 def test_unknown_job_is_named(cfg):

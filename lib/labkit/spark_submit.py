@@ -26,18 +26,6 @@ from labkit import hadoop_client
 from labkit.config import Config
 from labkit.errors import LabError
 
-MASTER = "local[2]"          # the lab's machine has 2 cores; EMR uses --master yarn
-DRIVER_MEMORY = "2g"
-# The lab's Spark settings (also what spark-defaults.conf holds): a few shuffle partitions for small
-# aggregates, adaptive query execution on, no web UI (ports are shared), everything on loopback.
-LAB_CONF = {
-    "spark.sql.shuffle.partitions": "4",
-    "spark.sql.adaptive.enabled": "true",
-    "spark.ui.enabled": "false",
-    "spark.driver.host": "127.0.0.1",
-    "spark.driver.bindAddress": "127.0.0.1",
-    "spark.log.level": "WARN",
-}
 RESULT_PREFIX = "RESULT "
 
 
@@ -91,32 +79,27 @@ def job_path(cfg: Config, job: str | Path) -> Path:
     return path
 
 
-def command(cfg: Config, job: str | Path, args: list[str], *, master: str = MASTER,
-            conf: dict[str, str] | None = None, driver_memory: str = DRIVER_MEMORY) -> list[str]:
-    """The spark-submit argv: lab settings as --conf, then the job file and its own arguments."""
-    argv = [spark_submit_bin(), "--master", master, "--driver-memory", driver_memory,
-            "--driver-java-options", hadoop_client.driver_java_options(cfg), "--name", Path(job).stem]
-    for key, value in {**LAB_CONF, **(conf or {})}.items():
+def command(cfg: Config, job: str | Path, args: list[str], *, conf: dict[str, str] | None = None) -> list[str]:
+    """The spark-submit argv, as the DAG's task types it: the job's name, any extra --conf, the job file and its
+    own arguments. Everything else (master, driver memory and JVM flags, shuffle partitions, loopback
+    addresses, the JDBC jars) comes from the client config's spark-defaults.conf (notebook 02)."""
+    argv = [spark_submit_bin(), "--name", Path(job).stem]
+    for key, value in (conf or {}).items():
         argv += ["--conf", f"{key}={value}"]
     return argv + [str(job_path(cfg, job)), *map(str, args)]
 
 
 def environment(cfg: Config, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """spark-submit's environment: the rendered client config (HADOOP_CONF_DIR, SPARK_CONF_DIR: spark-defaults.conf,
-    quiet log4j2.properties), loopback only, and this venv's Python for the driver and the workers."""
-    env = hadoop_client.env(cfg)
-    env.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
-                "PYSPARK_DRIVER_PYTHON": sys.executable})
-    env.update(extra or {})
-    return env
+    """spark-submit's environment: this process's plus the client config (HADOOP_CONF_DIR, SPARK_CONF_DIR with
+    spark-defaults.conf and a quiet log4j2.properties, this venv's Python), the same the DAG's tasks get."""
+    return {**hadoop_client.env(cfg), **(extra or {})}
 
 
-def submit(cfg: Config, job: str | Path, args: list[str], *, master: str = MASTER,
-           conf: dict[str, str] | None = None, driver_memory: str = DRIVER_MEMORY,
+def submit(cfg: Config, job: str | Path, args: list[str], *, conf: dict[str, str] | None = None,
            env: dict[str, str] | None = None, echo: Callable[[str], None] | None = None,
            check: bool = True, timeout: float = 1800) -> SubmitRun:
     """Run the job to completion. `echo` receives each output line as it comes (e.g. `print`)."""
-    argv = command(cfg, job, args, master=master, conf=conf, driver_memory=driver_memory)
+    argv = command(cfg, job, args, conf=conf)
     lines: list[str] = []
     start = time.perf_counter()
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
