@@ -31,7 +31,7 @@ test: setup
 
 lab: setup
 	$(BIN)/labkit up
-	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks   # labkit & co. in its terminals
 
 bench: setup
 	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b --scale $${LAB_SCALE:-smoke} || exit 1; done

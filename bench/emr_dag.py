@@ -43,7 +43,7 @@ def direct(cfg) -> float:
 def emr_step(cfg) -> float:
     client = emr.client(cfg)
     t0 = time.perf_counter()
-    cid = client.run_job_flow(Name="bench", LogUri=connections.variables(cfg)["S3_PATH"] + "/emr-logs/",
+    cid = client.run_job_flow(Name="bench", LogUri=connections.variables(cfg)["EMR_LOG_URI"],
                               Instances={"KeepJobFlowAliveWhenNoSteps": False},
                               Steps=[{"Name": "retail_quantity", "ActionOnFailure": "TERMINATE_CLUSTER",
                                       "HadoopJarStep": {"Jar": "command-runner.jar", "Args": [

@@ -44,7 +44,7 @@ INSTANCE_TYPE = var("EMR_INSTANCE_TYPE", "m5.xlarge")
 JOB_FLOW_OVERRIDES = {
     "Name": f"emr_ephemeral_job {RUN_DATE}",
     "ReleaseLabel": var("EMR_RELEASE_LABEL", "emr-7.13.0"),          # EMR 7: Spark 3.5
-    "LogUri": "{{ var.value.S3_PATH }}/emr-logs/",     # step logs: <LogUri>/<cluster-id>/steps/<step-id>/
+    "LogUri": "{{ var.value.EMR_LOG_URI }}",     # step logs: <LogUri>/<cluster-id>/steps/<step-id>/
     "Applications": [{"Name": "Spark"}],
     "Instances": {
         "InstanceGroups": [   # the seed's three groups, one node each
@@ -76,8 +76,8 @@ SPARK_STEPS = [
             "Jar": "command-runner.jar",
             "Args": [
                 "spark-submit", "--deploy-mode", "cluster",
-                "--jars", "{{ var.value.S3_PATH }}/jars/mariadb-java-client.jar",
-                "{{ var.value.S3_PATH }}/spark_jobs/retail_quantity.py",
+                "--jars", "{{ var.value.JDBC_JAR_PATH }}",
+                "{{ var.value.SPARK_JOBS_PATH }}/retail_quantity.py",
                 "--input", "{{ var.value.RAW_DATA_PATH }}",
                 "--jdbc-url", "jdbc:mysql://{{ var.value.AURORA_ENDPOINT }}/airflow",
                 "--table", "emr_table",

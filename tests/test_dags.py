@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import services
+from labkit import airflow_api, services
 from labkit.workshop_job import aggregated_rows, landed_rows
 from labkit.connections import connections
 
@@ -103,6 +103,15 @@ def test_workshop_dag_runs_green_and_lands_every_row(workshop_run):
 
 
 @pytest.mark.services
+def test_the_import_tasks_output_can_be_read_from_its_log(workshop_run):
+    cfg, api, run = workshop_run
+    log = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table")
+    printed = airflow_api.command_output(log)
+    assert printed[0].startswith("importing tbl_airflow_dummy (4 columns) from 127.0.0.1:")
+    assert any(line.startswith("Retrieved ") and " records (source: " in line for line in printed), printed
+    assert not any("Running command" in line or line.startswith("[") for line in printed), printed
+
+
 def test_rerunning_a_logical_date_gives_the_same_result(workshop_run):
     cfg, api, run = workshop_run
     ds = run["logical_date"][:10]

@@ -197,6 +197,22 @@ def gantt_frame(task_instances: list[dict]):
     return frame.reset_index(drop=True)
 
 
+def command_output(log: str) -> list[str]:
+    """What a BashOperator's command printed, from its task log (`task_log`): the lines Airflow logged between
+    its `Output:` and `Command exited with return code ...` lines, without timestamps."""
+    out, inside = [], False
+    for line in log.splitlines():
+        text = line.split("] ", 1)[-1]
+        text = text.split(" ", 1)[1] if text.split(" ", 1)[0] in ("INFO", "WARNING", "ERROR") else text
+        if text == "Output:":
+            inside = True
+        elif text.startswith("Command exited with return code"):
+            inside = False
+        elif inside:
+            out.append(text)
+    return out
+
+
 def runs_frame(runs: list[dict]):
     """DAG runs as a DataFrame: id, type, logical date, state, seconds."""
     import pandas as pd

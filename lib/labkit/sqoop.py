@@ -813,8 +813,13 @@ def run(args: argparse.Namespace) -> int:
                  where=args.where, validate=args.validate, append=args.append,
                  delete_target_dir=args.delete_target_dir,
                  as_parquetfile=args.as_parquetfile, compression_codec=args.compression_codec,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, log=_print_now)
     return 0
+
+
+def _print_now(line: str) -> None:
+    """stdout at once, so a pipe that joins stdout and stderr (an Airflow task log) keeps the order of events."""
+    print(line, flush=True)
 
 
 # -- the lab's own values -------------------------------------------------------------------------------------------
