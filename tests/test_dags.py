@@ -121,6 +121,12 @@ def test_rerunning_a_logical_date_gives_the_same_result(workshop_run):
     again = api.follow(DAG_ID, run["dag_run_id"], timeout=900, progress=False)
     assert again["state"] == "success"
     assert (landed_rows(cfg, ds), aggregated_rows(cfg, ds)) == before
+    # a task's log is by default its latest try's: the rerun's, not the first run's
+    tries = {ti["task_id"]: ti["try_number"] for ti in api.task_instances(DAG_ID, run["dag_run_id"])}
+    latest = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table")
+    assert tries["sqoop_import_dummy_table"] >= 2
+    assert latest == api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table", tries["sqoop_import_dummy_table"])
+    assert latest != api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table", 1)
 
 
 @pytest.mark.services

@@ -117,8 +117,14 @@ class AirflowAPI:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        """The task's log as text lines (Airflow 3 returns structured events; we print them as lines)."""
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> str:
+        """The task's log as text lines (Airflow 3 returns structured events; we print them as lines).
+
+        By default the latest try's: a cleared and rerun task keeps each try's log apart, numbered from 1.
+        """
+        if try_number is None:
+            ti = self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+            try_number = max(ti.get("try_number") or 1, 1)
         resp = self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
                             params={"full_content": "true"}, headers_extra={"Accept": "application/json"})
         lines = []

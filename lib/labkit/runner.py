@@ -138,7 +138,8 @@ def _run_each(cfg: Config, notebooks: list[Path], results: list[NotebookResult],
 
 
 def join_streams(path: Path) -> None:
-    """Merge a cell's consecutive stdout (or stderr) outputs into one and drop text a carriage return redrew.
+    """Merge a cell's consecutive stdout (or stderr) outputs into one, drop text a carriage return redrew and
+    blank stream outputs.
 
     What a browser does when it shows them, done once in the file, so the executed notebook reads the same
     anywhere: a progress bar is one line at its last state, not every state it went through.
@@ -157,8 +158,8 @@ def join_streams(path: Path) -> None:
         for out in merged:
             if out.output_type == "stream":
                 out.text = _REDRAWN.sub("", out.text)
-        if "outputs" in cell:
-            cell.outputs = merged
+        if "outputs" in cell:       # a bar's closing newline, split from it by a print, is an empty output
+            cell.outputs = [o for o in merged if o.output_type != "stream" or o.text.strip()]
     nbformat.write(nb, path)
 
 
