@@ -19,12 +19,12 @@ groups (a group whose key is not 'YYYY-MM-DD HH' stops the write, so the previou
 the daily table is rolled up from the hourly partition just written instead of scanning the input again.
 `--input-format text` reads what `sqoop import --as-textfile` lands (comma-separated, no header).
 
-Runs unchanged with `spark-submit --master local[2]` (the lab, the DAG's BashOperator) and as an EMR
-step (`spark-submit --deploy-mode cluster s3://.../aggregate_dummy.py --input hdfs:///... ...`).
+Runs unchanged with `spark-submit` on the lab and in the DAG's BashOperator (master local[*], from the client
+config's spark-defaults.conf) and as an EMR step (`spark-submit --deploy-mode cluster s3://.../aggregate_dummy.py --input hdfs:///... ...`).
 Only pyspark and the standard library are imported. The last stdout line is `RESULT {json}` with the
 row counts and timings (session start vs aggregation) for whoever launched it.
 
-    spark-submit --master local[2] spark_jobs/aggregate_dummy.py \
+    spark-submit spark_jobs/aggregate_dummy.py \
         --input .lab/landing/tbl_airflow_dummy --output .lab/landing/aggregates --run-date 2021-07-01
 """
 from __future__ import annotations
