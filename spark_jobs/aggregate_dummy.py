@@ -20,7 +20,8 @@ the daily table is rolled up from the hourly partition just written instead of s
 `--input-format text` reads what `sqoop import --as-textfile` lands (comma-separated, no header).
 
 Runs unchanged with `spark-submit` on the lab and in the DAG's BashOperator (master local[*], from the client
-config's spark-defaults.conf) and as an EMR step (`spark-submit --deploy-mode cluster s3://.../aggregate_dummy.py --input hdfs:///... ...`).
+config's spark-defaults.conf) and as an EMR step
+(`spark-submit --deploy-mode cluster s3://.../aggregate_dummy.py --input hdfs:///... ...`).
 Only pyspark and the standard library are imported. The last stdout line is `RESULT {json}` with the
 row counts and timings (session start vs aggregation) for whoever launched it.
 
