@@ -18,7 +18,10 @@ ENV = "LAB_PROGRESS"
 
 
 def in_notebook() -> bool:
-    return "ipykernel" in sys.modules
+    """Whether this code runs in a Jupyter kernel (not merely in a process that imported ipykernel: pytest)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    return shell is not None and "IPKernelApp" in shell.config
 
 
 def use_widgets() -> bool:
