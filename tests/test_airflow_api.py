@@ -1,5 +1,5 @@
 """The REST client's tables: runs and task instances, finished or still running."""
-from labkit.airflow_api import gantt_frame, runs_frame
+from labkit.airflow_api import command_output, gantt_frame, runs_frame
 
 TIS = [
     {"task_id": "b", "state": "running", "start_date": "2021-01-01T00:00:05Z", "end_date": None},
@@ -23,3 +23,16 @@ def test_runs_frame_mixes_finished_and_running_runs():
     frame = runs_frame(runs)
     assert list(frame["seconds"][:1]) == [60.0]
     assert frame.loc[1, "logical date"] == "" and frame["seconds"].isna().tolist() == [False, True]
+
+
+def test_command_output_keeps_what_the_command_printed_blank_lines_included():
+    log = "\n".join([
+        "[2026-11-22T07:43:38Z] INFO Running command: ['/usr/bin/bash', '-c', 'labkit sqoop import ...']",
+        "[2026-11-22T07:43:38Z] INFO Output:",
+        "[2026-11-22T07:43:39Z] INFO importing tbl_airflow_dummy ...",
+        "[2026-11-22T07:43:39Z] INFO",                      # an empty line the command printed
+        "[2026-11-22T07:43:40Z] WARNING warning: no index starts with 'id'",
+        "[2026-11-22T07:43:41Z] INFO Command exited with return code 0",
+        "[2026-11-22T07:43:41Z] INFO Task instance in success state",
+    ])
+    assert command_output(log) == ["importing tbl_airflow_dummy ...", "", "warning: no index starts with 'id'"]

@@ -209,7 +209,8 @@ def command_output(log: str) -> list[str]:
     out, inside = [], False
     for line in log.splitlines():
         text = line.split("] ", 1)[-1]
-        text = text.split(" ", 1)[1] if text.split(" ", 1)[0] in ("INFO", "WARNING", "ERROR") else text
+        level, _, rest = text.partition(" ")
+        text = rest if level in ("INFO", "WARNING", "ERROR") else text
         if text == "Output:":
             inside = True
         elif text.startswith("Command exited with return code"):
