@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 import labkit
-from labkit import aggregation, services
+from labkit import aggregation, services, state
 from labkit.errors import LabError
 
 RUN_DATE = "2021-07-01"
@@ -51,7 +51,7 @@ def choose_input(cfg, given: str | None) -> tuple[Path, str]:
     landed = aggregation.input_dir(cfg)
     if aggregation.parquet_rows(landed) == want:
         return landed, "the landing zone (labkit sqoop import)"
-    services.ensure_state_dir(cfg)             # the lab's state folder (made, or checked to be ours)
+    state.ensure_state_dir(cfg)             # the lab's state folder (made, or checked to be ours)
     synthetic = cfg.state_dir / "bench" / f"aggregate-landed-{cfg.scale}"
     if aggregation.parquet_rows(synthetic) == want:
         return synthetic, "synthetic (pyarrow, kept from an earlier run)"

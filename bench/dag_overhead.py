@@ -19,7 +19,7 @@ import sys
 import time
 
 import labkit
-from labkit import connections, secrets, services, workshop_job
+from labkit import services, sqoop, workshop_job
 from labkit.datasets import dummy
 from labkit.services.airflow import airflow_env
 
@@ -31,7 +31,6 @@ def direct(cfg, ds: str) -> dict[str, float]:
     timings = {}
     out = cfg.landing_dir / "bench_direct"
     landed = out / "tbl_airflow_dummy" / f"ds={ds}"
-    pg = next(c for c in connections.connections(cfg) if c["connection_id"] == "postgres_default")
     env = airflow_env(cfg)
 
     start = time.perf_counter()
@@ -41,11 +40,8 @@ def direct(cfg, ds: str) -> dict[str, float]:
     timings["generate"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    subprocess.run(["labkit", "sqoop", "import", "--connect",
-                    f"jdbc:postgresql://{pg['host']}:{pg['port']}/{pg['schema']}", "--username", pg["login"],
-                    "--password-file", str(secrets.path(cfg, "postgres_airline")), "--table", "tbl_airflow_dummy",
-                    "-m", "2", "--as-parquetfile", "--target-dir", f"file://{landed}",
-                    "--delete-target-dir", "--no-progress"], check=True, env=env, capture_output=True)
+    subprocess.run(sqoop.lab_command(cfg, "tbl_airflow_dummy", f"file://{landed}", "-m", "2", "--as-parquetfile",
+                                     "--delete-target-dir", "--no-progress"), check=True, env=env, capture_output=True)
     timings["import"] = time.perf_counter() - start
 
     start = time.perf_counter()

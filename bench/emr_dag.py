@@ -29,7 +29,7 @@ DAG_ID = "emr_ephemeral_job"
 def job_args(cfg, run_date: str) -> list[str]:
     v, uris = connections.variables(cfg), emr.job_uris(cfg)
     return ["--jars", uris["jar"], uris["job"], "--input", v["RAW_DATA_PATH"],
-            "--jdbc-url", f"jdbc:mysql://{v['AURORA_ENDPOINT']}/airflow",
+            "--jdbc-url", connections.get(cfg, "mysql").jdbc_url,
             "--credentials", v["EMR_JDBC_CREDENTIALS"], "--run-date", run_date]
 
 

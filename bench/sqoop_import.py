@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import labkit
-from labkit import secrets, services, sqoop
+from labkit import connections, secrets, services, sqoop
 from labkit.datasets import dummy
 
 TABLE = "tbl_airflow_dummy"
@@ -52,7 +52,8 @@ def ensure_table(cfg, conn) -> str:
 def bare_copy(cfg, password: str, where: str = "") -> float:
     """`psql -c "COPY (SELECT * FROM t) TO STDOUT"` into /dev/null: what the database alone can send."""
     env = {**os.environ, "PGPASSWORD": password}
-    cmd = ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(cfg.ports["postgres"]), "-U", "airline", "-d", "airline_db",
+    pg = connections.get(cfg, "postgres")
+    cmd = ["psql", "-X", "-q", "-h", pg.host, "-p", str(pg.port), "-U", pg.login, "-d", pg.database,
            "-c", f"COPY (SELECT * FROM {TABLE} {where}) TO STDOUT WITH (FORMAT csv)"]
     t0 = time.perf_counter()
     with open(os.devnull, "wb") as null:
@@ -99,7 +100,7 @@ def spark_jdbc(cfg, password: str, target: Path) -> tuple[float, float]:
     try:
         t1 = time.perf_counter()
         (spark.read.format("jdbc")
-         .option("url", f"jdbc:postgresql://127.0.0.1:{cfg.ports['postgres']}/airline_db")
+         .option("url", connections.get(cfg, "postgres").jdbc_url)
          .option("driver", "org.postgresql.Driver").option("dbtable", TABLE)
          .option("user", "airline").option("password", password)
          .option("fetchsize", 10_000)            # without it the driver buffers the whole result: OutOfMemoryError

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import labkit
-from labkit import LabError, doctor, services
+from labkit import LabError, doctor, java, services, state
 
 from helpers import isolated_lab
 
@@ -48,7 +48,7 @@ def test_foreign_state_folder_is_refused_and_kept(monkeypatch):
 
 def test_corrupted_database_folder_is_refused_and_kept(monkeypatch):
     with isolated_lab(monkeypatch, "corrupt") as cfg:
-        services.ensure_state_dir(cfg)
+        state.ensure_state_dir(cfg)
         data = cfg.state_dir / "postgres" / "data"
         data.mkdir(parents=True)
         (data / "half-written").write_text("x")
@@ -71,7 +71,7 @@ def _path_without_java(tmp_path: Path, fake_version: str | None = None) -> str:
 def test_java_missing(monkeypatch, tmp_path):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", _path_without_java(tmp_path))
-    assert doctor.java_version() is None
+    assert java.java_version() is None
     with isolated_lab(monkeypatch, "java") as cfg:
         assert any(p.startswith("Java not found") and "make setup" in p for p in doctor.check(cfg))
         with pytest.raises(LabError, match="Java not found"):
@@ -82,10 +82,10 @@ def test_java_missing(monkeypatch, tmp_path):
 def test_java_too_old(monkeypatch, tmp_path):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", _path_without_java(tmp_path, "11.0.2"))
-    assert doctor.java_version() == 11
-    assert "Java 11 is too old" in doctor.java_problem()
+    assert java.java_version() == 11
+    assert "Java 11 is too old" in java.java_problem()
     monkeypatch.setenv("PATH", _path_without_java(tmp_path / "old", "1.8.0_292"))
-    assert doctor.java_version() == 8
+    assert java.java_version() == 8
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the service account is only used when labkit runs as root")
@@ -113,7 +113,7 @@ def test_unknown_service_name():
 
 def test_purge_needs_confirmation_without_a_terminal(monkeypatch):
     with isolated_lab(monkeypatch, "purge") as cfg:
-        services.ensure_state_dir(cfg)
+        state.ensure_state_dir(cfg)
         out = subprocess.run([LABKIT, "down", "--purge"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
         assert out.returncode == 2 and "--yes" in out.stderr
         assert cfg.state_dir.exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import labkit
-from labkit import LabError, hadoop_client, services
+from labkit import LabError, hadoop_client, services, state
 
 
 def xml_properties(path: Path) -> dict[str, str]:
@@ -113,7 +113,7 @@ def test_aws_profile_points_at_the_emr_master(aws):
 
 
 def test_aws_master_from_the_provisioning_outputs(aws):
-    services.ensure_state_dir(aws)
+    state.ensure_state_dir(aws)
     outputs = aws.state_dir / "aws" / "outputs.json"
     outputs.parent.mkdir(parents=True)
     outputs.write_text(json.dumps({"emr_master": "ec2-3-80-1-2.compute-1.amazonaws.com"}))

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from labkit import spark_submit
+from labkit import connections, spark_submit, sqoop
+from labkit.datasets import dummy
 from labkit.config import Config
 from labkit.errors import LabError
+from labkit.progress import tqdm
 
 JOB = "aggregate_dummy"
 TABLE = "tbl_airflow_dummy"
@@ -141,8 +143,6 @@ def differences(spark_output: Path, run_date: str, duck_output: Path) -> dict[st
 
 def postgres_daily(cfg: Config, table: str = TABLE):
     """The same daily GROUP BY, asked of the source table in airline_db (as role airline)."""
-    from labkit.datasets import dummy
-
     return dummy.query(cfg, POSTGRES_DAILY_SQL.replace(TABLE, table))
 
 
@@ -175,9 +175,6 @@ def ensure_landed(cfg: Config, *, mappers: int = 2, progress: bool = True) -> st
     Both are reused when they already hold the scale's rows; otherwise the table is (re)built and/or
     imported again (`--as-parquetfile --delete-target-dir`). Returns what was done, in words.
     """
-    from labkit import secrets, sqoop
-    from labkit.datasets import dummy
-
     want = dummy.expected_rows(cfg)
     cols = dummy.query(cfg, "select array_agg(column_name::text order by ordinal_position) as cols "
                             "from information_schema.columns where table_name = %s", (TABLE,)).cols[0]
@@ -188,8 +185,9 @@ def ensure_landed(cfg: Config, *, mappers: int = 2, progress: bool = True) -> st
     done = []
     if not source_ok:
         done.append(f"built {dummy.create_table(cfg, progress=progress)}")
-    sqoop.import_table(sqoop.lab_connect(cfg), username="airline", table=TABLE, target_dir=input_dir(cfg),
-                       password_file=secrets.path(cfg, "postgres_airline"), num_mappers=mappers,
+    pg = connections.get(cfg, "postgres")
+    sqoop.import_table(pg.jdbc_url, username=pg.login, table=TABLE, target_dir=input_dir(cfg),
+                       password=pg.password, num_mappers=mappers,
                        as_parquetfile=True, delete_target_dir=True, progress=progress, log=lambda *_: None)
     done.append(f"imported {want:,} rows into {input_dir(cfg)}")
     return "; ".join(done)
@@ -247,7 +245,6 @@ def land_synthetic(target: Path, date_range: tuple[str, str], *, lines: int = LI
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-    from labkit.progress import tqdm
 
     if files < 1:
         raise LabError(f"files={files}: need at least one output file (like -m 1)")

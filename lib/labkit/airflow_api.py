@@ -6,6 +6,7 @@ import time
 import requests
 
 from labkit.errors import LabError
+from labkit.progress import tqdm
 
 
 class AirflowAPI:
@@ -151,7 +152,6 @@ class AirflowAPI:
 
         On failure, the end of each failed task's log is printed: the one place to look.
         """
-        from labkit.progress import tqdm
 
         deadline = time.monotonic() + timeout
         bar = None

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from labkit.errors import LabError
 
+# Every service of the lab listens here and nowhere else.
+LOOPBACK = "127.0.0.1"
+
 PROFILES = ("local", "aws")
 SCALES = ("smoke", "full")
 PORT_NAMES = ("postgres", "mariadb", "airflow", "emr")

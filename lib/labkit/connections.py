@@ -1,6 +1,10 @@
-"""The Airflow connections and variables of the active profile, generated (never typed into a UI).
+"""The lab's endpoints, and the Airflow connections and variables of the active profile (never typed into a UI).
 
-The DAGs read only these names, so the same DAG file runs on `local` and on `aws`:
+`get(cfg, "postgres")` is the one place that knows where a service of the lab is and how to log in to it:
+an `Endpoint` owns its host, port, database, login, its secret, its JDBC URL and `connect()`, on both
+profiles. Everything else asks it; nobody else puts a host and a port together.
+
+The DAGs read only the Airflow names made from these, so the same DAG file runs on `local` and on `aws`:
 connections `postgres_default`, `mysql_default`, `aws_default`; variables `S3_PATH`, `RAW_DATA_PATH`,
 `SUBNET_ID`, `AURORA_ENDPOINT`, `LANDING_ZONE`, `LAB_SCALE`, `EMR_POKE_INTERVAL`, `EMR_JDBC_CREDENTIALS`
 (where the EMR step reads its database login: a properties file, never its command line), and what the
@@ -11,66 +15,171 @@ passwords from AWS Secrets Manager.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from labkit import secrets
-from labkit.config import Config
+from labkit.aws import outputs as aws_outputs
+from labkit.aws import spec
+from labkit.config import LOOPBACK, Config
+from labkit.errors import LabError
+
+NAMES = ("postgres", "mysql", "aws")
 
 
-def _aws_outputs(cfg: Config) -> dict:
-    from labkit.aws import outputs
+@dataclass
+class Endpoint:
+    """One service of the lab as a client sees it (an Airflow connection is made from it)."""
 
-    return outputs.read(cfg)
+    name: str                      # postgres | mysql | aws
+    conn_id: str                   # the Airflow connection it becomes
+    conn_type: str
+    host: str | None
+    port: int | None
+    database: str | None
+    login: str | None
+    description: str
+    extra: dict = field(default_factory=dict)
+    secret_file: Path | None = None        # local: the generated password's file (a --password-file)
+    _secret: object = field(default=None, repr=False)   # () -> str, asked once it is needed
+
+    @property
+    def password(self) -> str | None:
+        """Read when asked (on `local` a file, on `aws` Secrets Manager, asked once), never held in a repr."""
+        if callable(self._secret):
+            value = self._secret()
+            if self.secret_file is None:          # a network call: keep it
+                self._secret = value
+            return value
+        return self._secret
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def jdbc_url(self) -> str:
+        scheme = {"postgres": "postgresql", "mysql": "mysql"}[self.conn_type]
+        return f"jdbc:{scheme}://{self.address}/{self.database}"
+
+    def connect(self, password: str | None = None, **kwargs):
+        """A DB-API connection as this endpoint's login; every usual failure is one line saying what to do."""
+        if self.conn_type == "postgres":
+            import psycopg2 as driver
+            args = dict(host=self.host, port=self.port, dbname=self.database, connect_timeout=5)
+        elif self.conn_type == "mysql":
+            import pymysql as driver
+            args = dict(host=self.host, port=self.port, database=self.database, connect_timeout=5)
+        else:
+            raise LabError(f"{self.conn_id} is not a database connection")
+        try:
+            return driver.connect(user=self.login, password=password or self.password, **args, **kwargs)
+        except driver.OperationalError as exc:
+            raise LabError(self._refusal(str(exc))) from None
+
+    def _refusal(self, text: str) -> str:
+        where = f"{self.kind} at {self.address}"
+        if "password" in text or "Access denied" in text:
+            hint = f"file {self.secret_file}" if self.secret_file else "its secret in AWS Secrets Manager"
+            return (f"{where} rejected the password for {self.login!r}; use the generated one "
+                    f"(connection {self.conn_id}, {hint})")
+        if "refused" in text or "Can't connect" in text:
+            return f"no {self.kind} answers at {self.address}; start it with `labkit up {self.service}`"
+        return f"cannot connect to {self.database} at {self.address}: {text.strip().splitlines()[0]}"
+
+    @property
+    def kind(self) -> str:
+        return {"postgres": "PostgreSQL", "mysql": "MySQL/MariaDB", "aws": "AWS"}[self.conn_type]
+
+    @property
+    def service(self) -> str:
+        """The lab service behind it on the local profile (`labkit up <service>`)."""
+        return {"postgres": "postgres", "mysql": "mariadb", "aws": "emr"}[self.name]
+
+    def record(self) -> dict:
+        """The connection in the shape of Airflow's REST API (`connection_id`, `conn_type`, ...)."""
+        out = {"connection_id": self.conn_id, "conn_type": self.conn_type, "login": self.login,
+               "password": self.password, "description": self.description}
+        if self.conn_type == "aws":
+            out["extra"] = json.dumps(self.extra)
+        else:
+            out.update(host=self.host, port=self.port, schema=self.database)
+        return out
+
+
+_cache: dict[tuple, Endpoint] = {}
+
+
+def get(cfg: Config, name: str) -> Endpoint:
+    """The endpoint `name` (postgres, mysql, aws) of the active profile, built once per lab and profile."""
+    if name not in NAMES:
+        raise LabError(f"unknown endpoint {name!r}: valid ones are {', '.join(NAMES)}")
+    key = (name, cfg.profile, cfg.state_dir, cfg.region, tuple(sorted(cfg.ports.items())))
+    if key not in _cache:
+        _cache[key] = (_aws if cfg.profile == "aws" else _local)(cfg, name)
+    return _cache[key]
+
+
+def _local(cfg: Config, name: str) -> Endpoint:
+    if name == "postgres":
+        return Endpoint("postgres", "postgres_default", "postgres", LOOPBACK, cfg.ports["postgres"], "airline_db",
+                        "airline", "Source database of the workshop job (generated by labkit)",
+                        secret_file=cfg.secrets_dir / "postgres_airline",
+                        _secret=lambda: secrets.get(cfg, "postgres_airline"))
+    if name == "mysql":
+        return Endpoint("mysql", "mysql_default", "mysql", LOOPBACK, cfg.ports["mariadb"], "airflow", "emr",
+                        "Results database of the EMR job (MariaDB locally, Aurora MySQL on aws)",
+                        secret_file=cfg.secrets_dir / "mariadb_emr", _secret=lambda: secrets.get(cfg, "mariadb_emr"))
+    # The local EMR endpoint checks SigV4 signatures against this generated key pair: a step runs any
+    # command, so only holders of the lab's secrets may submit one. The access key id is not a secret.
+    return Endpoint("aws", "aws_default", "aws", LOOPBACK, cfg.ports["emr"], None, "lab-local",
+                    "EMR/S3 API (the local EMR endpoint on the local profile)",
+                    extra={"region_name": cfg.region,
+                           "service_config": {"emr": {"endpoint_url": f"http://{LOOPBACK}:{cfg.ports['emr']}"}}},
+                    secret_file=cfg.secrets_dir / "aws_local_secret_key",
+                    _secret=lambda: secrets.get(cfg, "aws_local_secret_key"))
+
+
+def _aws(cfg: Config, name: str) -> Endpoint:
+    if name == "aws":   # boto3's own credential chain (instance profile, env, ~/.aws): no login, no password
+        return Endpoint("aws", "aws_default", "aws", None, None, None, None, "EMR/S3 API",
+                        extra={"region_name": cfg.region})
+    out = aws_outputs.read(cfg)
+    db, prefix, description = ((spec.POSTGRES, "postgres", "Source database of the workshop job (RDS PostgreSQL)")
+                               if name == "postgres" else
+                               (spec.AURORA, "aurora", "Results database of the EMR job (Aurora MySQL)"))
+    return Endpoint(name, f"{name}_default", name, out[f"{prefix}_host"], int(out.get(f"{prefix}_port", db.port)),
+                    db.database, db.user, description,
+                    _secret=lambda: aws_outputs.password(cfg, out[f"{prefix}_secret"]))
+
+
+def endpoint_url(cfg: Config) -> str | None:
+    """Where boto3's EMR client goes: the local EMR endpoint, or None (AWS's own) on `aws`."""
+    return get(cfg, "aws").extra.get("service_config", {}).get("emr", {}).get("endpoint_url")
 
 
 def connections(cfg: Config) -> list[dict]:
     """Connection records in the shape of Airflow's REST API (`connection_id`, `conn_type`, ...)."""
-    if cfg.profile == "aws":
-        out = _aws_outputs(cfg)
-        pg_host, pg_port, my_host, my_port = out["postgres_host"], 5432, out["aurora_host"], 3306
-        from labkit.aws.outputs import password
-
-        pg_password, my_password = password(cfg, out["postgres_secret"]), password(cfg, out["aurora_secret"])
-        aws_extra = {"region_name": cfg.region}
-        aws_login = aws_password = None   # boto3's own credential chain (instance profile, env, ~/.aws)
-    else:
-        pg_host, pg_port = "127.0.0.1", cfg.ports["postgres"]
-        my_host, my_port = "127.0.0.1", cfg.ports["mariadb"]
-        pg_password = secrets.get(cfg, "postgres_airline")
-        my_password = secrets.get(cfg, "mariadb_emr")
-        # The local EMR endpoint checks SigV4 signatures against this generated key pair: a step runs any
-        # command, so only holders of the lab's secrets may submit one.
-        aws_login = "lab-local"                                  # the access key id: not a secret
-        aws_password = secrets.get(cfg, "aws_local_secret_key")
-        aws_extra = {"region_name": cfg.region,
-                     "service_config": {"emr": {"endpoint_url": f"http://127.0.0.1:{cfg.ports['emr']}"}}}
-    return [
-        {"connection_id": "postgres_default", "conn_type": "postgres", "host": pg_host, "port": pg_port,
-         "login": "airline", "password": pg_password, "schema": "airline_db",
-         "description": "Source database of the workshop job (generated by labkit)"},
-        {"connection_id": "mysql_default", "conn_type": "mysql", "host": my_host, "port": my_port,
-         "login": "emr", "password": my_password, "schema": "airflow",
-         "description": "Results database of the EMR job (MariaDB locally, Aurora MySQL on aws)"},
-        {"connection_id": "aws_default", "conn_type": "aws", "login": aws_login, "password": aws_password,
-         "extra": json.dumps(aws_extra), "description": "EMR/S3 API (the local EMR endpoint on the local profile)"},
-    ]
+    return [get(cfg, name).record() for name in NAMES]
 
 
 def variables(cfg: Config) -> dict[str, str]:
-    bucket = cfg.bucket or (_aws_outputs(cfg)["bucket"] if cfg.profile == "aws" else "")
+    bucket = cfg.bucket or (aws_outputs.read(cfg)["bucket"] if cfg.profile == "aws" else "")
+    mysql = get(cfg, "mysql")
     if cfg.profile == "aws":
-        out = _aws_outputs(cfg)
-        aurora, subnet = f"{out['aurora_host']}:3306", out.get("subnet_id", cfg.subnet_id)
+        out = aws_outputs.read(cfg)
+        subnet = out.get("subnet_id", cfg.subnet_id)
         landing = f"s3://{bucket}/landing"
-        jdbc_credentials = out.get("emr_jdbc_credentials", f"s3://{bucket}/secrets/emr_jdbc.properties")
+        jdbc_credentials = out.get("emr_jdbc_credentials", f"s3://{bucket}/{spec.JDBC_PROPERTIES_KEY}")
     else:
-        aurora, subnet = f"127.0.0.1:{cfg.ports['mariadb']}", cfg.subnet_id
+        subnet = cfg.subnet_id
         landing = cfg.landing_dir.as_uri()
         jdbc_credentials = (cfg.secrets_dir / "emr_jdbc.properties").as_uri()   # written by the emr service
     return {
         "S3_PATH": f"s3://{bucket}",
-        "RAW_DATA_PATH": f"s3://{bucket}/raw/retail",
+        "RAW_DATA_PATH": f"s3://{bucket}/{spec.RAW_DATA_PREFIX.rstrip('/')}",
         "SUBNET_ID": subnet,
-        "AURORA_ENDPOINT": aurora,
+        "AURORA_ENDPOINT": mysql.address,
         "LANDING_ZONE": landing,
         "SPARK_JOBS_DIR": str(cfg.spark_jobs_dir),   # on the Airflow node (the workshop job's spark-submit)
         "LAB_SCALE": cfg.scale,
@@ -82,10 +191,8 @@ def variables(cfg: Config) -> dict[str, str]:
 
 def _emr_cluster_variables(cfg: Config, bucket: str) -> dict[str, str]:
     """What the EMR DAG templates into JOB_FLOW_OVERRIDES; the local endpoint accepts the seed's names."""
-    from labkit.aws import spec
-
     if cfg.profile == "aws":
-        out = _aws_outputs(cfg)
+        out = aws_outputs.read(cfg)
         roles = out["emr_service_role"], out["emr_instance_profile"]
         groups = out["emr_master_security_group"], out["emr_slave_security_group"]
     else:

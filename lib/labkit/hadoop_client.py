@@ -21,6 +21,8 @@ from xml.sax.saxutils import escape
 
 from labkit.config import MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
 from labkit.errors import LabError
+from labkit.java import require_java
+from labkit.state import ensure_state_dir
 
 FILES = ("core-site.xml", "yarn-site.xml", "spark-defaults.conf", "sqoop-env.sh", "log4j2.properties")
 JDBC_JARS = (str(POSTGRES_JDBC_JAR), str(MARIADB_JDBC_JAR))
@@ -208,8 +210,6 @@ def render(cfg: Config, *, emr_master: str | None = None) -> ClientConfig:
             raise LabError(f"JDBC driver {jar} not found (spark.jars needs it); run `make setup` "
                            "(apt packages libpostgresql-jdbc-java and libmariadb-java)")
     default_fs, props = properties(cfg, emr_master)
-    from labkit.services import ensure_state_dir
-
     ensure_state_dir(cfg)                      # ours, or refused if it is somebody else's folder
     folder = conf_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
@@ -251,8 +251,6 @@ def spark_session(cfg: Config, app_name: str = "labkit"):
     The JVM reads HADOOP_CONF_DIR/SPARK_CONF_DIR when it starts, so these are set in os.environ first; a
     session that is already running in this process is returned as it is.
     """
-    from labkit.doctor import require_java
-
     require_java()
     for key, value in env(cfg, base={}).items():
         os.environ[key] = value

@@ -9,10 +9,11 @@ checked for what it must show, so a UI that did not render fails loudly instead 
 """
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 
-from labkit import services
+from labkit import config, services
 from labkit.config import Config
 from labkit.errors import LabError
 
@@ -97,14 +98,10 @@ def latest_successful_runs(cfg: Config, dag_ids: list[str]) -> list[tuple[str, s
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    import labkit
-
     parser = argparse.ArgumentParser(prog="python -m labkit.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", nargs="?", help="where to save them (default: images/)")
     args = parser.parse_args(argv)
-    cfg = labkit.load()
+    cfg = config.load()
     dag_ids = [path.stem for path in sorted(cfg.dags_dir.glob("*.py"))]   # each file is named after its DAG
     try:
         saved = take(cfg, Path(args.out_dir) if args.out_dir else cfg.root / "images", dags=dag_ids,

@@ -1,12 +1,12 @@
 """Generated credentials, kept in `<state>/secrets/` (folder 0700, files 0600); never typed, never committed."""
 from __future__ import annotations
 
-import os
 import secrets as _random
 from pathlib import Path
 
 from labkit.config import Config
 from labkit.errors import LabError
+from labkit.state import create_private, private_dir
 
 
 def _file(cfg: Config, name: str) -> Path:
@@ -14,9 +14,7 @@ def _file(cfg: Config, name: str) -> Path:
 
 
 def ensure_dir(cfg: Config) -> Path:
-    cfg.secrets_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(cfg.secrets_dir, 0o700)
-    return cfg.secrets_dir
+    return private_dir(cfg.secrets_dir)
 
 
 def get(cfg: Config, name: str, *, create: bool = True, factory=None) -> str:
@@ -31,9 +29,7 @@ def get(cfg: Config, name: str, *, create: bool = True, factory=None) -> str:
         raise LabError(f"secret {name} not found in {cfg.secrets_dir}; start the lab first (labkit up)")
     ensure_dir(cfg)
     value = factory() if factory else _random.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value + "\n")
+    create_private(path, value + "\n")
     return value
 
 

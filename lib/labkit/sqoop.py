@@ -40,6 +40,7 @@ from urllib.parse import unquote, urlparse
 import psycopg2
 from psycopg2 import extensions, sql
 
+from labkit import connections
 from labkit.errors import LabError
 from labkit.progress import in_notebook, use_widgets
 
@@ -825,18 +826,15 @@ def _print_now(line: str) -> None:
 # -- the lab's own values -------------------------------------------------------------------------------------------
 def lab_connect(cfg) -> str:
     """The JDBC URL of the lab's source database (`airline_db`) on the active profile."""
-    from labkit import connections
-
-    pg = next(c for c in connections.connections(cfg) if c["connection_id"] == "postgres_default")
-    return f"jdbc:postgresql://{pg['host']}:{pg['port']}/{pg['schema']}"
+    return connections.get(cfg, "postgres").jdbc_url
 
 
 def lab_command(cfg, table: str = "tbl_airflow_dummy", target_dir: str | os.PathLike | None = None,
                 *extra: str) -> list[str]:
     """`labkit sqoop import ...` for the lab: its URL, user `airline`, the password file, the landing zone."""
-    from labkit import secrets
-
-    target = Path(target_dir) if target_dir else cfg.landing_dir / table
-    return ["labkit", "sqoop", "import", "--connect", lab_connect(cfg), "--username", "airline",
-            "--password-file", str(secrets.path(cfg, "postgres_airline")), "--table", table,
+    pg = connections.get(cfg, "postgres")
+    pg.password                                   # the file exists before the command names it
+    target = os.fspath(target_dir) if target_dir else cfg.landing_dir / table   # a path or a file:// URI
+    return ["labkit", "sqoop", "import", "--connect", pg.jdbc_url, "--username", pg.login,
+            "--password-file", str(pg.secret_file), "--table", table,
             "--target-dir", str(target), *extra]

@@ -6,11 +6,11 @@ connections. The file is still private (0600): it names your account's endpoints
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from labkit.config import Config
 from labkit.errors import LabError
+from labkit.state import private_dir, write_private
 
 
 def path(cfg: Config) -> Path:
@@ -19,16 +19,8 @@ def path(cfg: Config) -> Path:
 
 def write(cfg: Config, outputs: dict) -> Path:
     target = path(cfg)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(target.parent, 0o700)
-    tmp = target.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(outputs, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.chmod(tmp, 0o600)
-    tmp.replace(target)
-    return target
+    private_dir(target.parent)
+    return write_private(target, json.dumps(outputs, indent=2, sort_keys=True) + "\n")
 
 
 def read(cfg: Config) -> dict:

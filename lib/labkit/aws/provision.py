@@ -618,7 +618,7 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
         return result
     if lab.allow_cidr is None:
         lab.allow_cidr = public_cidr()
-    from labkit.services import ensure_state_dir
+    from labkit.state import ensure_state_dir
 
     ensure_state_dir(cfg)
     actions = lab.steps(apply=True)

@@ -28,6 +28,7 @@ import psycopg2
 from labkit import connections
 from labkit.config import Config
 from labkit.errors import LabError
+from labkit.progress import tqdm
 
 TABLE = "tbl_airflow_dummy"
 LINES = 100
@@ -122,19 +123,7 @@ def fixed_sql(cfg: Config, table: str = TABLE) -> str:
 
 def connect(cfg: Config, password: str | None = None):
     """A psycopg2 connection to `airline_db` as `airline`, from the generated `postgres_default` connection."""
-    info = next(c for c in connections.connections(cfg) if c["connection_id"] == "postgres_default")
-    where = f"{info['host']}:{info['port']}"
-    try:
-        return psycopg2.connect(host=info["host"], port=info["port"], dbname=info["schema"], user=info["login"],
-                                password=password or info["password"], connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        text = str(exc)
-        if "password authentication failed" in text:
-            raise LabError(f"PostgreSQL at {where} rejected the password for {info['login']!r}; use the generated "
-                           f"one (connection postgres_default, file {cfg.secrets_dir / 'postgres_airline'})") from None
-        if "Connection refused" in text:
-            raise LabError(f"no PostgreSQL answers at {where}; start it with `labkit up postgres`") from None
-        raise LabError(f"cannot connect to {info['schema']} at {where}: {text.strip().splitlines()[0]}") from None
+    return connections.get(cfg, "postgres").connect(password)
 
 
 # -- the fast path: binary COPY streams ------------------------------------------------------------------
@@ -203,7 +192,6 @@ def _copy_lines(cfg: Config, table: str, lines: range, created, on_line, passwor
 def _progress_bar(table: str, label: str, total: int, enabled: bool):
     if not enabled:
         return None
-    from labkit.progress import tqdm
 
     return tqdm(total=total, unit="rows", unit_scale=True, desc=f"{table} ({label})")
 

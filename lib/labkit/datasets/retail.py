@@ -29,7 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from labkit import connections
 from labkit.config import Config
+from labkit.emr import bucket
+from labkit.progress import tqdm
 
 ROWS = {"smoke": 20_000, "full": 541_909}
 SEED = 20101201
@@ -153,10 +156,7 @@ def build(rows: int, seed: int = SEED):
 def generate(cfg: Config, *, rows: int | None = None, seed: int = SEED, progress: bool = True) -> RetailResult:
     """Write the raw retail parquet files to RAW_DATA_PATH (replacing what is there). Idempotent."""
     import pyarrow.parquet as pq
-    from labkit.progress import tqdm
 
-    from labkit import connections
-    from labkit.emr import bucket
 
     started = time.monotonic()
     rows = rows_for(cfg) if rows is None else rows

@@ -11,6 +11,7 @@ know the difference: only the `aws_default` connection's `service_config.emr.end
 """
 from __future__ import annotations
 
+from labkit import connections
 from labkit.config import MARIADB_JDBC_JAR, Config
 from labkit.emr import bucket
 from labkit.emr.engine import tail_log
@@ -19,28 +20,24 @@ JDBC_JAR = MARIADB_JDBC_JAR
 JOB = "retail_quantity.py"
 
 
-def endpoint_url(cfg: Config) -> str:
-    return f"http://127.0.0.1:{cfg.ports['emr']}"
+def endpoint_url(cfg: Config) -> str | None:
+    """The local EMR endpoint's URL (None on aws: boto3's own)."""
+    return connections.endpoint_url(cfg)
 
 
 def client(cfg: Config):
     """A boto3 EMR client for this lab: the local endpoint on `local`, real EMR on `aws`."""
     import boto3
 
-    from labkit import connections
-
-    aws = next(c for c in connections.connections(cfg) if c["connection_id"] == "aws_default")
+    aws = connections.get(cfg, "aws")
     kwargs = {"region_name": cfg.region}
-    if cfg.profile == "local":
-        kwargs.update(endpoint_url=endpoint_url(cfg), aws_access_key_id=aws["login"],
-                      aws_secret_access_key=aws["password"])
+    if aws.login:                    # the local endpoint's key pair; on aws boto3's own credential chain
+        kwargs.update(endpoint_url=endpoint_url(cfg), aws_access_key_id=aws.login, aws_secret_access_key=aws.password)
     return boto3.client("emr", **kwargs)
 
 
 def job_uris(cfg: Config) -> dict[str, str]:
     """Where the DAG expects the job and the JDBC driver in the bucket (the `S3_PATH` variable + a fixed key)."""
-    from labkit import connections
-
     s3_path = connections.variables(cfg)["S3_PATH"]
     return {"job": f"{s3_path}/spark_jobs/{JOB}", "jar": f"{s3_path}/jars/{JDBC_JAR.name}"}
 
@@ -62,9 +59,7 @@ def step_log(cfg: Config, log_uri: str, cluster_id: str, step_id: str, name: str
 
 def results(cfg: Config, run_date: str) -> list[tuple]:
     """The EMR job's rows in `emr_table` for one date ([] before the job's first success creates the table)."""
-    from labkit import services
-
-    with services.get(cfg, "mariadb").connect("emr", database="airflow") as conn, conn.cursor() as cur:
+    with connections.get(cfg, "mysql").connect() as conn, conn.cursor() as cur:
         cur.execute("select count(*) from information_schema.tables where table_name = 'emr_table'")
         if not cur.fetchone()[0]:
             return []

@@ -6,21 +6,21 @@ half-started lab behind. `down` stops every process group it started and keeps t
 """
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 
 from labkit import procs
 from labkit.config import Config
 from labkit.errors import LabError
+from labkit.java import java_problem
 from labkit.services.airflow import Airflow
 from labkit.services.base import Service, ServiceStatus
 from labkit.services.emr import EMR
 from labkit.services.mariadb import MariaDB
 from labkit.services.postgres import Postgres
+from labkit.state import MARKER, ensure_state_dir, is_state_dir
 
 SERVICE_CLASSES: tuple[type[Service], ...] = (Postgres, MariaDB, EMR, Airflow)
-MARKER = "LABKIT_STATE"
 
 
 def all_services(cfg: Config) -> list[Service]:
@@ -43,27 +43,8 @@ def _select(cfg: Config, only: list[str] | None) -> list[Service]:
     return [s for s in all_services(cfg) if s.name in wanted]
 
 
-def ensure_state_dir(cfg: Config) -> None:
-    """Create the state folder, or check that an existing one is ours (a foreign folder is never touched)."""
-    state = cfg.state_dir
-    marker = state / MARKER
-    if state.exists() and not marker.exists() and any(state.iterdir()):
-        raise LabError(f"{state} exists but is not a labkit state folder (no {MARKER} file); point LAB_STATE_DIR "
-                       "(or lab.state_dir in lab.toml) at an empty or new folder; labkit deletes nothing it did not make")
-    state.mkdir(parents=True, exist_ok=True)
-    # 0700 keeps it private; when we are root, the database servers run as an unprivileged account and
-    # must be able to pass through (0711: no listing), while secrets/ stays 0700.
-    os.chmod(state, 0o711 if os.geteuid() == 0 else 0o700)
-    if not marker.exists():
-        marker.write_text(f"labkit state folder for {cfg.root}\nDelete it (labkit down --purge --yes) to reset the lab.\n")
-    for sub in (cfg.logs_dir, cfg.landing_dir, cfg.s3_dir / cfg.bucket if cfg.bucket else cfg.s3_dir):
-        sub.mkdir(parents=True, exist_ok=True)
-
-
 def preflight(cfg: Config, services: list[Service]) -> None:
     """Everything that can be known before starting anything: Java, binaries, state folders, free ports."""
-    from labkit.doctor import java_problem
-
     problems = [p for s in services for p in s.missing_requirements()]
     if (java := java_problem()):
         problems.append(java)
@@ -118,7 +99,7 @@ def down(cfg: Config, purge: bool = False, report: Callable[[str], None] = print
     if purge:
         if not cfg.state_dir.exists():
             return
-        if not (cfg.state_dir / MARKER).exists():
+        if not is_state_dir(cfg.state_dir):
             raise LabError(f"{cfg.state_dir} is not a labkit state folder (no {MARKER}); not deleting it")
         shutil.rmtree(cfg.state_dir)
         report(f"deleted {cfg.state_dir}")

@@ -7,6 +7,7 @@ REST API from `labkit.connections` on every `up`.
 from __future__ import annotations
 
 import configparser
+import io
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from labkit.airflow_api import AirflowAPI
 from labkit.errors import LabError
 from labkit.services.base import Service
 from labkit.services.postgres import Postgres
+from labkit.state import write_private
 
 ADMIN = "admin"
 
@@ -73,8 +75,8 @@ class Airflow(Service):
         self.dir.mkdir(parents=True, exist_ok=True)
         parser = configparser.ConfigParser(interpolation=None)
         parser.read_dict(self.settings())
-        _write_private(self.config_file, parser)
-        _write_private_text(self.passwords_file, json.dumps({ADMIN: self.admin_password()}) + "\n")
+        write_private(self.config_file, _config_text(parser))
+        write_private(self.passwords_file, json.dumps({ADMIN: self.admin_password()}) + "\n")
 
     def env(self) -> dict[str, str]:
         return airflow_env(self.cfg)
@@ -144,16 +146,8 @@ def _fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def _write_private_text(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(path, 0o600)
-
-
-def _write_private(path: Path, parser: configparser.ConfigParser) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("# Written by labkit on every `up` from lab.toml and the lab's secrets: edit lab.toml instead.\n")
-        parser.write(fh)
-    os.chmod(path, 0o600)
+def _config_text(parser: configparser.ConfigParser) -> str:
+    out = io.StringIO()
+    out.write("# Written by labkit on every `up` from lab.toml and the lab's secrets: edit lab.toml instead.\n")
+    parser.write(out)
+    return out.getvalue()

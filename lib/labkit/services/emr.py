@@ -15,6 +15,7 @@ from pathlib import Path
 from labkit import connections, hadoop_client, secrets
 from labkit.services.base import Service
 from labkit.services.mariadb import DATABASE, USER
+from labkit.state import write_private
 
 CREDENTIALS = "emr_jdbc.properties"
 
@@ -41,12 +42,12 @@ class EMR(Service):
         return {"args": self.command()[1:]}
 
     def env(self) -> dict[str, str]:
-        aws = next(c for c in connections.connections(self.cfg) if c["connection_id"] == "aws_default")
+        aws = connections.get(self.cfg, "aws")
         env = dict(os.environ)
         env.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYTHONUNBUFFERED": "1",
                     "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
                     # the aws_default connection's key pair: the endpoint checks every request's SigV4 signature
-                    "LAB_EMR_ACCESS_KEY": aws["login"] or "", "LAB_EMR_SECRET_KEY": aws["password"] or ""})
+                    "LAB_EMR_ACCESS_KEY": aws.login or "", "LAB_EMR_SECRET_KEY": aws.password or ""})
         return env
 
     def healthy(self) -> bool:
@@ -62,9 +63,7 @@ class EMR(Service):
                 f"user={USER}\npassword={secrets.get(self.cfg, 'mariadb_emr')}\n"
                 f"driver=org.mariadb.jdbc.Driver\n")
         secrets.ensure_dir(self.cfg)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        write_private(path, text)
 
 
 def credentials_file(cfg) -> Path:

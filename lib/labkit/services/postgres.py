@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg2
 
-from labkit import secrets
+from labkit import procs, secrets
 from labkit.errors import LabError
 from labkit.services.base import Service
 
@@ -106,7 +106,6 @@ class Postgres(Service):
         if self.user:
             shutil.chown(pwfile, self.user, self.user)
         try:
-            from labkit import procs
             result = subprocess.run(
                 [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER, f"--pwfile={pwfile}",
                  "--auth=scram-sha-256", "--encoding=UTF8", "--no-locale"],
