@@ -61,3 +61,29 @@ def test_the_checked_cells_print_facts_only():
         for cell in cells:
             text = "".join(o.get("text", "") for o in cell.outputs)
             assert " s " not in text and "seconds" not in text and "MiB" not in text, f"{name}: {text!r} is not deterministic"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_setup_is_one_readable_cell(path):
+    """The cell after the parameters: its imports, `cfg = notebook.start(...)` and at most two more statements;
+    no environment juggling (papermill's parameters reach the environment through notebook.start)."""
+    import ast
+
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    setup = code[[i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])][0] + 1]
+    statements = [s for s in ast.parse(setup.source).body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+    assert statements and ast.unparse(statements[0]).startswith("cfg = notebook.start(LAB_PROFILE, LAB_SCALE"), \
+        f"{path.name}: the setup starts with cfg = notebook.start(LAB_PROFILE, LAB_SCALE, ...)"
+    assert len(statements) <= 3, f"{path.name}: the setup cell does {len(statements)} things; move plumbing to lib/"
+    assert "os.environ" not in setup.source
+    elsewhere = []
+    for cell in code:
+        if cell is setup or cell.metadata.get("jupyter", {}).get("source_hidden"):   # a solution stands alone
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:          # IPython magics
+            continue
+        elsewhere += [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert elsewhere == [], f"{path.name}: imports belong in the setup cell: {elsewhere}"

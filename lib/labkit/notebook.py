@@ -1,0 +1,48 @@
+"""One line of setup for a notebook: `cfg = notebook.start(LAB_PROFILE, LAB_SCALE, services=[...])`.
+
+It applies the notebook's papermill parameters (`None` means: LAB_PROFILE / LAB_SCALE or lab.toml), brings up
+the services the notebook needs (a running, healthy service is reused), and prints one header that every
+notebook shows the same way: profile, scale, state folder and, when Airflow is up, where its UI is.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from labkit import config
+from labkit import services as lab_services
+from labkit.config import Config
+
+
+def start(profile: str | None = None, scale: str | None = None, *, services: Iterable[str] = ()) -> Config:
+    """Apply the parameters, start what is needed, print the header; returns the lab's settings."""
+    needed = list(services)
+    # The kernel's environment is the one channel to everything the notebook starts (the import CLI,
+    # spark-submit, the services): papermill's parameters go there before anything reads them.
+    if profile:
+        os.environ["LAB_PROFILE"] = profile
+    if scale:
+        os.environ["LAB_SCALE"] = scale
+    cfg = config.load()
+    if needed:
+        lab_services.up(cfg, only=needed, report=_report_changes)
+    print(header(cfg, airflow="airflow" in needed))
+    return cfg
+
+
+def header(cfg: Config, *, airflow: bool = False) -> str:
+    lines = [f"profile={cfg.profile}  scale={cfg.scale}  state folder={cfg.state_dir}"]
+    if airflow:
+        lines.append(airflow_link(cfg))
+    return "\n".join(lines)
+
+
+def airflow_link(cfg: Config) -> str:
+    """Where the Airflow UI is and how to log in (the password stays in its file)."""
+    return f"Airflow UI: {lab_services.get(cfg, 'airflow').url}  (user admin, password in {cfg.secrets_dir / 'airflow_admin'})"
+
+
+def _report_changes(line: str) -> None:
+    """Say what was started or restarted; a service that was simply reused needs no line."""
+    if not line.endswith(", reused"):
+        print(line)
