@@ -4,8 +4,9 @@ The seed's `EMR_SCHEDULING_DAG` (start_job -> CREATE_EMR_CLUSTER -> ADD_EMR_STEP
 TERMINATE_CLUSTER -> end_job) for Airflow 3, with what the seed got wrong fixed:
 
 - no `Variable.get` at parse time: every setting is a template (`{{ var.value.S3_PATH }}`) rendered
-  when the task runs, so parsing the file never touches the database (what differs between the lab and
-  AWS, like the IAM roles, is a variable with the lab's value as its default);
+  when the task runs, so parsing the file never touches the database; what differs between the lab and
+  AWS (the IAM roles, the security groups, the bucket) is a variable that labkit generates for the profile;
+- the cluster id travels as an XComArg (`create_emr_cluster.output`), not as an `xcom_pull` string;
 - the cluster is always terminated: TERMINATE_CLUSTER is the *teardown* of CREATE_EMR_CLUSTER, so it runs
   when the step fails too, and the run is still marked failed (with a plain `trigger_rule="all_done"` and
   `end_job` after it, the run would end "success" although the step failed);
@@ -31,19 +32,18 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 
 
-def var(name: str, default: str) -> str:
+def var(name: str) -> str:
     """A variable as a template: read when the task runs, never when the file is parsed."""
-    return "{{ var.value.get('%s', '%s') }}" % (name, default)
+    return "{{ var.value.%s }}" % name
 
 
 # Rendered when a task runs (never at parse time). A run triggered without a logical date uses its run day.
 RUN_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
-CLUSTER_ID = "{{ ti.xcom_pull(task_ids='create_emr_cluster') }}"
-INSTANCE_TYPE = var("EMR_INSTANCE_TYPE", "m5.xlarge")
+INSTANCE_TYPE = var("EMR_INSTANCE_TYPE")
 
 JOB_FLOW_OVERRIDES = {
     "Name": f"emr_ephemeral_job {RUN_DATE}",
-    "ReleaseLabel": var("EMR_RELEASE_LABEL", "emr-7.13.0"),          # EMR 7: Spark 3.5
+    "ReleaseLabel": var("EMR_RELEASE_LABEL"),                      # EMR 7: Spark 3.5
     "LogUri": "{{ var.value.EMR_LOG_URI }}",     # step logs: <LogUri>/<cluster-id>/steps/<step-id>/
     "Applications": [{"Name": "Spark"}],
     "Instances": {
@@ -58,14 +58,14 @@ JOB_FLOW_OVERRIDES = {
         "KeepJobFlowAliveWhenNoSteps": True,           # created empty: the step is added by the next task
         "TerminationProtected": False,
         "Ec2SubnetId": "{{ var.value.SUBNET_ID }}",
-        "EmrManagedMasterSecurityGroup": var("EMR_MASTER_SECURITY_GROUP", "sg-local-emr-master"),
-        "EmrManagedSlaveSecurityGroup": var("EMR_SLAVE_SECURITY_GROUP", "sg-local-emr-slave"),
+        "EmrManagedMasterSecurityGroup": var("EMR_MASTER_SECURITY_GROUP"),
+        "EmrManagedSlaveSecurityGroup": var("EMR_SLAVE_SECURITY_GROUP"),
     },
     "AutoTerminationPolicy": {"IdleTimeout": 900},     # seconds idle before EMR ends a forgotten cluster
-    "JobFlowRole": var("EMR_INSTANCE_PROFILE", "emr-ec2-role"),
-    "ServiceRole": var("EMR_SERVICE_ROLE", "emr-service-role"),
+    "JobFlowRole": var("EMR_INSTANCE_PROFILE"),
+    "ServiceRole": var("EMR_SERVICE_ROLE"),
     "VisibleToAllUsers": True,
-    "Tags": [{"Key": var("LAB_TAG_KEY", "lab"), "Value": var("LAB_TAG_VALUE", "airflow-lab")}],
+    "Tags": [{"Key": var("LAB_TAG_KEY"), "Value": var("LAB_TAG_VALUE")}],
 }
 
 SPARK_STEPS = [
@@ -96,8 +96,12 @@ def print_arguments(**settings: str) -> None:
 
 
 def poke_interval_from_variable(context) -> None:
-    """The sensor polls every EMR_POKE_INTERVAL seconds (2 on the lab, 60 on AWS), read when it starts."""
-    context["task"].poke_interval = float(context["var"]["value"].get("EMR_POKE_INTERVAL", 60))
+    """The sensor polls every EMR_POKE_INTERVAL seconds (2 on the lab, 60 on AWS), read when it starts.
+
+    `poke_interval` is not a templated field, and reading the variable at parse time would touch the
+    database on every parse: so the value is set here, when the task starts.
+    """
+    context["task"].poke_interval = float(context["var"]["value"].EMR_POKE_INTERVAL)
 
 
 with DAG(
@@ -110,6 +114,7 @@ with DAG(
     dagrun_timeout=timedelta(hours=2),
     default_args={"owner": "lab", "retries": 1, "retry_delay": timedelta(seconds=30)},
     tags=["emr", "workshop-2"],
+    doc_md=__doc__,                                    # the rationale above, shown on the DAG's page in the UI
 ) as dag:
     start_job = PythonOperator(
         task_id="start_job",
@@ -128,15 +133,15 @@ with DAG(
 
     add_emr_step = EmrAddStepsOperator(
         task_id="add_emr_step",
-        job_flow_id=CLUSTER_ID,
+        job_flow_id=create_emr_cluster.output,
         steps=SPARK_STEPS,
         aws_conn_id="aws_default",
     )
 
     monitor_emr_step = EmrStepSensor(
         task_id="monitor_emr_step",
-        job_flow_id=CLUSTER_ID,
-        step_id="{{ ti.xcom_pull(task_ids='add_emr_step')[0] }}",
+        job_flow_id=create_emr_cluster.output,
+        step_id="{{ ti.xcom_pull(task_ids='add_emr_step')[0] }}",   # the first of the step ids the task returned
         aws_conn_id="aws_default",
         pre_execute=poke_interval_from_variable,
         timeout=60 * 60,
@@ -145,7 +150,7 @@ with DAG(
 
     terminate_cluster = EmrTerminateJobFlowOperator(
         task_id="terminate_cluster",
-        job_flow_id=CLUSTER_ID,
+        job_flow_id=create_emr_cluster.output,
         aws_conn_id="aws_default",
     )
 
