@@ -31,7 +31,7 @@ test: setup
 
 lab: setup
 	$(BIN)/labkit up
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks   # labkit & co. in its terminals
+	$(BIN)/labkit jupyter   # JupyterLab on 127.0.0.1 (as root too), labkit & co. on its terminals' PATH
 
 bench: setup
 	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b --scale $${LAB_SCALE:-smoke} || exit 1; done

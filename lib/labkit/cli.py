@@ -1,4 +1,4 @@
-"""`labkit up|down|status|doctor|logs|env|run|sqoop`: the lab from a terminal (the notebooks call the same functions)."""
+"""`labkit up|down|status|doctor|logs|env|run|jupyter|sqoop`: the lab from a terminal (the notebooks call the same functions)."""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +6,9 @@ import json
 import sys
 import time
 
-from labkit import config, doctor, procs, services, sqoop
+from labkit import config, doctor, java, jupyter, procs, runner, services, sqoop
 from labkit.errors import LabError
+from labkit.services.airflow import airflow_env
 
 
 def _mb(n: int) -> str:
@@ -59,7 +60,7 @@ def cmd_doctor(cfg, args) -> int:
     for p in problems:
         print(f"problem: {p}")
     if not problems:
-        print(f"ready: Java {doctor.java_version()}, profile {cfg.profile}, scale {cfg.scale}, state {cfg.state_dir}")
+        print(f"ready: Java {java.java_version()}, profile {cfg.profile}, scale {cfg.scale}, state {cfg.state_dir}")
     return 1 if problems else 0
 
 
@@ -82,8 +83,6 @@ def cmd_logs(cfg, args) -> int:
 
 def cmd_env(cfg, args) -> int:
     """Shell exports so that `airflow ...` in a terminal talks to this lab."""
-    from labkit.services.airflow import airflow_env
-
     env = airflow_env(cfg)
     for key in ("AIRFLOW_HOME", "AIRFLOW_CONFIG", "LAB_ROOT", "LAB_PROFILE", "LAB_SCALE", "LAB_STATE_DIR",
                 "SPARK_LOCAL_IP"):
@@ -92,9 +91,12 @@ def cmd_env(cfg, args) -> int:
 
 
 def cmd_run(cfg, args) -> int:
-    from labkit import runner
-
     return runner.main(cfg, only=args.notebooks, output=args.output, store=args.store_expected)
+
+
+def cmd_jupyter(cfg, args) -> int:
+    jupyter.run(cfg, args.port)
+    return 0
 
 
 def cmd_sqoop(cfg, args) -> int:
@@ -129,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store-expected", action="store_true",
                    help="after a green smoke run, save what the `# NBVAL_CHECK_OUTPUT` cells printed into notebooks/")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("jupyter", help="JupyterLab on the notebooks, on 127.0.0.1 (what `make lab` runs)")
+    p.add_argument("--port", type=int, default=jupyter.DEFAULT_PORT, help=f"default {jupyter.DEFAULT_PORT}")
+    p.set_defaults(func=cmd_jupyter)
     p = sub.add_parser("sqoop", help="`labkit sqoop import --connect ...`: a Sqoop-shaped import from PostgreSQL")
     sqoop.add_arguments(p)
     p.set_defaults(func=cmd_sqoop)
