@@ -53,12 +53,10 @@ def test_the_run_writes_emr_table_terminates_the_cluster_and_a_rerun_keeps_one_r
 def test_a_failing_step_fails_the_run_and_the_cluster_is_still_terminated(stack):
     cfg, api, client = stack
     good = connections.variables(cfg)["RAW_DATA_PATH"]
-    api.upsert("variables", [{"key": "RAW_DATA_PATH", "value": good + "-missing"}])
-    try:
-        run_id = api.trigger(DAG_ID, logical_date="2024-04-01T00:00:00Z")
-        run = api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)
-    finally:
-        api.upsert("variables", [{"key": "RAW_DATA_PATH", "value": good}])
+    # This run only reads a missing folder (the DAG's raw_data_path param); the shared variable is not touched.
+    run_id = api.trigger(DAG_ID, logical_date="2024-04-01T00:00:00Z", conf={"raw_data_path": good + "-missing"})
+    run = api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)
+    assert api.get("variables/RAW_DATA_PATH")["value"] == good
     assert run["state"] == "failed"
     assert states(api, run_id) == {"start_job": "success", "create_emr_cluster": "success",
                                    "add_emr_step": "success", "monitor_emr_step": "failed",
