@@ -1,13 +1,16 @@
 """One line of setup for a notebook: `cfg = notebook.start(LAB_PROFILE, LAB_SCALE, services=[...])`.
 
 It applies the notebook's papermill parameters (`None` means: LAB_PROFILE / LAB_SCALE or lab.toml), brings up
-the services the notebook needs (a running, healthy service is reused), and prints one header that every
-notebook shows the same way: profile, scale, state folder and, when Airflow is up, where its UI is.
+the services the notebook needs (a running, healthy service is reused), lets tables show whole values, and
+prints one header that every notebook shows the same way: profile, scale, state folder and, when Airflow is
+up, where its UI is.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+
+import pandas as pd
 
 from labkit import config
 from labkit import services as lab_services
@@ -24,6 +27,7 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
     if scale:
         os.environ["LAB_SCALE"] = scale
     cfg = config.load()
+    pd.set_option("display.max_colwidth", None)   # tables show whole values (a URL, a reason), never "..."
     if needed:
         lab_services.up(cfg, only=needed, report=_report_changes)
     print(header(cfg, airflow="airflow" in needed))
