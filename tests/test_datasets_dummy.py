@@ -138,3 +138,13 @@ def test_quirk_on_a_missing_table_says_how_to_build_it(pg):
         dummy.quirk(pg, "clock", table="no_such_table")
     with pytest.raises(LabError, match="unknown quirk"):
         dummy.quirk(pg, "am/pm")
+
+
+def test_a_slow_query_says_what_it_waits_for(pg, monkeypatch, capsys):
+    """A learner in front of a long cell sees a line naming what PostgreSQL is doing; a quick query prints nothing."""
+    monkeypatch.setattr(dummy, "SAY_AFTER_SECONDS", 0.3)
+    dummy.query(pg, "select count(*) as n from pg_class, pg_sleep(1)")
+    said = capsys.readouterr().out
+    assert said.startswith("waiting for PostgreSQL (reading pg_class;") and "rows at scale smoke" in said
+    dummy.query(pg, "select 1 as one")
+    assert capsys.readouterr().out == ""

@@ -340,16 +340,26 @@ def create_table(cfg: Config, *, variant: str = "fixed", table: str = TABLE, pro
                   rows=rows, seconds=seconds, sql=sql)
 
 
+SAY_AFTER_SECONDS = 5.0    # a query still running after this says what it waits for (a full-scale scan takes ~30 s)
+
+
 def query(cfg: Config, sql: str, params: tuple | None = None):
-    """Run one read-only query as `airline` and return a DataFrame."""
+    """Run one read-only query as `airline` and return a DataFrame; a slow one prints what it waits for."""
     import pandas as pd
 
+    tables = sorted(set(re.findall(r"\bfrom\s+([a-z_][a-z0-9_]*)\b(?!\s*\()", sql, re.I)) - {"generate_series"})
+    what = f"reading {', '.join(tables)}" if tables else "running the query"
+    notice = threading.Timer(SAY_AFTER_SECONDS, print,
+                             [f"waiting for PostgreSQL ({what}; {expected_rows(cfg):,} rows at scale {cfg.scale}) ..."])
     with connect(cfg) as conn, conn.cursor() as cur:
+        notice.start()
         try:
             cur.execute(sql, params)
         except psycopg2.errors.UndefinedTable as exc:
             raise LabError(f"{str(exc).strip().splitlines()[0]}: build it first with "
                            "labkit.datasets.dummy.create_table(cfg)") from None
+        finally:
+            notice.cancel()
         return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
 
