@@ -60,3 +60,15 @@ def test_make_screenshots_shows_each_dags_latest_successful_run(lab, tmp_path, c
     else:
         missing = next(d for d, ok in ran.items() if not ok)
         assert code == 1 and f"{missing} has no successful run to show; run its notebook first" in out
+
+
+def test_without_chromium_the_saved_picture_is_shown_with_one_line(monkeypatch, tmp_path, capsys):
+    import labkit
+
+    monkeypatch.setenv("PATH", str(tmp_path))          # no chromium on this PATH
+    cfg = labkit.load()
+    picture = screenshots.run_picture(cfg, "airflow_workshop_job", "any-run")
+    said = capsys.readouterr().out.strip()
+    assert "\n" not in said and said.startswith("Chromium not found")
+    assert "images/airflow_run_airflow_workshop_job.png" in said
+    assert picture.filename == str(ROOT / "images" / "airflow_run_airflow_workshop_job.png")

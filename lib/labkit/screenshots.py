@@ -13,6 +13,8 @@ import argparse
 import shutil
 from pathlib import Path
 
+from IPython.display import Image
+
 from labkit import config, services
 from labkit.config import Config
 from labkit.errors import LabError
@@ -27,6 +29,19 @@ def chromium() -> str:
         if found:
             return found
     raise LabError("Chromium not found: install Debian's `chromium` package (make setup does it)")
+
+
+def run_picture(cfg: Config, dag_id: str, run_id: str, width: int = 900) -> Image:
+    """The UI's page of one run, to display in a notebook: taken now by a headless Chromium in this lab, or,
+    on a machine without Chromium (a Mac, say), the picture saved with the tutorial, with one line saying so."""
+    try:
+        chromium()
+    except LabError as exc:
+        saved = cfg.root / "images" / f"airflow_run_{dag_id}.png"
+        print(f"{exc}; showing the picture saved with the tutorial ({saved.relative_to(cfg.root)}) instead")
+        return Image(filename=str(saved), width=width)
+    [shot] = take(cfg, cfg.state_dir / "screenshots", runs=[(dag_id, run_id)], connections=False)
+    return Image(filename=str(shot), width=width)
 
 
 def take(cfg: Config, out_dir: Path, dags: list[str] = (), runs: list[tuple[str, str]] = (),
