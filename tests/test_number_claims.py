@@ -1,0 +1,93 @@
+"""Every number a learner reads is true (issue 13): no duration, size or ratio in prose unless it says where it is from.
+
+The rule, for the markdown of every notebook and the README. A *claim* is a number with a unit of time (ms, s,
+seconds, min, minutes, hours), of size (kB ... GiB) or a ratio (3x, 3×, "3 times faster"). Each claim must be
+one of:
+
+- a **reference figure**: marked `†` right after it, and the same document has a legend line starting with `†`
+  that names the machine and the date it came from (`† measured ... on a 2-core x86_64 machine, 2026-11-24`);
+- a **learner's time**: the estimate on the `**Time to complete:**` line, or in a table column headed
+  "Time to complete": a person's reading and doing time, not the machine's;
+- a **setting**: the line names the setting in backticks (`EMR_POKE_INTERVAL` is 2 s here) — true by
+  construction.
+
+Anything else that the machine measured is printed by a cell, next to a sentence that reads it; it is not typed
+into prose. Counts of data (1,440 timestamps) are not claims: write them without a time unit.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + [ROOT / "README.md"]
+
+NUMBER = r"(?<![\w.,/-])\d+(?:[.,]\d+)*(?:\s*[–-]\s*\d+(?:[.,]\d+)*)?"
+UNIT = (r"(?:ms|s|sec|seconds?|min|minutes?|h|hours?|[kKMG]i?B|x|×|"
+        r"times\s+(?:faster|slower|smaller|larger|bigger|more|less|as\s+\w+))")
+CLAIM = re.compile(rf"({NUMBER})\s*({UNIT})(?![\w])(\s*†)?")
+# A legend: a line that starts with † and, before the paragraph ends, names a date.
+LEGEND = re.compile(r"^[ \t]*(?:[-*][ \t]*)?†(?:(?!\n[ \t]*\n).)*?\b20\d\d-\d\d(?:-\d\d)?\b", re.S | re.M)
+# A setting by its name: `EMR_POKE_INTERVAL`, `spark.driver.memory` (optionally `=value`).
+SETTING = re.compile(r"`(?:[A-Z][A-Z0-9]*_[A-Z0-9_]+|[a-z]+(?:\.[a-zA-Z]+)+)(?:=[^`]*)?`")
+
+
+def markdown(path: Path) -> str:
+    if path.suffix == ".md":
+        return path.read_text()
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def unmarked_claims(text: str) -> list[str]:
+    """The claims of `text` that break the rule above, as 'claim | line' strings."""
+    bad = []
+    has_legend = bool(LEGEND.search(text))
+    time_column = None
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
+        if cells and any("Time to complete" in c for c in cells):
+            time_column = next(i for i, c in enumerate(cells) if "Time to complete" in c)
+        elif not cells:
+            time_column = None
+        learner_line = line.lstrip().startswith("**Time to complete:**")
+        for match in CLAIM.finditer(line):
+            if match.group(3):
+                if not has_legend:
+                    bad.append(f"{match.group(0).strip()} | † without a legend line naming the machine and date")
+                continue
+            if learner_line and match.start() < (line.find("(") if "(" in line else len(line)):
+                continue
+            if time_column is not None and cells and len(cells) > time_column and match.group(0) in cells[time_column]:
+                continue
+            if SETTING.search(line):
+                continue
+            bad.append(f"{match.group(0).strip()} | {line.strip()[:120]}")
+    return bad
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_every_number_says_where_it_is_from(path):
+    assert unmarked_claims(markdown(path)) == []
+
+
+def test_the_rule_catches_a_false_claim_and_accepts_marked_ones():
+    legend = "† measured with bench/generate.py on a 2-core x86_64 machine, 2026-11-24\n"
+    assert unmarked_claims("The fast path is about 9 times faster.") != []
+    assert unmarked_claims("The import takes 15–30 s at full scale.") != []
+    assert unmarked_claims("Text is 8x the size of parquet (1.6 GB vs 211 MB).") != []
+    assert unmarked_claims("The fast path is about 2.4 times faster† than the seed.\n" + legend) == []
+    assert unmarked_claims("about 2.4x† faster") != []                        # a † needs its legend
+    assert unmarked_claims("**Time to complete:** 10 minutes.") == []
+    assert unmarked_claims("**Time to complete:** 10 minutes (the JVM takes 10–30 s to start).") != []
+    assert unmarked_claims("The sensor polls every 2 s (`EMR_POKE_INTERVAL`).") == []
+    assert unmarked_claims("| notebook | Time to complete |\n|---|---|\n| 03 | 10 min |\n") == []
+    assert unmarked_claims("| notebook | what it takes |\n|---|---|\n| 03 | 10 min |\n") != []
+    assert unmarked_claims("one day is 1,440 timestamps; 144,000 rows") == []
+    assert unmarked_claims("At `smoke` scale the series takes 4 minutes.") != []        # not a setting's name
+    assert unmarked_claims("A 2 GB driver (`spark.driver.memory=2g`).") == []
+    assert unmarked_claims("It took 3 s†.\n\n† measured on a 2-core machine, no date") != []
+    assert unmarked_claims("It took 3 s†.\n\n† measured on a 2-core x86_64 machine,\n2026-11-24.") == []
