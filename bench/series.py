@@ -6,6 +6,9 @@ Starts the lab if needed (notebook 08 stops it at the end, as in `make run`), ru
 with the same runner, writes the executed copies to a temporary folder, prints the runner's table and
     ratio series_minutes = <minutes> (goal <= 4 smoke | 10 full)
     ratio series_peak_gib = <GiB> (goal <= 6)
+    ratio series_peak_disk_gib = <GiB> (goal <= what `labkit doctor` asks to be free: 2 smoke | 12 full)
+The peak disk use is the largest size of the lab's state folder (databases, landing zone, buckets, logs),
+sampled every two seconds while the series runs.
 """
 from __future__ import annotations
 
@@ -14,13 +17,46 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import labkit
 from labkit import runner
+from labkit.doctor import DISK_MIN_GB
 
 GOAL_MINUTES = {"smoke": 4, "full": 10}
 GOAL_PEAK_GIB = 6
+
+
+def folder_bytes(path: Path) -> int:
+    """Disk space the files under `path` take (allocated blocks; files that vanish while counting are skipped)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
+class PeakDisk(threading.Thread):
+    """The largest size of a folder, sampled every `interval` seconds until stop()."""
+
+    def __init__(self, path: Path, interval: float = 2.0):
+        super().__init__(daemon=True)
+        self.path, self.interval, self.done = path, interval, threading.Event()
+        self.start_bytes = self.peak = folder_bytes(path)
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            self.peak = max(self.peak, folder_bytes(self.path))
+
+    def stop(self) -> int:
+        self.done.set()
+        self.join()
+        self.peak = max(self.peak, folder_bytes(self.path))
+        return self.peak
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,11 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     # Started by another process (as `make run` does): the runner's peak memory counts this process's
     # descendants, which must be the notebooks' kernels and what they start, not the lab's servers.
     subprocess.run([str(Path(sys.executable).with_name("labkit")), "up"], check=True, stdout=subprocess.DEVNULL)
-    with tempfile.TemporaryDirectory() as tmp:
-        results = runner.run_series(cfg, output=Path(args.output or tmp))
+    disk = PeakDisk(cfg.state_dir)
+    disk.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = runner.run_series(cfg, output=Path(args.output or tmp))
+    finally:
+        disk.stop()
     print()
     print(runner.format_summary(results))
-    print(f"scale {args.scale}, load average {os.getloadavg()[0]:.1f}")
+    print(f"scale {args.scale}, load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores")
+    print(f"state folder {cfg.state_dir}: {disk.start_bytes / 2**30:.2f} GiB before, {disk.peak / 2**30:.2f} GiB at its peak")
     if any(r.status != "ok" for r in results):
         print("a notebook failed: no ratio")
         return 1
@@ -45,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = max(r.peak_memory_mib for r in results) / 1024
     print(f"ratio series_minutes = {minutes:.1f} (goal <= {GOAL_MINUTES[args.scale]})")
     print(f"ratio series_peak_gib = {peak:.2f} (goal <= {GOAL_PEAK_GIB})")
+    print(f"ratio series_peak_disk_gib = {disk.peak / 2**30:.2f} (goal <= {DISK_MIN_GB[args.scale]})")
     return 0
 
 
