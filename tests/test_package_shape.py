@@ -17,7 +17,7 @@ FLOORS = {
     "lab": ["labkit.services", "labkit.hadoop_client", "labkit.airflow_api", "labkit.spark_submit"],
     "pipes": ["labkit.sqoop", "labkit.datasets", "labkit.aggregation", "labkit.workshop_job", "labkit.emr",
               "labkit.aws"],
-    "top": ["labkit.cli", "labkit.runner", "labkit.notebook", "labkit.jupyter", "labkit.doctor", "labkit.screenshots", "labkit.plots",
+    "top": ["labkit.cli", "labkit.runner", "labkit.notebook", "labkit.jupyter", "labkit.prepare", "labkit.doctor", "labkit.screenshots", "labkit.plots",
             "labkit.architecture"],
 }
 ORDER = ["ground", "lab", "pipes", "top"]

@@ -176,15 +176,10 @@ def ensure_landed(cfg: Config, *, mappers: int = 2, progress: bool = True) -> st
     imported again (`--as-parquetfile --delete-target-dir`). Returns what was done, in words.
     """
     want = dummy.expected_rows(cfg)
-    cols = dummy.query(cfg, "select array_agg(column_name::text order by ordinal_position) as cols "
-                            "from information_schema.columns where table_name = %s", (TABLE,)).cols[0]
-    source_ok = cols == ["id", "line", "comment", "created"] and \
-        dummy.query(cfg, f"select count(*) as n from {TABLE}").n[0] == want
+    source_ok = dummy.table_is_complete(cfg)
     if source_ok and parquet_rows(input_dir(cfg)) == want:
         return f"reused: {TABLE} ({want:,} rows) and its import in {input_dir(cfg)}"
-    done = []
-    if not source_ok:
-        done.append(f"built {dummy.create_table(cfg, progress=progress)}")
+    done = [dummy.ensure_table(cfg, progress=progress)]
     pg = connections.get(cfg, "postgres")
     sqoop.import_table(pg.jdbc_url, username=pg.login, table=TABLE, target_dir=input_dir(cfg),
                        password=pg.password, num_mappers=mappers,

@@ -1,4 +1,4 @@
-"""`labkit up|down|status|doctor|logs|env|run|jupyter|sqoop`: the lab from a terminal (the notebooks call the same functions)."""
+"""`labkit up|down|status|doctor|logs|env|run|prepare|jupyter|sqoop`: the lab from a terminal (the notebooks call the same functions)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from labkit import config, doctor, java, jupyter, procs, runner, services, sqoop
+from labkit import config, doctor, java, jupyter, prepare, procs, runner, services, sqoop
 from labkit.errors import LabError
 from labkit.services.airflow import airflow_env
 
@@ -94,6 +94,11 @@ def cmd_run(cfg, args) -> int:
     return runner.main(cfg, only=args.notebooks, output=args.output, store=args.store_expected)
 
 
+def cmd_prepare(cfg, args) -> int:
+    prepare.prepare(cfg, args.notebook)
+    return 0
+
+
 def cmd_jupyter(cfg, args) -> int:
     jupyter.run(cfg, args.port)
     return 0
@@ -131,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store-expected", action="store_true",
                    help="after a green smoke run, save what the `# NBVAL_CHECK_OUTPUT` cells printed into notebooks/")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("prepare", help="bring the lab to the state notebook NN starts from (to open it live)")
+    p.add_argument("notebook", help="its two digits, e.g. 06")
+    p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("jupyter", help="JupyterLab on the notebooks, on 127.0.0.1 (what `make lab` runs)")
     p.add_argument("--port", type=int, default=jupyter.DEFAULT_PORT, help=f"default {jupyter.DEFAULT_PORT}")
     p.set_defaults(func=cmd_jupyter)
