@@ -4,11 +4,14 @@ Every request the profile makes goes through botocore as it would to AWS (signed
 service model, parsed from the wire); the server answers for S3, IAM, EC2, STS, Secrets Manager, RDS and
 EMR. One server serves the whole pytest session; each test starts from an empty account (`reset`).
 
-Use it from a test module with `from aws_server import aws_env, moto_server  # noqa: F401`:
+Use it from a test module with `from aws_server import aws_env, moto_server  # noqa: F401` (fixtures):
 - `moto_server`: the session's server (`.url`, `.client(name)`, `.reset()`, `.backend(service)`);
 - `aws_env`: a test's environment pointing boto3 at it (AWS_ENDPOINT_URL, fake keys, us-east-1,
   LAB_AWS_REHEARSAL=1), the account reset first. A notebook run under papermill inherits the same environment,
-  which is what a later rehearsal of notebooks 01/08 needs.
+  which is what a later rehearsal of notebooks 01/08 needs;
+- `aws_lab`: a Config for LAB_PROFILE=aws on a copy of the project (lab.toml, spark_jobs/) in tmp_path, and
+  `cfg`: the same with `aws_env`; `provision(cfg, ...)` runs the profile's provisioning quickly (no bars,
+  short polls) with a TEST-NET address and a stand-in for the raw data.
 
 Faults AWS can produce but moto does not (a cluster ending TERMINATED_WITH_ERRORS, an RDS instance refusing
 deletion, ...) are injected into the server's own backend (`backend(...)`) with pytest's monkeypatch: the
@@ -18,13 +21,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import urllib.request
 from contextlib import contextmanager
+
+from pathlib import Path
 
 import boto3
 import pytest
 
+import labkit
+from labkit import aws
 from labkit.procs import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"              # moto's default account
@@ -112,3 +122,42 @@ def aws_env(moto_server, monkeypatch):
     assert os.environ["AWS_ENDPOINT_URL"] == moto_server.url
     moto_server.reset()
     return moto_server
+
+
+# -- an aws-profile lab whose AWS is the server ------------------------------------------------------------
+CIDR = "203.0.113.7/32"          # TEST-NET-3: never a real learner's address
+FAST = {"progress": False, "delay": 0.01}
+ALL_KINDS = {"DB instance": 2, "DB cluster": 1, "DB subnet group": 1, "secret": 2, "S3 bucket": 1,
+             "instance profile": 1, "IAM role": 2, "security group": 3, "subnet tag": 1}
+
+
+@pytest.fixture
+def aws_lab(monkeypatch, tmp_path):
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(ROOT / "lab.toml", root / "lab.toml")
+    shutil.copytree(ROOT / "spark_jobs", root / "spark_jobs", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "spark_jobs" / "lab_probe.py").write_text("print('uploaded by the aws profile test')\n")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "part-00000.parquet").write_bytes(b"PAR1 tiny stand-in for the retail data PAR1")
+    monkeypatch.setenv("LAB_ROOT", str(root))
+    monkeypatch.setenv("LAB_PROFILE", "aws")
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "LAB_BUCKET", "LAB_SUBNET_ID", "LAB_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    return labkit.load()
+
+
+@pytest.fixture
+def cfg(aws_lab, aws_env):
+    return aws_lab
+
+
+def provision(cfg, **kwargs):
+    raw = cfg.state_dir.parent / "raw"            # the fixture's stand-in for the retail data
+    return aws.provision(cfg, **{"allow_cidr": CIDR, "raw_dir": raw, **FAST, **kwargs})
+
+
+def kinds(table) -> dict:
+    return table["kind"].value_counts().to_dict()

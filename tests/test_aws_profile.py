@@ -7,54 +7,17 @@ halfway through a test. The fault tests (teardown that must go on, provisioning 
 test_aws_faults.py; IAM, network rules and preconditions in test_aws_policies.py.
 """
 import json
-import shutil
 import stat
 from pathlib import Path
 
 import pytest
-from aws_server import aws_env, moto_server  # noqa: F401  (fixtures)
+from aws_server import ALL_KINDS, FAST, aws_env, aws_lab, cfg, kinds, moto_server, provision  # noqa: F401
 
 import labkit
 from labkit import LabError, aws, connections
 from labkit.aws import outputs, spec
 
 ROOT = Path(__file__).resolve().parents[1]
-CIDR = "203.0.113.7/32"          # TEST-NET-3: never a real learner's address
-FAST = {"progress": False, "delay": 0.01}
-ALL_KINDS = {"DB instance": 2, "DB cluster": 1, "DB subnet group": 1, "secret": 2, "S3 bucket": 1,
-             "instance profile": 1, "IAM role": 2, "security group": 3, "subnet tag": 1}
-
-
-@pytest.fixture
-def aws_lab(monkeypatch, tmp_path):
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(ROOT / "lab.toml", root / "lab.toml")
-    shutil.copytree(ROOT / "spark_jobs", root / "spark_jobs", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "spark_jobs" / "lab_probe.py").write_text("print('uploaded by the aws profile test')\n")
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    (raw / "part-00000.parquet").write_bytes(b"PAR1 tiny stand-in for the retail data PAR1")
-    monkeypatch.setenv("LAB_ROOT", str(root))
-    monkeypatch.setenv("LAB_PROFILE", "aws")
-    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "LAB_BUCKET", "LAB_SUBNET_ID", "LAB_REGION"):
-        monkeypatch.delenv(var, raising=False)
-    return labkit.load()
-
-
-@pytest.fixture
-def cfg(aws_lab, aws_env):
-    return aws_lab
-
-
-def provision(cfg, **kwargs):
-    raw = cfg.state_dir.parent / "raw"            # the fixture's stand-in for the retail data
-    return aws.provision(cfg, **{"allow_cidr": CIDR, "raw_dir": raw, **FAST, **kwargs})
-
-
-def kinds(table) -> dict:
-    return table["kind"].value_counts().to_dict()
 
 
 def test_dry_run_creates_nothing(cfg, moto_server, capsys):

@@ -160,7 +160,8 @@ class _Teardown:
             extra = {} if r.id else {"SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
             call = lambda: rds.delete_db_instance(DBInstanceIdentifier=r.name, **extra)   # noqa: E731
         else:
-            call = lambda: rds.delete_db_cluster(DBClusterIdentifier=r.name, SkipFinalSnapshot=True)  # noqa: E731
+            call = lambda: rds.delete_db_cluster(DBClusterIdentifier=r.name, SkipFinalSnapshot=True,  # noqa: E731
+                                                 DeleteAutomatedBackups=True)   # retained backups bill storage
         try:
             call()
             return True

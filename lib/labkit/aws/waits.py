@@ -51,7 +51,7 @@ def wait_all(acct: Account, waits: list[Wait], *, progress: bool = True, timeout
                         continue                                   # not there yet: ask again next round
                     state = _state(exc.last_response or {})
                     if state not in item.also_done:
-                        problems[item.label] = f"{state or 'failed'}: {exc.reason}"
+                        problems[item.label] = f"{state or 'failed'}: {exc.kwargs.get('reason', exc)}"
                 pending.remove(item)
                 bar.update(1)
             if not pending:
