@@ -29,7 +29,7 @@ def _failed(result) -> dict:
 
 
 # -- teardown: it always goes on to the next resource ------------------------------------------------------
-def test_a_cluster_ending_terminated_with_errors_does_not_stop_the_teardown(cfg, moto_server, monkeypatch):
+def test_a_cluster_ending_terminated_with_errors_does_not_stop_the_teardown(cfg, moto_server, monkeypatch, capsys):
     from moto.emr.models import Cluster
 
     provision(cfg, confirm=True)
@@ -44,6 +44,7 @@ def test_a_cluster_ending_terminated_with_errors_does_not_stop_the_teardown(cfg,
     assert result.failed == [] and result.left == []
     assert kinds(result.table()) == {**ALL_KINDS, "EMR cluster": 1}      # both databases went too
     assert aws.inventory(cfg).empty
+    assert "deleted EMR cluster left-behind (TERMINATED_WITH_ERRORS: Bootstrap failure (injected))" in capsys.readouterr().out
     # The state really is one botocore's ClusterTerminated waiter calls a failure (what stopped the old teardown).
     with pytest.raises(WaiterError, match="terminal failure"):
         moto_server.client("emr").get_waiter("cluster_terminated").wait(

@@ -8,7 +8,7 @@ import json
 from fnmatch import fnmatchcase
 
 import pytest
-from aws_server import ACCOUNT, ALL_KINDS, CIDR, FAST, aws_env, aws_lab, cfg, kinds, moto_server, provision  # noqa: F401
+from aws_server import ACCOUNT, CIDR, FAST, aws_env, aws_lab, cfg, moto_server, provision  # noqa: F401
 
 from labkit import LabError, aws
 from labkit.aws import outputs, spec

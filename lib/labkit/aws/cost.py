@@ -78,8 +78,8 @@ def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes:
         price(f"rds-postgres {pg.instance_class}") + price(f"aurora-mysql {au.instance_class}")
         + 2 * price("vpc public-ipv4")), 2)
     meta = prices()
-    table.attrs["note"] = (f"{meta['currency']} on-demand list prices for {meta['region']} as of {meta['as_of']}, reference "
-                           f"figures with their sources in {PRICES_FILE.name}" + (
+    table.attrs["note"] = (f"{meta['currency']} on-demand list prices for {meta['region']} as of {meta['as_of']}, "
+                           f"reference figures with their sources in {PRICES_FILE.name}" + (
                                "" if region == meta["region"] else f"; your region {region} may differ"))
     table.attrs["sources"] = {key: prices()["prices"][key]["source"] for *_, key in rows}
     return table

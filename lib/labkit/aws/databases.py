@@ -34,7 +34,8 @@ class DatabaseSteps(LabState):
             self.check_tag(found.get("Tags"), "secret", db.secret)
         if found and not found.get("DeletedDate"):
             if apply:
-                self.passwords[db.secret] = json.loads(sm.get_secret_value(SecretId=db.secret)["SecretString"])["password"]
+                value = sm.get_secret_value(SecretId=db.secret)["SecretString"]
+                self.passwords[db.secret] = json.loads(value)["password"]
             return Action("secret", db.secret, "exists", f"password of {db.user}@{db.kind}")
         pending = " (after its deletion completes)" if found else ""
         if not apply:

@@ -141,7 +141,8 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
     ensure_state_dir(cfg)
     actions = checks + lab.steps(subnet, apply=True)
     problems = wait_all(acct, [
-        Wait(spec.POSTGRES.identifier, "rds", "db_instance_available", {"DBInstanceIdentifier": spec.POSTGRES.identifier}),
+        Wait(spec.POSTGRES.identifier, "rds", "db_instance_available",
+             {"DBInstanceIdentifier": spec.POSTGRES.identifier}),
         Wait(spec.AURORA.identifier, "rds", "db_cluster_available", {"DBClusterIdentifier": spec.AURORA.identifier}),
         Wait(spec.AURORA.instance, "rds", "db_instance_available", {"DBInstanceIdentifier": spec.AURORA.instance}),
     ], progress=progress, timeout=timeout, delay=delay, desc="waiting for the databases")

@@ -107,16 +107,19 @@ class _Teardown:
         self.result.failed.append((r, why))
         self.report(f"could not delete {r.kind} {r.name}: {why}")
 
-    def attempt(self, r: Resource, call: Callable, *args, tolerate: set[str] = frozenset()) -> bool:
+    def attempt(self, r: Resource, call: Callable, *args) -> bool:
         """call(*args); True when it worked or AWS says the resource is already gone; else recorded as failed."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             call(*args)
         except ClientError as exc:
-            if code(exc) in _GONE | tolerate:
+            if code(exc) in _GONE:
                 return True
             self.fail(r, f"{code(exc)}: {message(exc)}")
+            return False
+        except BotoCoreError as exc:                 # no answer from AWS (network): this one waits for a rerun
+            self.fail(r, f"{type(exc).__name__}: {exc}")
             return False
         return True
 
@@ -145,13 +148,22 @@ class _Teardown:
                 waits.append((c, Wait(c.id, "emr", "cluster_terminated", {"ClusterId": c.id},
                                       also_done=("TERMINATED_WITH_ERRORS",))))
         for c in self.wait(waits, "terminating EMR clusters"):
-            status = emr.describe_cluster(ClusterId=c.id)["Cluster"]["Status"]
-            reason = status.get("StateChangeReason", {}).get("Message", "")
-            self.done(c, f" ({status['State']}{': ' + reason if reason else ''})")
+            self.done(c, f" ({self._cluster_end(c)})")
+
+    def _cluster_end(self, c: Resource) -> str:
+        """How the cluster ended, e.g. 'TERMINATED_WITH_ERRORS: <why>' (for the learner; never fatal)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            status = self.acct.emr.describe_cluster(ClusterId=c.id)["Cluster"]["Status"]
+        except (BotoCoreError, ClientError):
+            return "terminated"
+        reason = status.get("StateChangeReason", {}).get("Message", "")
+        return status["State"] + (f": {reason}" if reason else "")
 
     def _delete_db(self, r: Resource, kind: str) -> bool:
         """delete_db_instance/cluster; 'already being deleted' (an InvalidState error while deleting) is fine."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         rds = self.acct.rds
         if r.state == "deleting":
@@ -172,15 +184,19 @@ class _Teardown:
                 return True
             self.fail(r, f"{code(exc)}: {message(exc)}")
             return False
+        except BotoCoreError as exc:
+            self.fail(r, f"{type(exc).__name__}: {exc}")
+            return False
 
     def _status(self, r: Resource, kind: str) -> str:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             if kind == "instance":
-                return self.acct.rds.describe_db_instances(DBInstanceIdentifier=r.name)["DBInstances"][0]["DBInstanceStatus"]
+                found = self.acct.rds.describe_db_instances(DBInstanceIdentifier=r.name)["DBInstances"]
+                return found[0]["DBInstanceStatus"]
             return self.acct.rds.describe_db_clusters(DBClusterIdentifier=r.name)["DBClusters"][0]["Status"]
-        except ClientError:
+        except (BotoCoreError, ClientError):
             return ""
 
     def databases(self) -> None:
@@ -215,7 +231,7 @@ class _Teardown:
 
     def security_groups(self) -> None:
         """Cross references first; then delete, retrying DependencyViolation with exponential back-off."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
         from labkit.progress import tqdm
 
         groups = self.of("security group")
@@ -238,6 +254,9 @@ class _Teardown:
                             self.fail(g, f"{code(exc)}: {message(exc)}")
                             groups.remove(g)
                             continue
+                    except BotoCoreError as exc:              # the network, not the group: try again
+                        last[g] = f"{type(exc).__name__}: {exc}"
+                        continue
                     groups.remove(g)
                     bar.update(1)
                     self.done(g)
@@ -253,9 +272,9 @@ class _Teardown:
                     pause = min(pause * 2, 60)
 
     def subnet_tags(self) -> None:
+        keys = [{"Key": spec.EMR_MANAGED_TAG["Key"]}, {"Key": spec.SUBNET_MARKER_TAG["Key"]}]
         for t in self.of("subnet tag"):
-            if self.attempt(t, lambda sid=t.name: self.acct.ec2.delete_tags(
-                    Resources=[sid], Tags=[{"Key": spec.EMR_MANAGED_TAG["Key"]}, {"Key": spec.SUBNET_MARKER_TAG["Key"]}])):
+            if self.attempt(t, lambda sid=t.name: self.acct.ec2.delete_tags(Resources=[sid], Tags=keys)):
                 self.done(t)
 
 

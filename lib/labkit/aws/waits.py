@@ -36,10 +36,10 @@ def wait_all(acct: Account, waits: list[Wait], *, progress: bool = True, timeout
 
     Returns {label: why} for each wait that did not succeed (empty when all did).
     """
-    from botocore.exceptions import WaiterError
+    from botocore.exceptions import BotoCoreError, WaiterError
     from labkit.progress import tqdm
 
-    pending, problems, start = list(waits), {}, time.monotonic()
+    pending, problems, start, trouble = list(waits), {}, time.monotonic(), {}
     with tqdm(total=len(waits), desc=desc, unit="resource", disable=not progress or not waits) as bar:
         while pending:
             for item in list(pending):
@@ -52,6 +52,9 @@ def wait_all(acct: Account, waits: list[Wait], *, progress: bool = True, timeout
                     state = _state(exc.last_response or {})
                     if state not in item.also_done:
                         problems[item.label] = f"{state or 'failed'}: {exc.kwargs.get('reason', exc)}"
+                except BotoCoreError as exc:                       # the network, not the resource: ask again
+                    trouble[item.label] = f"{type(exc).__name__}: {exc}"
+                    continue
                 pending.remove(item)
                 bar.update(1)
             if not pending:
@@ -59,7 +62,8 @@ def wait_all(acct: Account, waits: list[Wait], *, progress: bool = True, timeout
             elapsed = time.monotonic() - start
             if elapsed > timeout:
                 for item in pending:
-                    problems[item.label] = f"still not done after {elapsed / 60:.0f} min (timeout)"
+                    last = f"; last error {trouble[item.label]}" if item.label in trouble else ""
+                    problems[item.label] = f"still not done after {elapsed / 60:.1f} min (timeout{last})"
                 break
             bar.set_postfix_str(f"{', '.join(p.label for p in pending)} ({elapsed / 60:.0f} min)")
             time.sleep(delay)
