@@ -40,8 +40,9 @@ EMR_LOG_PREFIX = "emr-logs/"
 EMR_INSTANCE_VCPUS = {"m5.xlarge": 4}
 # Service Quotas: "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", counted in vCPUs.
 EC2_STANDARD_VCPU_QUOTA = ("ec2", "L-1216C47A")
-# EBS per EMR node: EMR's default for an EBS-only *.xlarge (2 x 32 GiB gp2) plus a 15 GiB root volume
-# (EMR Management Guide, emr-plan-storage.html, as remembered on 2026-11-25; check it before quoting it).
+# EBS per EMR node, for the estimate: the root volume, 15 GiB from EMR 6.10 (emr-custom-ami.html, read 2026-11-25),
+# plus EMR's default data volumes for an EBS-only *.xlarge, taken as 2 x 32 GiB gp2: emr-plan-storage.html
+# ("Default Amazon EBS storage for instances") has the table, which could not be read on 2026-11-25: check it.
 EMR_EBS_GB_PER_NODE = 2 * 32 + 15
 
 
