@@ -5,7 +5,7 @@ service model, parsed from the wire); the server answers for S3, IAM, EC2, STS, 
 EMR. One server serves the whole pytest session; each test starts from an empty account (`reset`).
 
 Use it from a test module with `from aws_server import aws_env, moto_server  # noqa: F401` (fixtures):
-- `moto_server`: the session's server (`.url`, `.client(name)`, `.reset()`, `.backend(service)`);
+- `moto_server`: the session's server (`.url`, `.client(name)`, `.reset()`, `.auth_required()`);
 - `aws_env`: a test's environment pointing boto3 at it (AWS_ENDPOINT_URL, fake keys, us-east-1,
   LAB_AWS_REHEARSAL=1), the account reset first. A notebook run under papermill inherits the same environment,
   which is what a later rehearsal of notebooks 01/08 needs;
@@ -13,9 +13,10 @@ Use it from a test module with `from aws_server import aws_env, moto_server  # n
   `cfg`: the same with `aws_env`; `provision(cfg, ...)` runs the profile's provisioning quickly (no bars,
   short polls) with a TEST-NET address and a stand-in for the raw data.
 
-Faults AWS can produce but moto does not (a cluster ending TERMINATED_WITH_ERRORS, an RDS instance refusing
-deletion, ...) are injected into the server's own backend (`backend(...)`) with pytest's monkeypatch: the
-client side stays real, so botocore's waiters and error parsing see them as they would see AWS.
+Faults AWS can produce but moto does not (a cluster ending TERMINATED_WITH_ERRORS, a DB instance already being
+deleted, a security group still in use, ...) are injected into the server's backend classes (it runs in this
+process) with pytest's monkeypatch: the client side stays real, so botocore's waiters and error parsing see
+them as they would see AWS.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ import os
 import shutil
 import urllib.request
 from contextlib import contextmanager
-
 from pathlib import Path
 
 import boto3
@@ -32,6 +32,7 @@ import pytest
 
 import labkit
 from labkit import aws
+from labkit.aws.preflight import REHEARSAL_ENV
 from labkit.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,19 +86,12 @@ class MotoServer:
 
     def env(self) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "lab-test", "AWS_SECRET_ACCESS_KEY": "lab-test",
-                "AWS_DEFAULT_REGION": REGION, "LAB_AWS_REHEARSAL": "1"}
+                "AWS_DEFAULT_REGION": REGION, REHEARSAL_ENV: "1"}
 
     def client(self, name: str, region: str = REGION):
         """A real boto3 client talking to this server."""
         return boto3.client(name, region_name=region, endpoint_url=self.url, aws_access_key_id="lab-test",
                             aws_secret_access_key="lab-test")
-
-    @staticmethod
-    def backend(service: str, region: str = REGION):
-        """The server's in-process backend of one service (for fault injection only, never for assertions)."""
-        from moto.backends import get_backend
-
-        return get_backend(service)[ACCOUNT][region]
 
 
 @pytest.fixture(scope="session")

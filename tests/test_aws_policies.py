@@ -13,6 +13,7 @@ from aws_server import ACCOUNT, CIDR, FAST, aws_env, aws_lab, cfg, moto_server, 
 from labkit import LabError, aws
 from labkit.aws import outputs, spec
 from labkit.aws.network import check_cidr
+from labkit.aws.preflight import REHEARSAL_ENV
 
 
 def _inline(iam, role: str, name: str) -> dict:
@@ -177,7 +178,7 @@ def test_a_large_enough_quota_is_shown_in_the_plan(cfg, monkeypatch):
 
 
 def test_an_unreadable_quota_is_tolerated_only_in_a_rehearsal(cfg, moto_server, monkeypatch):
-    monkeypatch.delenv("LAB_AWS_REHEARSAL")
+    monkeypatch.delenv(REHEARSAL_ENV)
     with pytest.raises(LabError, match=r"cannot read the On-Demand vCPU quota \(ec2 L-1216C47A: NoSuchResourceException"):
         provision(cfg, confirm=True)
     _nothing_made(cfg, moto_server)
