@@ -14,6 +14,7 @@ from botocore.exceptions import WaiterError
 
 from labkit import LabError, aws
 from labkit.aws import outputs, spec
+from labkit.aws.inventory import table
 
 
 def _cluster(moto_server) -> str:
@@ -160,7 +161,7 @@ def test_teardown_dry_run_lists_everything_and_deletes_nothing(cfg, moto_server,
     before = aws.inventory(cfg)
     result = aws.teardown(cfg, dry_run=True, **FAST)
     assert result.dry_run and result.deleted == [] and result.failed == []
-    assert kinds(before) == kinds(aws.teardown.__globals__["table"](result.left)) == {**ALL_KINDS, "EMR cluster": 1}
+    assert kinds(before) == kinds(table(result.left)) == {**ALL_KINDS, "EMR cluster": 1}
     printed = capsys.readouterr().out
     assert f"Dry run: {len(before)} resource(s) tagged lab=airflow-lab" in printed
     assert spec.POSTGRES.identifier in printed and spec.AURORA.identifier in printed
