@@ -1,98 +1,52 @@
-"""The `aws` profile's provisioning and teardown (labkit.aws), against moto: no AWS account needed.
+"""The `aws` profile's provisioning and teardown (labkit.aws), against a local moto server: no AWS account needed.
 
-moto stands in for AWS here only; the local profile never runs on it. Every test runs inside its own
-`mock_aws()` (a fresh, empty fake account), with a copy of the project (lab.toml, spark_jobs/) as LAB_ROOT
-so that files other people are editing cannot change what is uploaded halfway through a test.
+moto stands in for AWS here only; the local profile never runs on it. Every test talks to the session's moto
+server over HTTP with real boto3 clients (tests/aws_server.py), from an empty account, with a copy of the project
+(lab.toml, spark_jobs/) as LAB_ROOT so that files other people are editing cannot change what is uploaded
+halfway through a test. The fault tests (teardown that must go on, provisioning that must resume) are in
+test_aws_faults.py; IAM, network rules and preconditions in test_aws_policies.py.
 """
 import json
-import shutil
 import stat
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.core import set_initial_no_auth_action_count
+from aws_server import ALL_KINDS, FAST, aws_env, aws_lab, cfg, kinds, moto_server, provision  # noqa: F401
 
 import labkit
 from labkit import LabError, aws, connections
 from labkit.aws import outputs, spec
 
 ROOT = Path(__file__).resolve().parents[1]
-CIDR = "203.0.113.7/32"          # TEST-NET-3: never a real learner's address
-FAST = {"progress": False, "delay": 0.01}
 
 
-@pytest.fixture
-def aws_lab(monkeypatch, tmp_path):
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(ROOT / "lab.toml", root / "lab.toml")
-    shutil.copytree(ROOT / "spark_jobs", root / "spark_jobs", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "spark_jobs" / "lab_probe.py").write_text("print('uploaded by the aws profile test')\n")
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    (raw / "part-00000.parquet").write_bytes(b"PAR1 tiny stand-in for the retail data PAR1")
-    monkeypatch.setenv("LAB_ROOT", str(root))
-    monkeypatch.setenv("LAB_PROFILE", "aws")
-    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")   # the AWS managed EMR policies must exist
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")      # not needed; saves seconds per test
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "LAB_BUCKET", "LAB_SUBNET_ID", "LAB_REGION"):
-        monkeypatch.delenv(var, raising=False)
-    return labkit.load()
-
-
-@pytest.fixture
-def cfg(aws_lab):
-    with mock_aws():
-        yield aws_lab
-
-
-def _provision(cfg, **kwargs):
-    raw = cfg.state_dir.parent / "raw"            # the fixture's stand-in for the retail data
-    return aws.provision(cfg, allow_cidr=CIDR, raw_dir=raw, **FAST, **kwargs)
-
-
-def _client(name):
-    return boto3.client(name, region_name="us-east-1")
-
-
-def _kinds(table) -> dict:
-    return table["kind"].value_counts().to_dict()
-
-
-ALL_KINDS = {"DB instance": 2, "DB cluster": 1, "DB subnet group": 1, "secret": 2, "S3 bucket": 1,
-             "instance profile": 1, "IAM role": 2, "security group": 3}
-
-
-def test_dry_run_creates_nothing(cfg, capsys):
-    result = _provision(cfg)
+def test_dry_run_creates_nothing(cfg, moto_server, capsys):
+    result = provision(cfg)
     assert not result.confirmed and not result.changed
-    assert {a.action for a in result.actions} <= {"create", "upload", "skipped"}
+    assert {a.action for a in result.actions} <= {"create", "update", "upload", "skipped", "ok", "unchecked"}
+    checks = {a.resource: a.action for a in result.actions[:2]}
+    assert checks == {"vCPU quota": "unchecked", "subnet": "ok"}     # moto has no EC2 quotas: said, not hidden
     printed = capsys.readouterr().out
     assert "Cost estimate" in printed and "total" in printed and "Dry run: nothing was created" in printed
     assert aws.inventory(cfg).empty
-    assert _client("s3").list_buckets()["Buckets"] == []
+    assert moto_server.client("s3").list_buckets()["Buckets"] == []
     assert not outputs.path(cfg).exists()
 
 
-def test_provision_twice_then_teardown_leaves_nothing(cfg, capsys):
-    first = _provision(cfg, confirm=True)
+def test_provision_twice_then_teardown_leaves_nothing(cfg, moto_server, capsys):
+    first = provision(cfg, confirm=True)
     assert first.confirmed and first.changed
-    assert {a.action for a in first.actions} <= {"created", "uploaded"}
+    assert {a.action for a in first.actions} <= {"created", "updated", "uploaded", "ok", "unchecked"}
 
     # Everything exists and carries the lab tag.
-    assert _kinds(aws.inventory(cfg)) == ALL_KINDS
+    assert kinds(aws.inventory(cfg)) == ALL_KINDS
     out = json.loads(outputs.path(cfg).read_text())
-    s3, iam, rds = _client("s3"), _client("iam"), _client("rds")
+    s3, iam, rds = moto_server.client("s3"), moto_server.client("iam"), moto_server.client("rds")
     bucket = out["bucket"]
     assert spec.has_tag(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert {"spark_jobs/lab_probe.py", spec.JDBC_JAR_KEY, "raw/retail/part-00000.parquet",
             spec.JDBC_PROPERTIES_KEY} <= keys
-    attached = iam.list_attached_role_policies(RoleName=spec.EMR_SERVICE_ROLE)["AttachedPolicies"]
-    assert [p["PolicyArn"] for p in attached] == [spec.EMR_SERVICE_POLICY]
     profile = iam.get_instance_profile(InstanceProfileName=spec.EMR_EC2_ROLE)["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [spec.EMR_EC2_ROLE]
     pg = rds.describe_db_instances(DBInstanceIdentifier=spec.POSTGRES.identifier)["DBInstances"][0]
@@ -102,7 +56,7 @@ def test_provision_twice_then_teardown_leaves_nothing(cfg, capsys):
     assert spec.has_tag(pg["TagList"]) and spec.has_tag(au["TagList"])
 
     # Passwords: in Secrets Manager only; never printed, never in outputs.json (which is 0600).
-    sm = _client("secretsmanager")
+    sm = moto_server.client("secretsmanager")
     passwords = [json.loads(sm.get_secret_value(SecretId=s)["SecretString"])["password"]
                  for s in (spec.POSTGRES.secret, spec.AURORA.secret)]
     assert all(len(p) >= 32 for p in passwords)
@@ -112,12 +66,12 @@ def test_provision_twice_then_teardown_leaves_nothing(cfg, capsys):
     assert stat.S_IMODE(outputs.path(cfg).stat().st_mode) == 0o600
 
     # A second run finds everything and changes nothing.
-    second = _provision(cfg, confirm=True)
-    assert not second.changed, [a for a in second.actions if a.action not in ("exists", "unchanged")]
+    second = provision(cfg, confirm=True)
+    assert not second.changed, [a for a in second.actions if a.action not in ("exists", "unchanged", "ok", "unchecked")]
     assert json.loads(outputs.path(cfg).read_text()) == out
 
     # What the DAG would leave behind (a tagged cluster) goes too; what is not ours stays.
-    emr = _client("emr")
+    emr = moto_server.client("emr")
     cluster = emr.run_job_flow(Name="forgotten", ReleaseLabel=spec.EMR_RELEASE_LABEL, Tags=spec.TAGS,
                                JobFlowRole=spec.EMR_EC2_ROLE, ServiceRole=spec.EMR_SERVICE_ROLE, Instances={
                                    "InstanceGroups": [{"InstanceRole": "MASTER", "InstanceType": "m5.xlarge",
@@ -125,8 +79,8 @@ def test_provision_twice_then_teardown_leaves_nothing(cfg, capsys):
     s3.create_bucket(Bucket="someone-elses-bucket")
 
     result = aws.teardown(cfg, **FAST)
-    assert result.left == []
-    assert _kinds(result.table()) == {**ALL_KINDS, "EMR cluster": 1}
+    assert result.left == [] and result.failed == []
+    assert kinds(result.table()) == {**ALL_KINDS, "EMR cluster": 1}
     assert aws.inventory(cfg).empty
     state = emr.describe_cluster(ClusterId=cluster["JobFlowId"])["Cluster"]["Status"]["State"]
     assert state == "TERMINATED"
@@ -135,12 +89,12 @@ def test_provision_twice_then_teardown_leaves_nothing(cfg, capsys):
     assert "nothing tagged lab=airflow-lab is left" in capsys.readouterr().out
 
     again = aws.teardown(cfg, **FAST)          # harmless
-    assert again.deleted == [] and again.left == []
+    assert again.deleted == [] and again.left == [] and again.failed == []
 
 
-def test_aws_connections_point_at_the_provisioned_endpoints(cfg, monkeypatch):
-    _provision(cfg, confirm=True)
-    rds, sm, s3, iam = _client("rds"), _client("secretsmanager"), _client("s3"), _client("iam")
+def test_aws_connections_point_at_the_provisioned_endpoints(cfg, moto_server, monkeypatch):
+    provision(cfg, confirm=True)
+    rds, sm, s3, iam = (moto_server.client(n) for n in ("rds", "secretsmanager", "s3", "iam"))
     pg = rds.describe_db_instances(DBInstanceIdentifier=spec.POSTGRES.identifier)["DBInstances"][0]["Endpoint"]
     au = rds.describe_db_clusters(DBClusterIdentifier=spec.AURORA.identifier)["DBClusters"][0]["Endpoint"]
     secret = {s: json.loads(sm.get_secret_value(SecretId=s)["SecretString"])
@@ -160,12 +114,12 @@ def test_aws_connections_point_at_the_provisioned_endpoints(cfg, monkeypatch):
     bucket = v["S3_PATH"].removeprefix("s3://")
     assert s3.head_bucket(Bucket=bucket)
     assert v["AURORA_ENDPOINT"] == f"{au}:3306"
-    subnets = _client("ec2").describe_subnets(SubnetIds=[v["SUBNET_ID"]])["Subnets"]
+    subnets = moto_server.client("ec2").describe_subnets(SubnetIds=[v["SUBNET_ID"]])["Subnets"]
     assert subnets[0]["DefaultForAz"]
     assert v["EMR_LOG_URI"] == f"s3://{bucket}/emr-logs/" and v["EMR_RELEASE_LABEL"].startswith("emr-7.")
     assert iam.get_role(RoleName=v["EMR_SERVICE_ROLE"]) and iam.get_instance_profile(
         InstanceProfileName=v["EMR_INSTANCE_PROFILE"])
-    groups = _client("ec2").describe_security_groups(
+    groups = moto_server.client("ec2").describe_security_groups(
         GroupIds=[v["EMR_MASTER_SECURITY_GROUP"], v["EMR_SLAVE_SECURITY_GROUP"]])["SecurityGroups"]
     assert all(spec.has_tag(g["Tags"]) for g in groups)
     for uri in (v["JDBC_JAR_PATH"], v["EMR_JDBC_CREDENTIALS"], v["SPARK_JOBS_PATH"] + "/lab_probe.py"):
@@ -189,43 +143,32 @@ def test_missing_credentials_stop_before_anything(monkeypatch, aws_lab, tmp_path
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(LabError) as err:
-        _provision(aws_lab, confirm=True)
+        provision(aws_lab, confirm=True)
     message = str(err.value)
     assert "no usable AWS credentials" in message and "AWS_PROFILE" in message and "nothing was created" in message
     assert "\n" not in message
     assert not aws_lab.state_dir.exists()
 
 
-def test_invalid_credentials_stop_before_anything(cfg, monkeypatch):
+def test_invalid_credentials_stop_before_anything(cfg, moto_server, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-valid-secret")
-
-    @set_initial_no_auth_action_count(0)          # moto checks every request's key from here on
-    def attempt():
-        _provision(cfg, confirm=True)
-
-    with pytest.raises(LabError, match=r"AWS rejected the credentials \(InvalidClientTokenId"):
-        attempt()
+    with moto_server.auth_required(), pytest.raises(LabError, match=r"AWS rejected the credentials \(InvalidClientTokenId"):
+        provision(cfg, confirm=True)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "lab-test")
     assert aws.inventory(cfg).empty
     assert not outputs.path(cfg).exists()
 
 
-def test_a_resource_with_our_name_but_not_our_tag_is_never_adopted(cfg):
-    ec2 = _client("ec2")
+def test_a_resource_with_our_name_but_not_our_tag_is_never_adopted(cfg, moto_server):
+    ec2 = moto_server.client("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     ec2.create_security_group(GroupName=spec.SG_DB, Description="someone else's", VpcId=vpc)
     with pytest.raises(LabError, match="already exists but is not tagged lab=airflow-lab"):
-        _provision(cfg, confirm=True)
+        provision(cfg, confirm=True)
+    aws.teardown(cfg, **FAST)                 # removes the subnet tag it added; the group is not ours
     assert aws.inventory(cfg).empty
-    aws.teardown(cfg, **FAST)
     assert ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [spec.SG_DB]}])["SecurityGroups"]
-
-
-@pytest.mark.parametrize("cidr, words", [("0.0.0.0/0", "large part of the internet"),
-                                         ("my-laptop", "not an address range")])
-def test_bad_allow_cidr(aws_lab, cidr, words):
-    with pytest.raises(LabError, match=words):
-        aws.provision(aws_lab, allow_cidr=cidr)
 
 
 def test_local_profile_is_refused(monkeypatch, aws_lab):
@@ -236,37 +179,14 @@ def test_local_profile_is_refused(monkeypatch, aws_lab):
         aws.teardown(labkit.load())
 
 
-def test_notebook_08_tears_down_the_aws_lab(aws_lab, monkeypatch, tmp_path):
-    """The notebook's aws branch in a real kernel, against moto's server on 127.0.0.1 (AWS_ENDPOINT_URL)."""
+def test_notebook_08_tears_down_the_aws_lab(cfg, tmp_path):
+    """The notebook's aws branch in a real kernel; the kernel inherits AWS_ENDPOINT_URL (the moto server)."""
     import papermill
-    from moto.server import ThreadedMotoServer
 
-    from helpers import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "lab-test")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "lab-test")
-        _provision(aws_lab, confirm=True)
-        assert _kinds(aws.inventory(aws_lab)) == ALL_KINDS
-        papermill.execute_notebook(str(ROOT / "notebooks" / "08_teardown.ipynb"), str(tmp_path / "08.ipynb"),
-                                   cwd=str(ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
-                                   parameters={"LAB_PROFILE": "aws", "LAB_SCALE": "smoke"})
-        assert aws.inventory(aws_lab).empty
-        assert not outputs.path(aws_lab).exists()
-    finally:
-        server.stop()
-
-
-def test_cost_estimate_is_dated_and_complete():
-    table = aws.estimate("us-east-1", hours=4, emr_runs=2)
-    meta = aws.cost.prices()
-    assert meta["as_of"] and meta["sources"] and meta["region"] == "us-east-1"
-    assert table.loc["total", "USD"] == pytest.approx(table["USD"].drop("total").sum(), abs=0.05)
-    assert 0 < table.loc["total", "USD"] < 5
-    assert table.attrs["usd_per_day_if_left_running"] > 0
-    with pytest.raises(LabError, match="hours > 0"):
-        aws.estimate("us-east-1", hours=0)
+    provision(cfg, confirm=True)
+    assert kinds(aws.inventory(cfg)) == ALL_KINDS
+    papermill.execute_notebook(str(ROOT / "notebooks" / "08_teardown.ipynb"), str(tmp_path / "08.ipynb"),
+                               cwd=str(ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
+                               parameters={"LAB_PROFILE": "aws", "LAB_SCALE": "smoke"})
+    assert aws.inventory(cfg).empty
+    assert not outputs.path(cfg).exists()

@@ -1,4 +1,9 @@
-"""What a session on AWS costs, before anything is made: sizes from `spec` x prices from `prices.json`."""
+"""What a session on AWS costs, before anything is made: sizes from `spec` x prices from `prices.json`.
+
+The prices are reference figures with their source and date (prices.json), not truths; the quantities that
+depend on what the learner does (Aurora I/O requests, data sent out of AWS) are stated assumptions, and
+parameters of `estimate`.
+"""
 from __future__ import annotations
 
 import json
@@ -24,19 +29,24 @@ def price(key: str) -> float:
     return table[key]["usd"]
 
 
-def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes: float = 20.0):
+def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes: float = 20.0,
+             aurora_io_millions: float = 1.0, transfer_gb: float = 1.0):
     """One row per thing that costs money, for a session of `hours` with `emr_runs` EMR clusters.
 
     The databases run for the whole session; each run of the EMR DAG makes a cluster of the seed's
-    three nodes for about `emr_minutes`. Storage and secrets are billed per month, so they are prorated.
+    three nodes (each with its EBS volumes) for about `emr_minutes`. Storage and secrets are billed per
+    month, so they are prorated. `aurora_io_millions`: Aurora I/O requests in millions (the EMR job's
+    inserts and the notebooks' reads: about a million at this size, assumed); `transfer_gb`: data sent out
+    of AWS to the learner (query results, logs; assumed 1 GB).
     """
     import pandas as pd
 
-    if hours <= 0 or emr_runs < 0 or emr_minutes < 0:
-        raise LabError(f"estimate needs hours > 0, emr_runs >= 0 and emr_minutes >= 0 "
-                       f"(got hours={hours}, emr_runs={emr_runs}, emr_minutes={emr_minutes})")
+    if hours <= 0 or min(emr_runs, emr_minutes, aurora_io_millions, transfer_gb) < 0:
+        raise LabError(f"estimate needs hours > 0 and emr_runs, emr_minutes, aurora_io_millions, transfer_gb >= 0 "
+                       f"(got hours={hours}, emr_runs={emr_runs}, emr_minutes={emr_minutes}, "
+                       f"aurora_io_millions={aurora_io_millions}, transfer_gb={transfer_gb})")
     pg, au = spec.POSTGRES, spec.AURORA
-    nodes = sum(n for _, n in spec.EMR_INSTANCE_GROUPS)
+    nodes = spec.emr_nodes()
     emr_hours = nodes * emr_runs * emr_minutes / 60
     month = hours / HOURS_PER_MONTH
     rows = [
@@ -44,10 +54,14 @@ def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes:
         ("RDS storage", f"gp3 {pg.storage_gb} GB", pg.storage_gb * month, "GB-month", "rds-storage gp3"),
         ("Aurora MySQL", au.instance_class, hours, "instance-hour", f"aurora-mysql {au.instance_class}"),
         ("Aurora storage", "about 1 GB", 1 * month, "GB-month", "aurora-storage"),
+        ("Aurora I/O", "assumed", aurora_io_millions, "million requests", "aurora-io"),
         ("EMR nodes (EC2)", f"{nodes} x {spec.EMR_INSTANCE_TYPE}", emr_hours, "instance-hour",
          f"ec2 {spec.EMR_INSTANCE_TYPE}"),
         ("EMR service fee", f"{nodes} x {spec.EMR_INSTANCE_TYPE}", emr_hours, "instance-hour",
          f"emr {spec.EMR_INSTANCE_TYPE}"),
+        ("EMR EBS volumes", f"{nodes} x {spec.EMR_EBS_GB_PER_NODE} GB gp2",
+         nodes * spec.EMR_EBS_GB_PER_NODE * emr_runs * emr_minutes / 60 / HOURS_PER_MONTH, "GB-month", "ebs gp2"),
+        ("Data transfer out", "assumed (results, logs)", transfer_gb, "GB", "data-transfer-out"),
         ("Public IPv4 addresses", f"2 databases + {nodes} EMR nodes", 2 * hours + emr_hours, "address-hour",
          "vpc public-ipv4"),
         ("S3 bucket", "about 1 GB (jobs, jar, raw data, logs)", 1 * month, "GB-month", "s3 standard"),
@@ -64,7 +78,8 @@ def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes:
         price(f"rds-postgres {pg.instance_class}") + price(f"aurora-mysql {au.instance_class}")
         + 2 * price("vpc public-ipv4")), 2)
     meta = prices()
-    table.attrs["note"] = (f"{meta['currency']} on-demand list prices for {meta['region']} as of {meta['as_of']} "
-                           f"({PRICES_FILE.name})" + ("" if region == meta["region"] else
-                                                      f"; your region {region} may differ"))
+    table.attrs["note"] = (f"{meta['currency']} on-demand list prices for {meta['region']} as of {meta['as_of']}, "
+                           f"reference figures with their sources in {PRICES_FILE.name}" + (
+                               "" if region == meta["region"] else f"; your region {region} may differ"))
+    table.attrs["sources"] = {key: prices()["prices"][key]["source"] for *_, key in rows}
     return table

@@ -4,10 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from labkit.config import Config
 from labkit.errors import LabError
 
 _FIX = ("set AWS_PROFILE (after `aws configure` or `aws sso login`) or AWS_ACCESS_KEY_ID and "
         "AWS_SECRET_ACCESS_KEY, then run again; nothing was created")
+
+
+def require_aws_profile(cfg: Config) -> None:
+    if cfg.profile != "aws":
+        raise LabError(f"AWS provisioning and teardown need LAB_PROFILE=aws (the active profile is {cfg.profile!r}); "
+                       "on local, use `labkit up` / `labkit down`")
 
 
 @dataclass

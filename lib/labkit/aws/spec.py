@@ -21,15 +21,48 @@ EMR_INSTANCE_TYPE = "m5.xlarge"           # the seed's instance groups: one node
 EMR_INSTANCE_GROUPS = (("MASTER", 1), ("CORE", 1), ("TASK", 1))
 EMR_SERVICE_ROLE = f"{LAB_NAME}-emr-service-role"     # the seed's `emr-service-role`
 EMR_EC2_ROLE = f"{LAB_NAME}-emr-ec2-role"             # the seed's `emr-ec2-role` (role + instance profile)
-EMR_SERVICE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonElasticMapReduceRole"
-EMR_EC2_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonElasticMapReduceforEC2Role"
+# AmazonEMRServicePolicy_v2 replaces the deprecated AmazonElasticMapReduceRole (EMR Management Guide,
+# "Service role for Amazon EMR", emr-iam-role.html, read 2026-11). It acts only on subnets and security groups
+# tagged EMR_MANAGED_TAG (the cluster must carry it too), and passes only EMR_EC2_DefaultRole: a custom EC2 role
+# needs its own iam:PassRole grant (iam.py). AmazonElasticMapReduceforEC2Role is deprecated with no managed
+# replacement (emr-iam-role-for-ec2.html): the EC2 role gets an inline policy limited to the lab's bucket and secret.
+EMR_SERVICE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
+DEPRECATED_POLICIES = ("arn:aws:iam::aws:policy/service-role/AmazonElasticMapReduceRole",
+                       "arn:aws:iam::aws:policy/service-role/AmazonElasticMapReduceforEC2Role")
+EMR_MANAGED_TAG = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
+# The default subnet is not ours: when labkit adds EMR_MANAGED_TAG to it, it adds this marker too, and the
+# teardown removes both (a subnet that had the EMR tag before keeps it).
+SUBNET_MARKER_TAG = {"Key": f"{LAB_NAME}-added", "Value": EMR_MANAGED_TAG["Key"]}
+EMR_SERVICE_INLINE = f"{LAB_NAME}-pass-ec2-role"      # inline policy of the service role: PassRole of EMR_EC2_ROLE
+EMR_EC2_INLINE = f"{LAB_NAME}-emr-ec2-access"          # inline policy of the EC2 role: the lab's bucket and secret
 EMR_LOG_PREFIX = "emr-logs/"
+# What three nodes need before any money is spent: vCPUs against the account's quota, and disks for the estimate.
+EMR_INSTANCE_VCPUS = {"m5.xlarge": 4}
+# Service Quotas: "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", counted in vCPUs.
+EC2_STANDARD_VCPU_QUOTA = ("ec2", "L-1216C47A")
+# EBS per EMR node, for the estimate: the root volume, 15 GiB from EMR 6.10 (emr-custom-ami.html, read 2026-11-25),
+# plus EMR's default data volumes for an EBS-only *.xlarge, taken as 2 x 32 GiB gp2: emr-plan-storage.html
+# ("Default Amazon EBS storage for instances") has the table, which could not be read on 2026-11-25: check it.
+EMR_EBS_GB_PER_NODE = 2 * 32 + 15
+
+
+def emr_nodes() -> int:
+    return sum(n for _, n in EMR_INSTANCE_GROUPS)
+
+
+def emr_vcpus() -> int:
+    return emr_nodes() * EMR_INSTANCE_VCPUS[EMR_INSTANCE_TYPE]
+
 
 # -- network --------------------------------------------------------------------------------------------
 SG_DB = f"{LAB_NAME}-db"                  # PostgreSQL + Aurora: from the VPC and from your address
 SG_EMR_MASTER = f"{LAB_NAME}-emr-master"  # EMR-managed groups: EMR adds its own rules to them
 SG_EMR_SLAVE = f"{LAB_NAME}-emr-slave"
 DB_SUBNET_GROUP = f"{LAB_NAME}-db-subnets"
+# The learner's ingress to the databases: one address (/32) is what we ask for; a range up to /24 (a campus
+# or office NAT pool) is accepted, anything wider is refused. CidrIp is IPv4 only.
+INGRESS_MIN_PREFIX = 24
+INGRESS_RULE_PREFIX = f"{LAB_NAME}: this machine"   # the description that marks the learner's rules
 
 
 @dataclass(frozen=True)
@@ -44,14 +77,24 @@ class Database:
     secret: str             # Secrets Manager name holding the generated password
     instance: str = ""      # Aurora: the writer instance in the cluster
     storage_gb: int = 0     # RDS only (Aurora storage grows by itself)
+    engine_version: str = ""
+
+
+# Engine versions, pinned so that every learner gets the same server (a default changes under you). Minor versions
+# retire: check `aws rds describe-db-engine-versions --engine postgres|aurora-mysql` before a class and change
+# them here only. PostgreSQL 17.7: RDS's upgrade target for retired 17.x minors (2026); Aurora MySQL 3.10 is
+# a long-term-support line (AuroraMySQL.Update.SpecialVersions.html), 3.10.3 released 2026-01.
+POSTGRES_ENGINE_VERSION = "17.7"
+AURORA_ENGINE_VERSION = "8.0.mysql_aurora.3.10.3"
 
 
 POSTGRES = Database(kind="RDS PostgreSQL", identifier=f"{LAB_NAME}-postgres", engine="postgres",
                     instance_class="db.t4g.small", database="airline_db", user="airline", port=5432,
-                    secret=f"{LAB_NAME}/postgres", storage_gb=20)
+                    secret=f"{LAB_NAME}/postgres", storage_gb=20, engine_version=POSTGRES_ENGINE_VERSION)
 AURORA = Database(kind="Aurora MySQL", identifier=f"{LAB_NAME}-aurora", engine="aurora-mysql",
                   instance_class="db.t4g.medium", database="airflow", user="emr", port=3306,
-                  secret=f"{LAB_NAME}/aurora", instance=f"{LAB_NAME}-aurora-1")
+                  secret=f"{LAB_NAME}/aurora", instance=f"{LAB_NAME}-aurora-1",
+                  engine_version=AURORA_ENGINE_VERSION)
 DATABASES = (POSTGRES, AURORA)
 
 # -- the bucket and what goes into it --------------------------------------------------------------------

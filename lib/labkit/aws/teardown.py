@@ -1,9 +1,14 @@
-"""Teardown of the `aws` profile: find everything tagged `lab=airflow-lab` and delete it in dependency order.
+"""Teardown of the `aws` profile: delete everything tagged `lab=airflow-lab`, in dependency order.
 
 Order: EMR clusters (terminate) -> DB instances -> Aurora clusters -> DB subnet group -> secrets -> bucket
 (emptied first, every version) -> instance profile and roles -> security groups (rules that reference other
-groups first; retried while AWS releases the databases' network interfaces). Nothing is looked up by name
-alone, so a second run finds nothing and deletes nothing.
+groups first) -> the tag labkit added to the default subnet.
+
+A teardown never stops halfway: whatever one resource does (an EMR cluster that ends TERMINATED_WITH_ERRORS,
+an RDS instance that refuses deletion, a wait that times out, a security group still in use), it goes on to
+the next one and ends with the list of what it could not delete and why. A security group still in use
+(DependencyViolation: the databases' network interfaces linger for minutes) is retried with back-off. A
+second run finds only what is left.
 """
 from __future__ import annotations
 
@@ -12,131 +17,37 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from labkit.aws import outputs, spec
-from labkit.aws.provision import require_aws_profile, wait_all
-from labkit.aws.session import Account, connect
+from labkit.aws.inventory import Resource, find_all, inventory, table
+from labkit.aws.session import Account, connect, require_aws_profile
+from labkit.aws.steps import code, message
+from labkit.aws.waits import Wait, wait_all
 from labkit.config import Config
 
-EMR_ACTIVE = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING"]
+__all__ = ["Resource", "TeardownResult", "inventory", "teardown"]
 
-
-@dataclass(frozen=True)
-class Resource:
-    kind: str
-    name: str
-    id: str = ""
-    state: str = ""
+# What delete_* answers for something already gone, or already on its way out (both fine for a teardown).
+_GONE = {"DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault", "DBSubnetGroupNotFoundFault",
+         "ResourceNotFoundException", "NoSuchBucket", "NoSuchEntity", "InvalidGroup.NotFound"}
+_BUSY = {"InvalidDBInstanceState", "InvalidDBInstanceStateFault", "InvalidDBClusterStateFault"}
 
 
 @dataclass
 class TeardownResult:
     deleted: list[Resource] = field(default_factory=list)
-    left: list[Resource] = field(default_factory=list)
+    left: list[Resource] = field(default_factory=list)          # still tagged at the end (listed again)
+    failed: list[tuple[Resource, str]] = field(default_factory=list)   # could not delete, and why
     dry_run: bool = False
 
     def table(self):
         return table(self.deleted)
 
+    def failures(self):
+        import pandas as pd
 
-def table(resources: list[Resource]):
-    import pandas as pd
-
-    return pd.DataFrame([r.__dict__ for r in resources], columns=["kind", "name", "id", "state"])
-
-
-def _code(exc) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+        return pd.DataFrame([{**r.__dict__, "why": why} for r, why in self.failed],
+                            columns=["kind", "name", "id", "state", "why"])
 
 
-def _pages(client, method: str, key: str, **kwargs):
-    for page in client.get_paginator(method).paginate(**kwargs):
-        yield from page.get(key, [])
-
-
-# -- finding by the tag ------------------------------------------------------------------------------------
-def emr_clusters(acct: Account) -> list[Resource]:
-    found = []
-    for c in _pages(acct.emr, "list_clusters", "Clusters", ClusterStates=EMR_ACTIVE):
-        cluster = acct.emr.describe_cluster(ClusterId=c["Id"])["Cluster"]
-        if spec.has_tag(cluster.get("Tags")):
-            found.append(Resource("EMR cluster", c["Name"], c["Id"], c["Status"]["State"]))
-    return found
-
-
-def db_instances(acct: Account) -> list[Resource]:
-    return [Resource("DB instance", d["DBInstanceIdentifier"], d.get("DBClusterIdentifier", ""), d["DBInstanceStatus"])
-            for d in _pages(acct.rds, "describe_db_instances", "DBInstances") if spec.has_tag(d.get("TagList"))]
-
-
-def db_clusters(acct: Account) -> list[Resource]:
-    return [Resource("DB cluster", d["DBClusterIdentifier"], d.get("DBClusterArn", ""), d["Status"])
-            for d in _pages(acct.rds, "describe_db_clusters", "DBClusters") if spec.has_tag(d.get("TagList"))]
-
-
-def db_subnet_groups(acct: Account) -> list[Resource]:
-    found = []
-    for g in _pages(acct.rds, "describe_db_subnet_groups", "DBSubnetGroups"):
-        if spec.has_tag(acct.rds.list_tags_for_resource(ResourceName=g["DBSubnetGroupArn"])["TagList"]):
-            found.append(Resource("DB subnet group", g["DBSubnetGroupName"], g["DBSubnetGroupArn"]))
-    return found
-
-
-def secrets(acct: Account) -> list[Resource]:
-    listed = _pages(acct.secrets, "list_secrets", "SecretList", Filters=[
-        {"Key": "tag-key", "Values": [spec.TAG_KEY]}, {"Key": "tag-value", "Values": [spec.TAG_VALUE]}])
-    return [Resource("secret", s["Name"], s["ARN"]) for s in listed if spec.has_tag(s.get("Tags"))]
-
-
-def buckets(acct: Account) -> list[Resource]:
-    from botocore.exceptions import ClientError
-
-    found = []
-    for b in acct.s3.list_buckets().get("Buckets", []):
-        try:
-            tags = acct.s3.get_bucket_tagging(Bucket=b["Name"])["TagSet"]
-        except ClientError:            # no tags, another region's redirect, or no permission: not ours to touch
-            continue
-        if spec.has_tag(tags):
-            found.append(Resource("S3 bucket", b["Name"], f"s3://{b['Name']}"))
-    return found
-
-
-def instance_profiles(acct: Account) -> list[Resource]:
-    # IAM's list calls return no tags: only our prefix is asked for its tags (one call each).
-    return [Resource("instance profile", p["InstanceProfileName"], p["Arn"])
-            for p in _pages(acct.iam, "list_instance_profiles", "InstanceProfiles")
-            if p["InstanceProfileName"].startswith(spec.LAB_NAME)
-            and spec.has_tag(acct.iam.get_instance_profile(InstanceProfileName=p["InstanceProfileName"])
-                             ["InstanceProfile"].get("Tags"))]
-
-
-def roles(acct: Account) -> list[Resource]:
-    return [Resource("IAM role", r["RoleName"], r["Arn"])
-            for r in _pages(acct.iam, "list_roles", "Roles")
-            if r["RoleName"].startswith(spec.LAB_NAME)
-            and spec.has_tag(acct.iam.list_role_tags(RoleName=r["RoleName"])["Tags"])]
-
-
-def security_groups(acct: Account) -> list[Resource]:
-    groups = _pages(acct.ec2, "describe_security_groups", "SecurityGroups",
-                    Filters=[{"Name": f"tag:{spec.TAG_KEY}", "Values": [spec.TAG_VALUE]}])
-    return [Resource("security group", g["GroupName"], g["GroupId"]) for g in groups]
-
-
-FINDERS = (emr_clusters, db_instances, db_clusters, db_subnet_groups, secrets, buckets, instance_profiles, roles,
-           security_groups)
-
-
-def find_all(acct: Account) -> list[Resource]:
-    return [r for finder in FINDERS for r in finder(acct)]
-
-
-def inventory(cfg: Config):
-    """Everything in the account and region that carries the lab tag, as a table (empty when clean)."""
-    require_aws_profile(cfg)
-    return table(find_all(connect(cfg.region)))
-
-
-# -- deleting ----------------------------------------------------------------------------------------------
 def _empty_bucket(acct: Account, name: str) -> int:
     count = 0
     for page in acct.s3.get_paginator("list_object_versions").paginate(Bucket=name):
@@ -175,118 +86,233 @@ def _revoke_group_references(acct: Account, group_ids: list[str]) -> None:
                 revoke(GroupId=g["GroupId"], IpPermissions=refs)
 
 
+class _Teardown:
+    """One teardown run: each step records what it deleted and what it could not, and never raises for AWS."""
+
+    def __init__(self, acct: Account, found: list[Resource], report: Callable[[str], None], progress: bool,
+                 timeout: float, delay: float):
+        self.acct, self.found, self.report = acct, found, report
+        self.progress, self.timeout, self.delay = progress, timeout, delay
+        self.result = TeardownResult()
+
+    def of(self, kind: str) -> list[Resource]:
+        return [r for r in self.found if r.kind == kind]
+
+    def done(self, r: Resource, note: str = "") -> None:
+        self.result.deleted.append(r)
+        self.report(f"deleted {r.kind} {r.name}{note}")
+
+    def fail(self, r: Resource, why: str) -> None:
+        why = " ".join(why.split())
+        self.result.failed.append((r, why))
+        self.report(f"could not delete {r.kind} {r.name}: {why}")
+
+    def attempt(self, r: Resource, call: Callable, *args) -> bool:
+        """call(*args); True when it worked or AWS says the resource is already gone; else recorded as failed."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            call(*args)
+        except ClientError as exc:
+            if code(exc) in _GONE:
+                return True
+            self.fail(r, f"{code(exc)}: {message(exc)}")
+            return False
+        except BotoCoreError as exc:                 # no answer from AWS (network): this one waits for a rerun
+            self.fail(r, f"{type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    def wait(self, items: list[tuple[Resource, Wait]], desc: str) -> list[Resource]:
+        """Wait for all; the ones that failed or timed out are recorded; returns the ones that got there."""
+        problems = wait_all(self.acct, [w for _, w in items], progress=self.progress, timeout=self.timeout,
+                            delay=self.delay, desc=desc)
+        ok = []
+        for r, w in items:
+            if w.label in problems:
+                self.fail(r, problems[w.label])
+            else:
+                ok.append(r)
+        return ok
+
+    # -- the steps, in dependency order -------------------------------------------------------------------
+    def emr_clusters(self) -> None:
+        emr, waits = self.acct.emr, []
+        for c in self.of("EMR cluster"):
+            if c.state != "TERMINATING" and not self.attempt(
+                    c, lambda cid=c.id: emr.set_termination_protection(JobFlowIds=[cid], TerminationProtected=False)):
+                continue
+            if self.attempt(c, lambda cid=c.id: emr.terminate_job_flows(JobFlowIds=[cid])):
+                # botocore's ClusterTerminated waiter fails on TERMINATED_WITH_ERRORS: for a teardown, that
+                # cluster is gone too (it no longer bills), so it counts as done.
+                waits.append((c, Wait(c.id, "emr", "cluster_terminated", {"ClusterId": c.id},
+                                      also_done=("TERMINATED_WITH_ERRORS",))))
+        for c in self.wait(waits, "terminating EMR clusters"):
+            self.done(c, f" ({self._cluster_end(c)})")
+
+    def _cluster_end(self, c: Resource) -> str:
+        """How the cluster ended, e.g. 'TERMINATED_WITH_ERRORS: <why>' (for the learner; never fatal)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            status = self.acct.emr.describe_cluster(ClusterId=c.id)["Cluster"]["Status"]
+        except (BotoCoreError, ClientError):
+            return "terminated"
+        reason = status.get("StateChangeReason", {}).get("Message", "")
+        return status["State"] + (f": {reason}" if reason else "")
+
+    def _delete_db(self, r: Resource, kind: str) -> bool:
+        """delete_db_instance/cluster; 'already being deleted' (an InvalidState error while deleting) is fine."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        rds = self.acct.rds
+        if r.state == "deleting":
+            return True
+        if kind == "instance":
+            extra = {} if r.id else {"SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
+            call = lambda: rds.delete_db_instance(DBInstanceIdentifier=r.name, **extra)   # noqa: E731
+        else:
+            call = lambda: rds.delete_db_cluster(DBClusterIdentifier=r.name, SkipFinalSnapshot=True,  # noqa: E731
+                                                 DeleteAutomatedBackups=True)   # retained backups bill storage
+        try:
+            call()
+            return True
+        except ClientError as exc:
+            if code(exc) in _GONE:
+                return True
+            if code(exc) in _BUSY and self._status(r, kind) == "deleting":
+                return True
+            self.fail(r, f"{code(exc)}: {message(exc)}")
+            return False
+        except BotoCoreError as exc:
+            self.fail(r, f"{type(exc).__name__}: {exc}")
+            return False
+
+    def _status(self, r: Resource, kind: str) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            if kind == "instance":
+                found = self.acct.rds.describe_db_instances(DBInstanceIdentifier=r.name)["DBInstances"]
+                return found[0]["DBInstanceStatus"]
+            return self.acct.rds.describe_db_clusters(DBClusterIdentifier=r.name)["DBClusters"][0]["Status"]
+        except (BotoCoreError, ClientError):
+            return ""
+
+    def databases(self) -> None:
+        instances = [d for d in self.of("DB instance") if self._delete_db(d, "instance")]
+        for d in self.wait([(d, Wait(d.name, "rds", "db_instance_deleted", {"DBInstanceIdentifier": d.name}))
+                            for d in instances], "deleting DB instances"):
+            self.done(d)
+        clusters = [c for c in self.of("DB cluster") if self._delete_db(c, "cluster")]
+        for c in self.wait([(c, Wait(c.name, "rds", "db_cluster_deleted", {"DBClusterIdentifier": c.name}))
+                            for c in clusters], "deleting DB clusters"):
+            self.done(c)
+
+    def simple(self) -> None:
+        """The subnet group, the secrets (for good: a rerun makes them again), buckets, IAM."""
+        acct = self.acct
+        for g in self.of("DB subnet group"):
+            if self.attempt(g, lambda n=g.name: acct.rds.delete_db_subnet_group(DBSubnetGroupName=n)):
+                self.done(g)
+        for s in self.of("secret"):
+            if self.attempt(s, lambda i=s.id: acct.secrets.delete_secret(SecretId=i, ForceDeleteWithoutRecovery=True)):
+                self.done(s)
+        for b in self.of("S3 bucket"):
+            emptied = []
+            if self.attempt(b, lambda n=b.name: emptied.append(_delete_bucket(acct, n))):
+                self.done(b, f" ({emptied[0]} object version(s))" if emptied else "")
+        for p in self.of("instance profile"):
+            if self.attempt(p, _delete_instance_profile, acct, p.name):
+                self.done(p)
+        for r in self.of("IAM role"):
+            if self.attempt(r, _delete_role, acct, r.name):
+                self.done(r)
+
+    def security_groups(self) -> None:
+        """Cross references first; then delete, retrying DependencyViolation with exponential back-off."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        from labkit.progress import tqdm
+
+        groups = self.of("security group")
+        try:
+            _revoke_group_references(self.acct, [g.id for g in groups])
+        except ClientError as exc:             # the deletes below say what it means for each group
+            self.report(f"could not revoke the rules between the lab's security groups ({code(exc)}: {message(exc)})")
+        pause, start, last = max(self.delay / 5, 0.01), time.monotonic(), {}
+        with tqdm(total=len(groups), desc="deleting security groups", unit="group",
+                  disable=not self.progress or not groups) as bar:
+            while groups:
+                for g in list(groups):
+                    try:
+                        self.acct.ec2.delete_security_group(GroupId=g.id)
+                    except ClientError as exc:
+                        if code(exc) == "DependencyViolation":
+                            last[g] = message(exc)
+                            continue
+                        if code(exc) not in _GONE:
+                            self.fail(g, f"{code(exc)}: {message(exc)}")
+                            groups.remove(g)
+                            continue
+                    except BotoCoreError as exc:              # the network, not the group: try again
+                        last[g] = f"{type(exc).__name__}: {exc}"
+                        continue
+                    groups.remove(g)
+                    bar.update(1)
+                    self.done(g)
+                elapsed = time.monotonic() - start
+                if groups and elapsed + pause > self.timeout:
+                    for g in groups:
+                        self.fail(g, f"DependencyViolation for {elapsed / 60:.1f} min ({last.get(g, 'still in use')}); "
+                                     "a network interface still uses it: run the teardown again in a few minutes")
+                    break
+                if groups:
+                    bar.set_postfix_str(f"{len(groups)} still in use, next try in {pause:.0f} s")
+                    time.sleep(pause)
+                    pause = min(pause * 2, 60)
+
+    def subnet_tags(self) -> None:
+        keys = [{"Key": spec.EMR_MANAGED_TAG["Key"]}, {"Key": spec.SUBNET_MARKER_TAG["Key"]}]
+        for t in self.of("subnet tag"):
+            if self.attempt(t, lambda sid=t.name: self.acct.ec2.delete_tags(Resources=[sid], Tags=keys)):
+                self.done(t)
+
+
+def _delete_bucket(acct: Account, name: str) -> int:
+    count = _empty_bucket(acct, name)
+    acct.s3.delete_bucket(Bucket=name)
+    return count
+
+
+def _delete_instance_profile(acct: Account, name: str) -> None:
+    for r in acct.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"].get("Roles", []):
+        acct.iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=r["RoleName"])
+    acct.iam.delete_instance_profile(InstanceProfileName=name)
+
+
 def teardown(cfg: Config, *, dry_run: bool = False, progress: bool = True, report: Callable[[str], None] = print,
              timeout: float = 45 * 60, delay: float = 15) -> TeardownResult:
-    """Delete everything tagged with the lab tag; print what was deleted and what is left. Safe to rerun."""
-    from botocore.exceptions import ClientError
-    from labkit.progress import tqdm
-
+    """Delete everything tagged with the lab tag; print what was deleted, what could not be and why, and what is
+    left. `dry_run=True` lists what would be deleted and deletes nothing. Safe to rerun."""
     require_aws_profile(cfg)
     acct = connect(cfg.region)
     found = find_all(acct)
     if dry_run:
         report(f"Dry run: {len(found)} resource(s) tagged {spec.TAG_KEY}={spec.TAG_VALUE} in {acct.region} would be "
-               "deleted" + (f":\n{table(found).to_string(index=False)}" if found else "."))
-        return TeardownResult(deleted=[], left=found, dry_run=True)
-
-    deleted: list[Resource] = []
-
-    def done(r: Resource, note: str = "") -> None:
-        deleted.append(r)
-        report(f"deleted {r.kind} {r.name}{note}")
-
-    def of(kind: str) -> list[Resource]:
-        return [r for r in found if r.kind == kind]
-
-    # 1. EMR clusters: terminate (termination protection off first) and wait.
-    clusters = of("EMR cluster")
-    for c in clusters:
-        if c.state != "TERMINATING":
-            acct.emr.set_termination_protection(JobFlowIds=[c.id], TerminationProtected=False)
-    if clusters:
-        acct.emr.terminate_job_flows(JobFlowIds=[c.id for c in clusters])
-        wait_all(acct, [(c.id, "emr", "cluster_terminated", {"ClusterId": c.id}) for c in clusters],
-                 progress=progress, timeout=timeout, delay=delay)
-        for c in clusters:
-            done(c, " (terminated)")
-
-    # 2. DB instances (the Aurora writer too), no final snapshot; then 3. the Aurora clusters.
-    instances = of("DB instance")
-    for d in instances:
-        if d.state != "deleting":
-            extra = {} if d.id else {"SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
-            try:
-                acct.rds.delete_db_instance(DBInstanceIdentifier=d.name, **extra)
-            except ClientError as exc:
-                if _code(exc) not in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
-                    raise
-    wait_all(acct, [(d.name, "rds", "db_instance_deleted", {"DBInstanceIdentifier": d.name}) for d in instances],
-             progress=progress, timeout=timeout, delay=delay)
-    for d in instances:
-        done(d)
-    db_cl = of("DB cluster")
-    for c in db_cl:
-        if c.state != "deleting":
-            try:
-                acct.rds.delete_db_cluster(DBClusterIdentifier=c.name, SkipFinalSnapshot=True)
-            except ClientError as exc:
-                if _code(exc) != "DBClusterNotFoundFault":
-                    raise
-    wait_all(acct, [(c.name, "rds", "db_cluster_deleted", {"DBClusterIdentifier": c.name}) for c in db_cl],
-             progress=progress, timeout=timeout, delay=delay)
-    for c in db_cl:
-        done(c)
-
-    # 4. the DB subnet group, 5. secrets (for good: a rerun may make them again under the same name).
-    for g in of("DB subnet group"):
-        acct.rds.delete_db_subnet_group(DBSubnetGroupName=g.name)
-        done(g)
-    for s in of("secret"):
-        acct.secrets.delete_secret(SecretId=s.id, ForceDeleteWithoutRecovery=True)
-        done(s)
-
-    # 6. buckets: every object version, then the bucket.
-    for b in of("S3 bucket"):
-        n = _empty_bucket(acct, b.name)
-        acct.s3.delete_bucket(Bucket=b.name)
-        done(b, f" ({n} object version(s))")
-
-    # 7. IAM: instance profiles, then roles (policies detached first).
-    for p in of("instance profile"):
-        for r in acct.iam.get_instance_profile(InstanceProfileName=p.name)["InstanceProfile"].get("Roles", []):
-            acct.iam.remove_role_from_instance_profile(InstanceProfileName=p.name, RoleName=r["RoleName"])
-        acct.iam.delete_instance_profile(InstanceProfileName=p.name)
-        done(p)
-    for r in of("IAM role"):
-        _delete_role(acct, r.name)
-        done(r)
-
-    # 8. security groups: cross references first; retry while network interfaces of deleted DBs linger.
-    groups = of("security group")
-    _revoke_group_references(acct, [g.id for g in groups])
-    start = time.monotonic()
-    with tqdm(total=len(groups), desc="deleting security groups", unit="group", disable=not progress or not groups) as bar:
-        while groups:
-            for g in list(groups):
-                try:
-                    acct.ec2.delete_security_group(GroupId=g.id)
-                except ClientError as exc:
-                    if _code(exc) == "DependencyViolation":
-                        continue
-                    if _code(exc) != "InvalidGroup.NotFound":
-                        raise
-                groups.remove(g)
-                bar.update(1)
-                done(g)
-            if groups:
-                if time.monotonic() - start > timeout:
-                    break
-                time.sleep(delay)
-
-    left = find_all(acct)
-    if not left and outputs.remove(cfg):
+               "deleted" + (f":\n{table(found).to_string(index=False)}" if found else "; nothing was deleted."))
+        return TeardownResult(left=found, dry_run=True)
+    run = _Teardown(acct, found, report, progress, timeout, delay)
+    for step in (run.emr_clusters, run.databases, run.simple, run.security_groups, run.subnet_tags):
+        step()
+    result = run.result
+    result.left = find_all(acct)
+    if not result.left and outputs.remove(cfg):
         report(f"removed {outputs.path(cfg)}")
-    report(f"{len(deleted)} resource(s) deleted; " + (
-        f"{len(left)} left:\n{table(left).to_string(index=False)}" if left else
-        f"nothing tagged {spec.TAG_KEY}={spec.TAG_VALUE} is left in {acct.region}."))
-    return TeardownResult(deleted=deleted, left=left)
+    lines = [f"{len(result.deleted)} resource(s) deleted"]
+    if result.failed:
+        lines.append(f"could NOT delete {len(result.failed)} (they may still cost money; fix the cause, then run the "
+                     f"teardown again):\n{result.failures()[['kind', 'name', 'why']].to_string(index=False)}")
+    lines.append(f"{len(result.left)} left:\n{table(result.left).to_string(index=False)}" if result.left else
+                 f"nothing tagged {spec.TAG_KEY}={spec.TAG_VALUE} is left in {acct.region}.")
+    report("; ".join(lines[:1]) + "\n" + "\n".join(lines[1:]))
+    return result

@@ -1,0 +1,245 @@
+"""What a real account does to a teardown or a provisioning run, and what labkit must do then, on the moto server.
+
+AWS behaviour comes from botocore (its waiters, its error parsing) and moto's server; what moto cannot produce
+(a cluster ending TERMINATED_WITH_ERRORS, a DB instance another teardown is already deleting, a security group
+whose network interfaces linger, an AWS error halfway through provisioning, a secret whose deletion is still
+completing) is injected into the server's backend; the client side stays real.
+"""
+import json
+import threading
+
+import pytest
+from aws_server import ALL_KINDS, FAST, aws_env, aws_lab, cfg, kinds, moto_server, provision  # noqa: F401
+from botocore.exceptions import WaiterError
+
+from labkit import LabError, aws
+from labkit.aws import outputs, spec
+from labkit.aws.inventory import table
+
+
+def _cluster(moto_server) -> str:
+    """A tagged cluster as the EMR DAG would leave it (kept alive, no steps)."""
+    return moto_server.client("emr").run_job_flow(
+        Name="left-behind", ReleaseLabel=spec.EMR_RELEASE_LABEL, Tags=spec.TAGS, JobFlowRole=spec.EMR_EC2_ROLE,
+        ServiceRole=spec.EMR_SERVICE_ROLE, Instances={"KeepJobFlowAliveWhenNoSteps": True, "InstanceGroups": [
+            {"InstanceRole": "MASTER", "InstanceType": spec.EMR_INSTANCE_TYPE, "InstanceCount": 1}]})["JobFlowId"]
+
+
+def _failed(result) -> dict:
+    return {(r.kind, r.name): why for r, why in result.failed}
+
+
+# -- teardown: it always goes on to the next resource ------------------------------------------------------
+def test_a_cluster_ending_terminated_with_errors_does_not_stop_the_teardown(cfg, moto_server, monkeypatch, capsys):
+    from moto.emr.models import Cluster
+
+    provision(cfg, confirm=True)
+    cid = _cluster(moto_server)
+
+    def terminate_with_errors(self):
+        self.state, self.last_state_change_reason = "TERMINATED_WITH_ERRORS", "Bootstrap failure (injected)"
+
+    monkeypatch.setattr(Cluster, "terminate", terminate_with_errors)
+    result = aws.teardown(cfg, **FAST)
+
+    assert result.failed == [] and result.left == []
+    assert kinds(result.table()) == {**ALL_KINDS, "EMR cluster": 1}      # both databases went too
+    assert aws.inventory(cfg).empty
+    assert "deleted EMR cluster left-behind (TERMINATED_WITH_ERRORS: Bootstrap failure (injected))" in capsys.readouterr().out
+    # The state really is one botocore's ClusterTerminated waiter calls a failure (what stopped the old teardown).
+    with pytest.raises(WaiterError, match="terminal failure"):
+        moto_server.client("emr").get_waiter("cluster_terminated").wait(
+            ClusterId=cid, WaiterConfig={"Delay": 1, "MaxAttempts": 1})
+
+
+def test_an_rds_instance_that_refuses_deletion_is_listed_and_the_rest_goes(cfg, moto_server, capsys):
+    provision(cfg, confirm=True)
+    rds = moto_server.client("rds")
+    rds.modify_db_instance(DBInstanceIdentifier=spec.POSTGRES.identifier, DeletionProtection=True,
+                           ApplyImmediately=True)
+
+    result = aws.teardown(cfg, **FAST)
+
+    failed = _failed(result)
+    assert list(failed) == [("DB instance", spec.POSTGRES.identifier)]
+    assert "InvalidParameterCombination" in failed[("DB instance", spec.POSTGRES.identifier)]
+    assert [(r.kind, r.name) for r in result.left] == [("DB instance", spec.POSTGRES.identifier)]
+    assert kinds(result.table()) == {**ALL_KINDS, "DB instance": 1}     # Aurora, bucket, IAM, groups: gone
+    printed = capsys.readouterr().out
+    assert f"could not delete DB instance {spec.POSTGRES.identifier}: InvalidParameterCombination" in printed
+    assert outputs.path(cfg).exists()                                    # kept while something is left
+
+    rds.modify_db_instance(DBInstanceIdentifier=spec.POSTGRES.identifier, DeletionProtection=False,
+                           ApplyImmediately=True)
+    again = aws.teardown(cfg, **FAST)
+    assert again.failed == [] and again.left == [] and not outputs.path(cfg).exists()
+
+
+def test_an_instance_already_being_deleted_is_not_a_failure(cfg, moto_server, monkeypatch):
+    """Another teardown (or the console) got there first: AWS answers InvalidDBInstanceState, status deleting."""
+    from moto.rds.exceptions import InvalidDBInstanceStateFault
+    from moto.rds.models import RDSBackend
+
+    provision(cfg, confirm=True)
+    original = RDSBackend.delete_db_instance
+
+    def already_deleting(self, db_instance_identifier, *args, **kwargs):
+        if db_instance_identifier != spec.POSTGRES.identifier:
+            return original(self, db_instance_identifier, *args, **kwargs)
+        self.databases[db_instance_identifier].status = "deleting"
+        threading.Timer(0.3, original, (self, db_instance_identifier, *args), kwargs).start()
+        raise InvalidDBInstanceStateFault(f"Instance {db_instance_identifier} is already being deleted.")
+
+    monkeypatch.setattr(RDSBackend, "delete_db_instance", already_deleting)
+    result = aws.teardown(cfg, **FAST)
+    assert result.failed == [] and result.left == []
+    assert ("DB instance", spec.POSTGRES.identifier) in {(r.kind, r.name) for r in result.deleted}
+
+
+def test_a_wait_that_times_out_is_reported_and_the_rest_is_deleted(cfg, moto_server, monkeypatch):
+    from moto.emr.models import Cluster
+
+    provision(cfg, confirm=True)
+    _cluster(moto_server)
+    monkeypatch.setattr(Cluster, "terminate", lambda self: setattr(self, "state", "TERMINATING"))   # never ends
+
+    result = aws.teardown(cfg, progress=False, delay=0.05, timeout=0.5)
+
+    failed = _failed(result)
+    assert [k for k, _ in failed] == ["EMR cluster"]
+    assert "timeout" in next(iter(failed.values()))
+    assert [r.kind for r in result.left] == ["EMR cluster"]
+    assert kinds(result.table()) == ALL_KINDS                          # everything else went
+
+
+def test_a_security_group_still_in_use_is_retried_until_it_is_free(cfg, moto_server, monkeypatch):
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
+    provision(cfg, confirm=True)
+    db_group = json.loads(outputs.path(cfg).read_text())["db_security_group"]
+    original, refusals = SecurityGroupBackend.delete_security_group, []
+
+    def in_use_three_times(self, name=None, group_id=None):
+        if group_id == db_group and len(refusals) < 3:          # the RDS network interfaces are still going
+            refusals.append(group_id)
+            raise DependencyViolationError(f"resource {group_id} has a dependent object")
+        return original(self, name=name, group_id=group_id)
+
+    monkeypatch.setattr(SecurityGroupBackend, "delete_security_group", in_use_three_times)
+    result = aws.teardown(cfg, progress=False, delay=0.05, timeout=60)
+    assert len(refusals) == 3
+    assert result.failed == [] and result.left == []
+    assert kinds(result.table()) == ALL_KINDS
+
+
+def test_a_security_group_that_stays_in_use_is_listed_with_why(cfg, moto_server, monkeypatch):
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
+    provision(cfg, confirm=True)
+    db_group = json.loads(outputs.path(cfg).read_text())["db_security_group"]
+    original = SecurityGroupBackend.delete_security_group
+
+    def always_in_use(self, name=None, group_id=None):
+        if group_id == db_group:
+            raise DependencyViolationError(f"resource {group_id} has a dependent object")
+        return original(self, name=name, group_id=group_id)
+
+    monkeypatch.setattr(SecurityGroupBackend, "delete_security_group", always_in_use)
+    result = aws.teardown(cfg, progress=False, delay=0.05, timeout=0.3)
+    failed = _failed(result)
+    assert list(failed) == [("security group", spec.SG_DB)]
+    assert "DependencyViolation" in failed[("security group", spec.SG_DB)]
+    assert "run the teardown again" in failed[("security group", spec.SG_DB)]
+    assert [(r.kind, r.name) for r in result.left] == [("security group", spec.SG_DB)]
+
+
+def test_teardown_dry_run_lists_everything_and_deletes_nothing(cfg, moto_server, capsys):
+    provision(cfg, confirm=True)
+    _cluster(moto_server)
+    before = aws.inventory(cfg)
+    result = aws.teardown(cfg, dry_run=True, **FAST)
+    assert result.dry_run and result.deleted == [] and result.failed == []
+    assert kinds(before) == kinds(table(result.left)) == {**ALL_KINDS, "EMR cluster": 1}
+    printed = capsys.readouterr().out
+    assert f"Dry run: {len(before)} resource(s) tagged lab=airflow-lab" in printed
+    assert spec.POSTGRES.identifier in printed and spec.AURORA.identifier in printed
+    assert kinds(aws.inventory(cfg)) == kinds(before)                  # nothing was deleted
+    assert outputs.path(cfg).exists()
+
+
+# -- provisioning: right after a teardown, and after a run that stopped halfway ------------------------------
+def _schedule_deletion(moto_server, name: str) -> None:
+    """A tagged secret of this name, in the state AWS shows while a deletion completes."""
+    sm = moto_server.client("secretsmanager")
+    sm.create_secret(Name=name, SecretString="{}", Tags=spec.TAGS)
+    sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+
+
+def test_provision_right_after_teardown_waits_for_the_secrets_deletion(cfg, moto_server):
+    provision(cfg, confirm=True)
+    aws.teardown(cfg, **FAST)
+    # moto keeps the deleted cluster's automated snapshot (AWS drops it: DeleteAutomatedBackups=True), and its
+    # per-minute name would collide with the new cluster's: remove that emulator leftover.
+    rds = moto_server.client("rds")
+    for snap in rds.describe_db_cluster_snapshots(SnapshotType="automated")["DBClusterSnapshots"]:
+        rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=snap["DBClusterSnapshotIdentifier"])
+    for db in spec.DATABASES:                   # Secrets Manager has not finished deleting them yet...
+        _schedule_deletion(moto_server, db.secret)
+    sm = moto_server.client("secretsmanager")
+    finish = [threading.Timer(0.3, sm.delete_secret, kwargs={"SecretId": db.secret, "ForceDeleteWithoutRecovery": True})
+              for db in spec.DATABASES]       # ...and does a moment later
+    for timer in finish:
+        timer.start()
+
+    result = provision(cfg, confirm=True)
+
+    assert {a.name: a.action for a in result.actions if a.resource == "secret"} == {
+        db.secret: "created" for db in spec.DATABASES}
+    assert kinds(aws.inventory(cfg)) == ALL_KINDS
+    value = json.loads(sm.get_secret_value(SecretId=spec.POSTGRES.secret)["SecretString"])
+    assert value["host"] and len(value["password"]) >= 32
+
+
+def test_a_secret_that_never_finishes_deleting_gives_one_clear_line(cfg, moto_server):
+    _schedule_deletion(moto_server, spec.POSTGRES.secret)
+    with pytest.raises(LabError) as err:
+        provision(cfg, confirm=True, delay=0.05, timeout=0.5)
+    text = str(err.value)
+    assert f"secret {spec.POSTGRES.secret} is still scheduled for deletion" in text
+    assert "run provisioning again in a few minutes" in text and "restore-secret" in text
+    assert "\n" not in text
+
+
+def test_a_provisioning_run_that_fails_halfway_finishes_when_run_again(cfg, moto_server, monkeypatch):
+    from moto.rds.exceptions import RDSClientError
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.create_db_cluster
+
+    def no_capacity(self, *args, **kwargs):
+        raise RDSClientError("InsufficientDBClusterCapacityFault", "Not enough capacity (injected)")
+
+    monkeypatch.setattr(RDSBackend, "create_db_cluster", no_capacity)
+    with pytest.raises(LabError) as err:
+        provision(cfg, confirm=True)
+    text = str(err.value)
+    assert f"provisioning stopped at {spec.AURORA.identifier} (InsufficientDBClusterCapacityFault" in text
+    assert "run provisioning again to continue" in text and "\n" not in text
+    halfway = kinds(aws.inventory(cfg))
+    assert halfway["DB instance"] == 1 and "DB cluster" not in halfway       # PostgreSQL was made, Aurora not
+    assert not outputs.path(cfg).exists()
+    sm = moto_server.client("secretsmanager")
+    password = json.loads(sm.get_secret_value(SecretId=spec.POSTGRES.secret)["SecretString"])["password"]
+
+    monkeypatch.setattr(RDSBackend, "create_db_cluster", original)        # the capacity is back
+    result = provision(cfg, confirm=True)
+    actions = {(a.resource, a.name): a.action for a in result.actions}
+    assert actions[(spec.POSTGRES.kind, spec.POSTGRES.identifier)] == "exists"      # not made twice, not reset
+    assert actions[(f"{spec.AURORA.kind} cluster", spec.AURORA.identifier)] == "created"
+    assert actions[("secret", spec.POSTGRES.secret)] == "exists"
+    assert json.loads(sm.get_secret_value(SecretId=spec.POSTGRES.secret)["SecretString"])["password"] == password
+    assert kinds(aws.inventory(cfg)) == ALL_KINDS
+    assert outputs.path(cfg).exists()
+    assert not provision(cfg, confirm=True).changed

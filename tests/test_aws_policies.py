@@ -1,0 +1,217 @@
+"""What the aws profile grants and opens, what it refuses before spending money, and what it says it costs.
+
+IAM documents and security group rules are read back from the moto server as AWS would return them; the
+preconditions (vCPU quota, public subnet) are checked against the server's answers, with the quota injected
+into its Service Quotas backend (moto has no EC2 quotas of its own).
+"""
+import json
+from fnmatch import fnmatchcase
+
+import pytest
+from aws_server import ACCOUNT, CIDR, FAST, aws_env, aws_lab, cfg, moto_server, provision  # noqa: F401
+
+from labkit import LabError, aws
+from labkit.aws import outputs, spec
+from labkit.aws.network import check_cidr
+from labkit.aws.preflight import REHEARSAL_ENV
+
+
+def _inline(iam, role: str, name: str) -> dict:
+    return iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+
+
+def _tagged(tags, tag: dict) -> bool:
+    return {"Key": tag["Key"], "Value": tag["Value"]} in [{"Key": t["Key"], "Value": t["Value"]} for t in tags or []]
+
+
+# -- IAM -------------------------------------------------------------------------------------------------------
+def test_emr_roles_use_the_v2_service_policy_and_a_least_privilege_ec2_policy(cfg, moto_server):
+    provision(cfg, confirm=True)
+    iam, sm = moto_server.client("iam"), moto_server.client("secretsmanager")
+    bucket = json.loads(outputs.path(cfg).read_text())["bucket"]
+
+    service = iam.get_role(RoleName=spec.EMR_SERVICE_ROLE)["Role"]
+    attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=spec.EMR_SERVICE_ROLE)["AttachedPolicies"]]
+    assert attached == ["arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"]
+    condition = service["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert condition["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert condition["ArnLike"] == {"aws:SourceArn": f"arn:aws:elasticmapreduce:us-east-1:{ACCOUNT}:*"}
+    ec2_role = iam.get_role(RoleName=spec.EMR_EC2_ROLE)["Role"]
+    (passrole,) = _inline(iam, spec.EMR_SERVICE_ROLE, spec.EMR_SERVICE_INLINE)["Statement"]
+    assert (passrole["Action"], passrole["Resource"]) == ("iam:PassRole", ec2_role["Arn"])
+    assert passrole["Condition"] == {"StringLike": {"iam:PassedToService": "ec2.amazonaws.com*"}}
+
+    # The nodes' role: nothing managed (the deprecated policy granted s3:* on *), only the lab's bucket and secret.
+    assert iam.list_attached_role_policies(RoleName=spec.EMR_EC2_ROLE)["AttachedPolicies"] == []
+    statements = _inline(iam, spec.EMR_EC2_ROLE, spec.EMR_EC2_INLINE)["Statement"]
+    actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    resources = [s["Resource"] for s in statements]
+    assert not any(a.endswith("*") for a in actions) and "*" not in resources
+    secret_arn = sm.describe_secret(SecretId=spec.AURORA.secret)["ARN"]
+    other_arn = sm.describe_secret(SecretId=spec.POSTGRES.secret)["ARN"]
+    for resource in resources:
+        assert resource.startswith(f"arn:aws:s3:::{bucket}") or fnmatchcase(secret_arn, resource), resource
+    assert not any(fnmatchcase(other_arn, r) for r in resources)          # not the PostgreSQL secret
+    assert not any(fnmatchcase(f"arn:aws:s3:::{bucket}-other/x", r) for r in resources)
+    assert "aws:SourceAccount" not in json.dumps(ec2_role["AssumeRolePolicyDocument"])   # see iam.py
+
+
+def test_roles_from_an_older_run_are_moved_off_the_deprecated_policies(cfg, moto_server):
+    iam = moto_server.client("iam")
+    plain = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "elasticmapreduce.amazonaws.com"}}]}
+    for role, old in zip((spec.EMR_SERVICE_ROLE, spec.EMR_EC2_ROLE), spec.DEPRECATED_POLICIES):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(plain), Tags=spec.TAGS)
+        iam.attach_role_policy(RoleName=role, PolicyArn=old)
+
+    result = provision(cfg, confirm=True)
+
+    roles = {a.name: a for a in result.actions if a.resource == "IAM role"}
+    assert {n: a.action for n, a in roles.items()} == {spec.EMR_SERVICE_ROLE: "updated", spec.EMR_EC2_ROLE: "updated"}
+    for role in (spec.EMR_SERVICE_ROLE, spec.EMR_EC2_ROLE):
+        arns = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]}
+        assert not arns & set(spec.DEPRECATED_POLICIES)
+    trust = iam.get_role(RoleName=spec.EMR_SERVICE_ROLE)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert not provision(cfg, confirm=True).changed
+
+
+def test_the_emr_managed_policy_tag_is_on_the_groups_and_subnet_and_leaves_with_the_teardown(cfg, moto_server):
+    provision(cfg, confirm=True)
+    ec2 = moto_server.client("ec2")
+    out = json.loads(outputs.path(cfg).read_text())
+    groups = ec2.describe_security_groups(GroupIds=[out["emr_master_security_group"],
+                                                    out["emr_slave_security_group"]])["SecurityGroups"]
+    assert all(_tagged(g["Tags"], spec.EMR_MANAGED_TAG) for g in groups)
+    subnet = ec2.describe_subnets(SubnetIds=[out["subnet_id"]])["Subnets"][0]
+    assert _tagged(subnet["Tags"], spec.EMR_MANAGED_TAG)
+
+    aws.teardown(cfg, **FAST)
+    tags = ec2.describe_subnets(SubnetIds=[out["subnet_id"]])["Subnets"][0].get("Tags", [])
+    assert not _tagged(tags, spec.EMR_MANAGED_TAG) and not _tagged(tags, spec.SUBNET_MARKER_TAG)
+
+
+def test_a_subnet_that_had_the_emr_tag_keeps_it(cfg, moto_server):
+    ec2 = moto_server.client("ec2")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    ids = [s["SubnetId"] for s in subnets]
+    ec2.create_tags(Resources=ids, Tags=[spec.EMR_MANAGED_TAG])          # the learner uses EMR already
+    provision(cfg, confirm=True)
+    aws.teardown(cfg, **FAST)
+    assert all(_tagged(s.get("Tags"), spec.EMR_MANAGED_TAG) for s in ec2.describe_subnets(SubnetIds=ids)["Subnets"])
+
+
+# -- databases -----------------------------------------------------------------------------------------------
+def test_engine_versions_are_pinned(cfg, moto_server):
+    provision(cfg, confirm=True)
+    rds = moto_server.client("rds")
+    pg = rds.describe_db_instances(DBInstanceIdentifier=spec.POSTGRES.identifier)["DBInstances"][0]
+    au = rds.describe_db_clusters(DBClusterIdentifier=spec.AURORA.identifier)["DBClusters"][0]
+    assert pg["EngineVersion"] == spec.POSTGRES_ENGINE_VERSION and pg["AutoMinorVersionUpgrade"] is False
+    assert au["EngineVersion"] == spec.AURORA_ENGINE_VERSION
+    assert spec.AURORA_ENGINE_VERSION.startswith("8.0.mysql_aurora.3.")            # Aurora MySQL 3.x
+
+
+# -- the learner's address -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("cidr, words", [
+    ("0.0.0.0/0", "wider than /24"), ("10.0.0.0/8", "wider than /24"), ("198.51.100.0/23", "wider than /24"),
+    ("2001:db8::/64", "IPv6 range"), ("2001:db8::7/128", "IPv6 range"), ("my-laptop", "not an address range")])
+def test_a_bad_allow_cidr_is_refused_in_one_line(aws_lab, cidr, words):
+    with pytest.raises(LabError) as err:
+        aws.provision(aws_lab, allow_cidr=cidr)
+    assert words in str(err.value) and "allow_cidr='203.0.113.7/32'" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_narrow_ranges_are_accepted():
+    assert check_cidr("203.0.113.7") == "203.0.113.7/32"
+    assert check_cidr(" 198.51.100.0/24 ") == "198.51.100.0/24"
+
+
+def test_a_new_address_replaces_the_learners_old_rule(cfg, moto_server):
+    provision(cfg, confirm=True)
+    new = "198.51.100.9/32"
+    result = provision(cfg, confirm=True, allow_cidr=new)
+
+    rules = next(a for a in result.actions if a.resource == "ingress rules")
+    assert rules.action == "updated" and f"revoke {CIDR}" in rules.detail
+    group = json.loads(outputs.path(cfg).read_text())["db_security_group"]
+    perms = moto_server.client("ec2").describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
+    have = {(p["FromPort"], r["CidrIp"]) for p in perms for r in p.get("IpRanges", [])}
+    vpc = moto_server.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    assert have == {(db.port, c) for db in spec.DATABASES for c in (new, vpc["CidrBlock"])}
+
+
+# -- preconditions, before any money -------------------------------------------------------------------------
+def _quota(monkeypatch, value: float) -> None:
+    from moto.servicequotas.models import ServiceQuotasBackend
+
+    def ec2_quota(self, service_code, quota_code):
+        assert (service_code, quota_code) == spec.EC2_STANDARD_VCPU_QUOTA
+        return {"ServiceCode": service_code, "QuotaCode": quota_code, "Value": value, "Unit": "None",
+                "QuotaName": "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", "Adjustable": True}
+
+    monkeypatch.setattr(ServiceQuotasBackend, "get_service_quota", ec2_quota)
+
+
+def _nothing_made(cfg, moto_server) -> None:
+    assert aws.inventory(cfg).empty
+    assert moto_server.client("s3").list_buckets()["Buckets"] == []
+    assert not outputs.path(cfg).exists()
+
+
+def test_a_vcpu_quota_too_small_is_refused_before_anything_is_made(cfg, moto_server, monkeypatch):
+    _quota(monkeypatch, 8)
+    with pytest.raises(LabError) as err:
+        provision(cfg, confirm=True)
+    text = str(err.value)
+    assert "may run 8 vCPUs" in text and "needs 12 (3 x m5.xlarge)" in text and "L-1216C47A" in text
+    assert "nothing was created" in text and "\n" not in text
+    _nothing_made(cfg, moto_server)
+
+
+def test_a_large_enough_quota_is_shown_in_the_plan(cfg, monkeypatch):
+    _quota(monkeypatch, 32)
+    result = provision(cfg)
+    quota = next(a for a in result.actions if a.resource == "vCPU quota")
+    assert (quota.action, quota.detail) == ("ok", "32 vCPUs allowed, the EMR cluster needs 12")
+
+
+def test_an_unreadable_quota_is_tolerated_only_in_a_rehearsal(cfg, moto_server, monkeypatch):
+    monkeypatch.delenv(REHEARSAL_ENV)
+    with pytest.raises(LabError, match=r"cannot read the On-Demand vCPU quota \(ec2 L-1216C47A: NoSuchResourceException"):
+        provision(cfg, confirm=True)
+    _nothing_made(cfg, moto_server)
+
+
+def test_a_subnet_without_public_addresses_is_refused_before_anything_is_made(cfg, moto_server):
+    ec2 = moto_server.client("ec2")
+    for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]:
+        ec2.modify_subnet_attribute(SubnetId=s["SubnetId"], MapPublicIpOnLaunch={"Value": False})
+    with pytest.raises(LabError) as err:
+        provision(cfg, confirm=True)
+    text = str(err.value)
+    assert "MapPublicIpOnLaunch is false" in text and "modify-subnet-attribute" in text and "\n" not in text
+    _nothing_made(cfg, moto_server)
+
+
+# -- cost ------------------------------------------------------------------------------------------------------
+def test_cost_estimate_is_dated_sourced_and_complete():
+    table = aws.estimate("us-east-1", hours=4, emr_runs=2)
+    meta = aws.cost.prices()
+    assert meta["as_of"] and meta["region"] == "us-east-1"
+    assert all(p["source"].startswith("https://aws.amazon.com/") for p in meta["prices"].values())
+    assert {"EMR EBS volumes", "Aurora I/O", "Data transfer out"} <= set(table.index)
+    assert all(v > 0 for v in table["USD per unit"].drop("total"))
+    ebs = table.loc["EMR EBS volumes"]
+    assert ebs["quantity"] == pytest.approx(3 * spec.EMR_EBS_GB_PER_NODE * (2 * 20 / 60) / 730, abs=1e-4)
+    assert table.loc["total", "USD"] == pytest.approx(table["USD"].drop("total").sum(), abs=0.05)
+    assert 0 < table.loc["total", "USD"] < 5
+    assert table.attrs["usd_per_day_if_left_running"] > 0
+    assert set(table.attrs["sources"]) == {k for k in meta["prices"]} and "reference figures" in table.attrs["note"]
+    more = aws.estimate("us-east-1", hours=4, emr_runs=2, aurora_io_millions=10, transfer_gb=50)
+    assert more.loc["total", "USD"] > table.loc["total", "USD"]
+    with pytest.raises(LabError, match="hours > 0"):
+        aws.estimate("us-east-1", hours=0)
+    with pytest.raises(LabError, match="transfer_gb=-1"):
+        aws.estimate("us-east-1", transfer_gb=-1)
