@@ -67,7 +67,8 @@ JOB_FLOW_OVERRIDES = {
     "JobFlowRole": var("EMR_INSTANCE_PROFILE"),
     "ServiceRole": var("EMR_SERVICE_ROLE"),
     "VisibleToAllUsers": True,
-    "Tags": [{"Key": var("LAB_TAG_KEY"), "Value": var("LAB_TAG_VALUE")}],
+    "Tags": [{"Key": var("LAB_TAG_KEY"), "Value": var("LAB_TAG_VALUE")},          # teardown finds it by this
+             {"Key": var("EMR_MANAGED_TAG_KEY"), "Value": var("EMR_MANAGED_TAG_VALUE")}],   # EMR's v2 policy asks it
 }
 
 SPARK_STEPS = [

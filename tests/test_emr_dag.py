@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from labkit import connections, emr, services
+from labkit.aws import spec
 from labkit.datasets import retail
 
 pytestmark = pytest.mark.services
@@ -43,6 +44,8 @@ def test_the_run_writes_emr_table_terminates_the_cluster_and_a_rerun_keeps_one_r
     [cluster] = clusters_for(client, "2024-03-31")
     assert cluster["Status"]["State"] == "TERMINATED"
     assert cluster["Status"]["StateChangeReason"]["Code"] == "USER_REQUEST"      # by the terminate task
+    tags = client.describe_cluster(ClusterId=cluster["Id"])["Cluster"]["Tags"]
+    assert spec.EMR_MANAGED_TAG in tags and {"Key": spec.TAG_KEY, "Value": spec.TAG_VALUE} in tags   # v2 policy, teardown
 
     api.clear_run(DAG_ID, run_id)                                                  # the same date again
     assert api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)["state"] == "success"

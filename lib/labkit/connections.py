@@ -210,6 +210,9 @@ def _emr_cluster_variables(cfg: Config, bucket: str) -> dict[str, str]:
         "JDBC_JAR_PATH": f"s3://{bucket}/{spec.JDBC_JAR_KEY}",
         "LAB_TAG_KEY": spec.TAG_KEY,
         "LAB_TAG_VALUE": spec.TAG_VALUE,
+        # AmazonEMRServicePolicy_v2 launches only clusters that carry this tag (the local endpoint ignores it)
+        "EMR_MANAGED_TAG_KEY": spec.EMR_MANAGED_TAG["Key"],
+        "EMR_MANAGED_TAG_VALUE": spec.EMR_MANAGED_TAG["Value"],
     }
 
 

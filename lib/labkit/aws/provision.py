@@ -24,6 +24,7 @@ from labkit.aws.storage import StorageSteps
 from labkit.aws.waits import Wait, wait_all
 from labkit.config import Config
 from labkit.errors import LabError
+from labkit.state import ensure_state_dir
 
 __all__ = ["Action", "ProvisionResult", "check_cidr", "default_raw_dir", "provision", "public_cidr",
            "require_aws_profile"]
@@ -136,7 +137,6 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
         return result
     if lab.allow_cidr is None:
         lab.allow_cidr = public_cidr()
-    from labkit.state import ensure_state_dir
 
     ensure_state_dir(cfg)
     actions = checks + lab.steps(subnet, apply=True)

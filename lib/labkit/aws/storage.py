@@ -10,6 +10,7 @@ from pathlib import Path
 from labkit.aws import spec
 from labkit.aws.steps import Action, LabState, code
 from labkit.errors import LabError
+from labkit.progress import tqdm
 
 
 def _sha256(path: Path) -> str:
@@ -75,7 +76,6 @@ class StorageSteps(LabState):
 
     def uploads(self, apply: bool, bucket_exists: bool) -> list[Action]:
         from botocore.exceptions import ClientError
-        from labkit.progress import tqdm
 
         s3, actions = self.acct.s3, []
         for prefix, files, origin in self.upload_sets():

@@ -22,6 +22,7 @@ from labkit.aws.session import Account, connect, require_aws_profile
 from labkit.aws.steps import code, message
 from labkit.aws.waits import Wait, wait_all
 from labkit.config import Config
+from labkit.progress import tqdm
 
 __all__ = ["Resource", "TeardownResult", "inventory", "teardown"]
 
@@ -232,7 +233,6 @@ class _Teardown:
     def security_groups(self) -> None:
         """Cross references first; then delete, retrying DependencyViolation with exponential back-off."""
         from botocore.exceptions import BotoCoreError, ClientError
-        from labkit.progress import tqdm
 
         groups = self.of("security group")
         try:

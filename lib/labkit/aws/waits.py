@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from labkit.aws.session import Account
+from labkit.progress import tqdm
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,6 @@ def wait_all(acct: Account, waits: list[Wait], *, progress: bool = True, timeout
     Returns {label: why} for each wait that did not succeed (empty when all did).
     """
     from botocore.exceptions import BotoCoreError, WaiterError
-    from labkit.progress import tqdm
 
     pending, problems, start, trouble = list(waits), {}, time.monotonic(), {}
     with tqdm(total=len(waits), desc=desc, unit="resource", disable=not progress or not waits) as bar:
