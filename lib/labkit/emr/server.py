@@ -26,7 +26,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from labkit.emr.engine import ApiError, Engine
+from labkit.emr import api
+from labkit.emr.engine import Engine
+from labkit.emr.records import ApiError
 
 TARGET_PREFIX = "ElasticMapReduce."
 REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
@@ -100,7 +102,7 @@ def make_handler(engine: Engine, default_region: str, keys: dict[str, str] | Non
             match = REGION.search(self.headers.get("Authorization", ""))
             region = match.group(1) if match else default_region
             try:
-                self._send(200, engine.dispatch(action, region, request))
+                self._send(200, api.dispatch(engine, action, region, request))
             except ApiError as exc:
                 self._send(400, {"__type": exc.code, "Message": exc.message})
             except Exception as exc:  # noqa: BLE001 - a bug must answer 500, not hang the client
