@@ -162,3 +162,85 @@ def test_failure_reason_picks_the_first_real_error(tmp_path, stderr, stdout, rea
     (tmp_path / "stderr").write_text(stderr)
     (tmp_path / "stdout").write_text(stdout)
     assert steplogs.failure_reason(tmp_path) == reason
+
+
+# -- a step does not outlive its endpoint ------------------------------------------------------------------------
+def beating(name: str, beat_file, action: str) -> dict:
+    """A step that appends to `beat_file` every 0.1 s from a child process of its shell, until killed."""
+    return bash(name, f"echo started; while true; do sh -c 'echo beat >> {beat_file}'; sleep 0.1; done"
+                      f" # {action}")
+
+
+def test_killing_the_endpoint_kills_its_steps_and_a_restart_fails_them(tmp_path):
+    import psutil
+
+    server = Endpoint(tmp_path / "state", transition=0.2).start()
+    client = server.client()
+    beats = {a: tmp_path / f"beats-{a}" for a in ("CONTINUE", "TERMINATE_CLUSTER")}
+    go_on = client.run_job_flow(Name="continue", Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
+                                                             "KeepJobFlowAliveWhenNoSteps": True},
+                                Steps=[{**beating("long", beats["CONTINUE"], "CONTINUE"), "ActionOnFailure": "CONTINUE"},
+                                       bash("after", "echo after")])["JobFlowId"]
+    stop = client.run_job_flow(Name="terminate", Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
+                                                            "KeepJobFlowAliveWhenNoSteps": True},
+                               Steps=[{**beating("long", beats["TERMINATE_CLUSTER"], "TERMINATE_CLUSTER"),
+                                       "ActionOnFailure": "TERMINATE_CLUSTER"}, bash("never", "true")])["JobFlowId"]
+    deadline = time.monotonic() + 60
+    while not all(b.exists() and b.stat().st_size > 20 for b in beats.values()):
+        assert time.monotonic() < deadline, "the steps did not start beating"
+        time.sleep(0.2)
+    marker = str(tmp_path / "beats-")
+    assert len(_with(marker)) >= 2
+
+    server.proc.kill()                                               # SIGKILL: no clean-up code runs
+    server.proc.wait(timeout=10)
+    time.sleep(1.0)
+    sizes = {a: b.stat().st_size for a, b in beats.items()}
+    time.sleep(1.5)
+    assert {a: b.stat().st_size for a, b in beats.items()} == sizes   # nothing writes after the endpoint died
+    assert _with(marker) == []                                       # no orphan: not the shell, not its children
+
+    server = Endpoint(tmp_path / "state", transition=0.2, port=server.port).start()
+    try:
+        client = server.client()
+        long_step = lambda cid: next(s for s in client.list_steps(ClusterId=cid)["Steps"] if s["Name"] == "long")
+        for cid in (go_on, stop):
+            status = long_step(cid)["Status"]
+            assert status["State"] == "FAILED", status
+            assert "stopped (it was killed or crashed) while this step ran" in status["FailureDetails"]["Reason"]
+        # CONTINUE: the next step runs and the cluster waits; TERMINATE_CLUSTER: it ends, the next is cancelled
+        after = next(s["Id"] for s in client.list_steps(ClusterId=go_on)["Steps"] if s["Name"] == "after")
+        client.get_waiter("step_complete").wait(ClusterId=go_on, StepId=after, WaiterConfig=FAST)
+        deadline = time.monotonic() + 30
+        while client.describe_cluster(ClusterId=go_on)["Cluster"]["Status"]["State"] != "WAITING":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        with pytest.raises(Exception, match="TERMINATED_WITH_ERRORS"):
+            client.get_waiter("cluster_terminated").wait(ClusterId=stop, WaiterConfig=FAST)
+        ended = client.describe_cluster(ClusterId=stop)["Cluster"]["Status"]
+        assert ended["StateChangeReason"]["Code"] == "STEP_FAILURE"
+        assert [s["Status"]["State"] for s in client.list_steps(ClusterId=stop)["Steps"]] == ["CANCELLED", "FAILED"]
+        # the crashed step's logs were gzipped on restart, and its work folder is gone
+        sid = long_step(stop)["Id"]
+        folder = tmp_path / "state" / "emr" / "steps" / stop / sid
+        assert {p.name for p in folder.iterdir()} == {"controller.gz", "stdout.gz", "stderr.gz"}
+        assert "started" in gzip.decompress((folder / "stdout.gz").read_bytes()).decode()
+        assert not (tmp_path / "state" / "emr" / "work" / sid).exists()
+        client.terminate_job_flows(JobFlowIds=[go_on])
+        client.get_waiter("cluster_terminated").wait(ClusterId=go_on, WaiterConfig=FAST)
+    finally:
+        server.stop()
+    assert psutil.pid_exists(server.proc.pid) is False or server.proc.poll() is not None
+
+
+def _with(fragment: str) -> list:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if fragment in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found

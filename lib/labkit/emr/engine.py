@@ -7,17 +7,24 @@ added, `StepConcurrencyLevel` at a time (1 unless RunJobFlow or ModifyCluster sa
 `KeepJobFlowAliveWhenNoSteps` (default false: the cluster ends when its steps are done),
 `AutoTerminationPolicy.IdleTimeout`, and terminating a cluster kills its running step.
 
-Every change is written to `<state>/emr/state.json`, so DescribeCluster answers after a restart. A cluster
-that was alive when the endpoint stopped does not come back: it is recorded as TERMINATED_WITH_ERRORS.
+Every change is written to `<state>/emr/state.json`, so DescribeCluster answers after a restart. A clean
+stop (`labkit down`) ends every live cluster (TERMINATED_WITH_ERRORS) and cancels its steps. A step's process
+cannot outlive the endpoint (`steprun`), so after a crash each step that was running is FAILED on restart,
+with that reason, and its ActionOnFailure applies; the clusters go on from where they were.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from labkit import procs
 from labkit.emr import bucket, records, steplogs
@@ -27,6 +34,7 @@ from labkit.emr.steps import StepError, local_command, step_env
 
 LIVE = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING")
 TERMINAL = ("TERMINATED", "TERMINATED_WITH_ERRORS")
+LOST = "The local EMR endpoint stopped (it was killed or crashed) while this step ran; its process died with it"
 
 
 class Engine:
@@ -55,9 +63,21 @@ class Engine:
                 cluster.update(records.machines_of_old_record(cluster))
         with self.lock:
             for cluster in self.clusters.values():
-                if cluster["Status"]["State"] in LIVE:     # it was alive when the endpoint stopped: it is gone
-                    self._abandon(cluster, "The local EMR endpoint stopped while this cluster was running")
+                for step in self._running(cluster):      # the endpoint died (a clean stop leaves none running)
+                    self._recover(cluster, step)
             self.save()
+
+    def _recover(self, cluster: dict, step: dict) -> None:
+        """A step that was running when the endpoint died: its process died with it (steprun); if a part of it
+        is somehow left, it is killed now. The step FAILED, and its ActionOnFailure applies as on EMR."""
+        pid = step.get("_pid")
+        try:
+            alive = pid is not None and abs(psutil.Process(pid).create_time() - step.get("_pid_started", 0)) < 1
+        except psutil.Error:
+            alive = False
+        if alive:
+            procs.stop(pid, sig=signal.SIGKILL, timeout=5.0)
+        self._finish_step(cluster, step, None, time.time(), reason=LOST, detail=LOST)
 
     def save(self) -> None:
         self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -260,15 +280,18 @@ class Engine:
         work = self.state_dir / "emr" / "work" / step["Id"]
         work.mkdir(parents=True, exist_ok=True)
         try:
-            self.procs[step["Id"]] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                                      env=step_env(), cwd=work, start_new_session=True)
+            proc = subprocess.Popen([sys.executable, "-m", "labkit.emr.steprun", str(os.getpid()), "--", *argv],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=step_env(), cwd=work,
+                                    start_new_session=True)
         except OSError as exc:
             out.close(), err.close()
             self._finish_step(cluster, step, None, now, reason=f"cannot start {argv[0]}: {exc}")
             return
-        self._logs[step["Id"]] = (out, err)
+        self.procs[step["Id"]], self._logs[step["Id"]] = proc, (out, err)
+        step["_pid"], step["_pid_started"] = proc.pid, psutil.Process(proc.pid).create_time()
 
-    def _finish_step(self, cluster: dict, step: dict, code: int | None, now: float, reason: str = "") -> None:
+    def _finish_step(self, cluster: dict, step: dict, code: int | None, now: float, reason: str = "",
+                     detail: str = "Step could not start.") -> None:
         log_dir = self.step_log_dir(cluster, step)
         for fh in self._logs.pop(step["Id"], ()):
             fh.close()
@@ -292,7 +315,7 @@ class Engine:
             else str(log_dir / "stderr.gz")
         step["Status"]["FailureDetails"] = {
             "Reason": message or "Unknown Error.",
-            "Message": f"Step failed with exit code {code}." if code is not None else "Step could not start.",
+            "Message": f"Step failed with exit code {code}." if code is not None else detail,
             "LogFile": log_file,
         }
         action = step["ActionOnFailure"]

@@ -114,8 +114,8 @@ def serve(state_dir: Path, port: int, *, cores: int = 2, transition_seconds: flo
         httpd.serve_forever(poll_interval=0.25)
     finally:
         stop.set()
+        engine.shutdown()         # before the ticker ends: its steps get SIGHUP (steprun) when the thread is gone
         ticker.join(timeout=5)
-        engine.shutdown()
         httpd.server_close()
         print("emr: stopped", flush=True)
     return 0
