@@ -37,8 +37,10 @@ DAG_CLUSTER = {
     "Instances": {"InstanceGroups": [
         {"Name": "Primary", "Market": "ON_DEMAND", "InstanceRole": "MASTER", "InstanceType": "m5.xlarge",
          "InstanceCount": 1},
-        {"Name": "Core", "Market": "ON_DEMAND", "InstanceRole": "CORE", "InstanceType": "m5.xlarge", "InstanceCount": 1},
-        {"Name": "Task", "Market": "ON_DEMAND", "InstanceRole": "TASK", "InstanceType": "m5.xlarge", "InstanceCount": 1}],
+        {"Name": "Core", "Market": "ON_DEMAND", "InstanceRole": "CORE", "InstanceType": "m5.xlarge",
+         "InstanceCount": 1},
+        {"Name": "Task", "Market": "ON_DEMAND", "InstanceRole": "TASK", "InstanceType": "m5.xlarge",
+         "InstanceCount": 1}],
         "KeepJobFlowAliveWhenNoSteps": True, "TerminationProtected": False, "Ec2SubnetId": "subnet-local",
         "EmrManagedMasterSecurityGroup": "sg-local-emr-master", "EmrManagedSlaveSecurityGroup": "sg-local-emr-slave"},
     "AutoTerminationPolicy": {"IdleTimeout": 900}, "JobFlowRole": "emr-ec2-role", "ServiceRole": "emr-service-role",
@@ -137,7 +139,8 @@ def test_the_validator_refuses_what_emr_would_not_send():
                                 "Status": {"State": "RUNNING", "Timeline": {"CreationDateTime": 1.7e9}}}]}
     assert violations(shape, good) == []
     bad = {"InstanceGroups": [{"Id": "ig-1", "InstanceGroupType": "PRIMARY", "RunningInstanceCount": "1",
-                               "Colour": "red", "Status": {"State": "RUNNING", "Timeline": {"CreationDateTime": True}}}]}
+                               "Colour": "red",
+                               "Status": {"State": "RUNNING", "Timeline": {"CreationDateTime": True}}}]}
     problems = violations(shape, bad)
     assert len(problems) == 4, problems              # enum, type, unknown member, timestamp type
     flow = MODEL.operation_model("DescribeJobFlows").output_shape
@@ -240,6 +243,9 @@ def test_every_operation_answers_in_emrs_shapes(checked, endpoint):
     assert flow["ExecutionStatusDetail"]["State"] == "WAITING"
     assert (flow["Instances"]["MasterInstanceType"], flow["Instances"]["InstanceCount"]) == ("m5.xlarge", 3)
     assert flow["Instances"]["MasterInstanceId"] in {i["Ec2InstanceId"] for i in ready["instances"]}
+    attributes = ready["cluster"]["Ec2InstanceAttributes"]
+    assert (attributes["EmrManagedMasterSecurityGroup"], attributes["RequestedEc2SubnetIds"]) == (
+        "sg-local-emr-master", ["subnet-local"])
 
     # the settings calls
     client.add_tags(ResourceId=dag, Tags=[{"Key": "team", "Value": "data"}, {"Key": "lab", "Value": "other"}])
@@ -274,6 +280,12 @@ def test_every_operation_answers_in_emrs_shapes(checked, endpoint):
     a, b = (client.describe_step(ClusterId=dag, StepId=i)["Step"]["Status"]["Timeline"] for i in ids[:2])
     assert b["StartDateTime"] < a["EndDateTime"]                          # they overlapped
     read_everything(client, dag)                                          # a FAILED and a CANCELLED step
+    running_id = client.add_job_flow_steps(JobFlowId=dag, Steps=[bash("d", "sleep 30")])["StepIds"][0]
+    wait_for(lambda: client.describe_step(ClusterId=dag, StepId=running_id)["Step"]["Status"]["State"] == "RUNNING",
+             what="the step to cancel while it runs")
+    assert client.cancel_steps(ClusterId=dag, StepIds=[running_id])["CancelStepsInfoList"][0]["Status"] == "SUBMITTED"
+    wait_for(lambda: client.describe_step(ClusterId=dag, StepId=running_id)["Step"]["Status"]["State"] == "CANCELLED",
+             what="the running step cancelled")
 
     # no longer kept alive: the cluster ends by itself, as EMR's would
     client.set_keep_job_flow_alive_when_no_steps(JobFlowIds=[dag], KeepJobFlowAliveWhenNoSteps=False)
@@ -292,6 +304,9 @@ def test_every_operation_answers_in_emrs_shapes(checked, endpoint):
     assert (core["ProvisionedOnDemandCapacity"], core["ProvisionedSpotCapacity"]) == (2, 4)
     assert len(fleet_view["instances"]) == 1 + 1 + 2                      # weighted capacity 2: 1 + 2 core nodes
     assert fleet_view["flow"]["Instances"]["SlaveInstanceType"] == "m5.xlarge"
+    busy = client.add_job_flow_steps(JobFlowId=simple, Steps=[bash("busy", "sleep 30")])["StepIds"][0]
+    wait_for(lambda: client.describe_step(ClusterId=simple, StepId=busy)["Step"]["Status"]["State"] == "RUNNING",
+             what="a step running when its cluster is terminated")
     client.terminate_job_flows(JobFlowIds=[simple, fleets])
     for cid in (simple, fleets):
         client.get_waiter("cluster_terminated").wait(ClusterId=cid, WaiterConfig=FAST)
@@ -303,6 +318,7 @@ def test_every_operation_answers_in_emrs_shapes(checked, endpoint):
     assert ended["flow"]["ExecutionStatusDetail"]["State"] == "COMPLETED"
     assert {g["State"] for g in ended["flow"]["Instances"]["InstanceGroups"]} == {"ENDED"}
     read_everything(client, simple), read_everything(client, fleets)
+    assert client.describe_step(ClusterId=simple, StepId=busy)["Step"]["Status"]["State"] == "CANCELLED"
     listed = {f["JobFlowId"]: f for f in client.describe_job_flows()["JobFlows"]}
     assert {dag, simple, fleets} <= set(listed) and listed[simple]["ExecutionStatusDetail"]["State"] == "TERMINATED"
     assert client.describe_job_flows(JobFlowStates=["RUNNING"])["JobFlows"] == []

@@ -2,10 +2,11 @@
 
 Clusters go STARTING -> BOOTSTRAPPING -> WAITING/RUNNING -> TERMINATING -> TERMINATED (or
 TERMINATED_WITH_ERRORS); steps PENDING -> RUNNING -> COMPLETED/FAILED/CANCELLED, in the order they were
-added, `StepConcurrencyLevel` at a time (1 unless RunJobFlow or ModifyCluster says otherwise). What EMR decides, this decides the same way:
-`ActionOnFailure` (CONTINUE, CANCEL_AND_WAIT, TERMINATE_CLUSTER/TERMINATE_JOB_FLOW),
-`KeepJobFlowAliveWhenNoSteps` (default false: the cluster ends when its steps are done),
-`AutoTerminationPolicy.IdleTimeout`, and terminating a cluster kills its running step.
+added, `StepConcurrencyLevel` at a time (1 unless RunJobFlow or ModifyCluster says otherwise). What EMR
+decides, this decides the same way: `ActionOnFailure` (CONTINUE, CANCEL_AND_WAIT,
+TERMINATE_CLUSTER/TERMINATE_JOB_FLOW), `KeepJobFlowAliveWhenNoSteps` (default false: the cluster ends when
+its steps are done), `AutoTerminationPolicy.IdleTimeout`, and terminating a cluster kills its running steps.
+The operations that only read or change settings live in `describe` and `modify`; `api` lists them all.
 
 Every change is written to `<state>/emr/state.json`, so DescribeCluster answers after a restart. A clean
 stop (`labkit down`) ends every live cluster (TERMINATED_WITH_ERRORS) and cancels its steps. A step's process
@@ -333,7 +334,6 @@ class Engine:
             text = text.replace(prefix, "s3://")
         return text
 
-    @staticmethod
     def _kill_step(self, step: dict, reason: str) -> None:
         """Ask the step's process group to stop (SIGTERM, then SIGKILL); the ticker records the end."""
         step["_cancel"] = reason

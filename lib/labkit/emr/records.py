@@ -12,6 +12,8 @@ from labkit.emr import bucket, instances
 ACCOUNT = "123456789012"
 ACTIONS = ("TERMINATE_JOB_FLOW", "TERMINATE_CLUSTER", "CANCEL_AND_WAIT", "CONTINUE")
 IDLE_TIMEOUT_RANGE = (60, 604800)
+SECURITY_GROUPS = ("EmrManagedMasterSecurityGroup", "EmrManagedSlaveSecurityGroup", "ServiceAccessSecurityGroup",
+                   "AdditionalMasterSecurityGroups", "AdditionalSlaveSecurityGroups")
 
 
 class ApiError(Exception):
@@ -77,6 +79,8 @@ def new_cluster(region: str, req: dict, now: float) -> dict:
             "Ec2AvailabilityZone": f"{region}a",
             "IamInstanceProfile": req.get("JobFlowRole", ""),
             **({"Ec2KeyName": spec["Ec2KeyName"]} if "Ec2KeyName" in spec else {}),
+            **({"RequestedEc2SubnetIds": [spec["Ec2SubnetId"]]} if spec.get("Ec2SubnetId") else {}),
+            **{key: spec[key] for key in SECURITY_GROUPS if spec.get(key)},
         },
         "InstanceCollectionType": machines["type"],
         **({"LogUri": log_uri} if log_uri else {}),
