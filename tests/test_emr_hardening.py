@@ -241,3 +241,21 @@ def _with(fragment: str) -> list:
         except psutil.Error:
             continue
     return found
+
+
+def test_steprun_passes_the_exit_code_and_refuses_a_parent_that_is_not_its_endpoint():
+    import os
+    import subprocess
+    import sys
+
+    from labkit.emr import steprun
+
+    run = lambda parent, *command: subprocess.run([sys.executable, steprun.__file__, str(parent), "--", *command],
+                                                  timeout=30, capture_output=True, text=True)
+    assert run(os.getpid(), "sh", "-c", "echo out; exit 3").returncode == 3
+    assert run(os.getpid(), "sh", "-c", "kill -TERM $$").returncode == 128 + 15
+    started = time.monotonic()
+    assert run(1, "sleep", "30").returncode == -9           # its endpoint is gone already: it kills its own group
+    assert time.monotonic() - started < 10
+    usage = subprocess.run([sys.executable, steprun.__file__, "x"], capture_output=True, text=True, timeout=30)
+    assert usage.returncode == 2 and "usage" in usage.stderr

@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 
 from labkit import procs
-from labkit.emr import bucket, records, steplogs
+from labkit.emr import bucket, records, steplogs, steprun
 from labkit.emr.records import ApiError
 from labkit.emr.steplogs import tail_log  # noqa: F401 - labkit.emr takes it from here
 from labkit.emr.steps import StepError, local_command, step_env
@@ -281,7 +281,7 @@ class Engine:
         work = self.state_dir / "emr" / "work" / step["Id"]
         work.mkdir(parents=True, exist_ok=True)
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "labkit.emr.steprun", str(os.getpid()), "--", *argv],
+            proc = subprocess.Popen([sys.executable, steprun.__file__, str(os.getpid()), "--", *argv],
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=step_env(), cwd=work,
                                     start_new_session=True)
         except OSError as exc:

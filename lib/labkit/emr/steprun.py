@@ -1,6 +1,8 @@
 """Runs one step's command so that it cannot outlive the endpoint that started it.
 
-    python -m labkit.emr.steprun <endpoint-pid> -- <command> [args...]
+    python .../labkit/emr/steprun.py <endpoint-pid> -- <command> [args...]
+
+(run as a file, it imports nothing of labkit: ~0.1 s and ~12 MB per step, not the 0.7 s and 30 MB of `-m`)
 
 The engine starts this in a new process group; it asks the kernel for SIGHUP when its parent dies
 (prctl PR_SET_PDEATHSIG: also when the endpoint is killed with SIGKILL) and then kills its whole process
@@ -25,8 +27,10 @@ def _kill_group(*_) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--" or not argv[0].isdigit():
-        print("usage: python -m labkit.emr.steprun <endpoint-pid> -- <command> [args...]", file=sys.stderr)
+        print("usage: steprun.py <endpoint-pid> -- <command> [args...]", file=sys.stderr)
         return 2
+    if os.getpgid(0) != os.getpid():
+        os.setsid()                                     # the group this kills is its own, never its caller's
     signal.signal(signal.SIGHUP, _kill_group)
     signal.signal(signal.SIGTERM, lambda *_: None)      # the command got it too: wait for it to end
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGHUP)
