@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -352,3 +353,28 @@ def signed_post(url: str, action: str, body: bytes) -> tuple[int, dict]:
             return resp.status, json.load(resp)
     except urllib.error.HTTPError as err:
         return err.code, json.load(err)
+
+
+@pytest.mark.skipif(not shutil.which("aws"), reason="the AWS CLI is not installed here")
+def test_the_aws_cli_creates_describes_and_terminates_a_cluster(endpoint, tmp_path):
+    """Another common EMR client: `aws emr describe-cluster` also lists instance groups and bootstrap actions."""
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "eu-west-1",
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+
+    def aws(*args: str):
+        out = subprocess.run(["aws", "emr", *args, "--endpoint-url", endpoint, "--output", "json"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else None
+
+    cid = aws("create-cluster", "--name", "cli", "--release-label", "emr-7.13.0", "--use-default-roles",
+              "--instance-groups", "InstanceGroupType=MASTER,InstanceCount=1,InstanceType=m5.xlarge",
+              "InstanceGroupType=CORE,InstanceCount=2,InstanceType=m5.xlarge")["ClusterId"]
+    aws("wait", "cluster-running", "--cluster-id", cid)
+    cluster = aws("describe-cluster", "--cluster-id", cid)["Cluster"]
+    assert [(g["InstanceGroupType"], g["RunningInstanceCount"]) for g in cluster["InstanceGroups"]] == [
+        ("MASTER", 1), ("CORE", 2)]
+    assert cluster["BootstrapActions"] == [] and cluster["Status"]["State"] == "WAITING"
+    assert len(aws("list-instances", "--cluster-id", cid)["Instances"]) == 3
+    aws("terminate-clusters", "--cluster-ids", cid)
+    aws("wait", "cluster-terminated", "--cluster-id", cid)
