@@ -378,3 +378,26 @@ def test_the_aws_cli_creates_describes_and_terminates_a_cluster(endpoint, tmp_pa
     assert len(aws("list-instances", "--cluster-id", cid)["Instances"]) == 3
     aws("terminate-clusters", "--cluster-ids", cid)
     aws("wait", "cluster-terminated", "--cluster-id", cid)
+
+
+def test_a_state_file_of_the_previous_endpoint_still_answers_in_emrs_shapes(tmp_path):
+    """Clusters recorded before the endpoint kept instances (a learner's existing lab) get a master group."""
+    from labkit.emr.engine import Engine
+
+    engine = Engine(tmp_path, transition_seconds=0)
+    cid = api.dispatch(engine, "RunJobFlow", "us-east-1", DAG_CLUSTER)["JobFlowId"]
+    api.dispatch(engine, "TerminateJobFlows", "us-east-1", {"JobFlowIds": [cid]})
+    engine.tick()
+    record = engine.clusters[cid]
+    for key in ("_groups", "_fleets", "_machines", "_bootstrap"):
+        del record[key]
+    record["_instances"] = 3
+    engine.save()
+
+    reloaded = Engine(tmp_path)
+    for operation, request in (("ListInstanceGroups", {"ClusterId": cid}), ("ListInstances", {"ClusterId": cid}),
+                               ("DescribeJobFlows", {"JobFlowIds": [cid]}), ("DescribeCluster", {"ClusterId": cid})):
+        answer = api.dispatch(reloaded, operation, "us-east-1", request)
+        assert violations(MODEL.operation_model(operation).output_shape, answer) == [], operation
+    groups = api.dispatch(reloaded, "ListInstanceGroups", "us-east-1", {"ClusterId": cid})["InstanceGroups"]
+    assert [(g["InstanceGroupType"], g["RequestedInstanceCount"]) for g in groups] == [("MASTER", 1), ("CORE", 2)]
