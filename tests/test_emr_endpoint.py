@@ -224,7 +224,8 @@ def test_state_survives_a_restart_and_live_clusters_do_not_come_back(cfg, client
     client.terminate_job_flows(JobFlowIds=[done])
     client.get_waiter("cluster_terminated").wait(ClusterId=done, WaiterConfig=FAST)
     before = client.describe_cluster(ClusterId=done)["Cluster"]
-    alive = cluster(client, steps=[bash("sleep", "sleep 300")])
+    marker = f"sleep {300 + int(time.time() * 1000) % 997}"      # ours, not another checkout's test step
+    alive = cluster(client, steps=[bash("sleep", marker)])
     step = client.list_steps(ClusterId=alive)["Steps"][0]["Id"]
     wait_for(lambda: step_state(client, alive, step)["State"] == "RUNNING", what="the step to run")
 
@@ -237,7 +238,7 @@ def test_state_survives_a_restart_and_live_clusters_do_not_come_back(cfg, client
     assert status["State"] == "TERMINATED_WITH_ERRORS" and status["StateChangeReason"]["Code"] == "INTERNAL_ERROR"
     assert step_state(client, alive, step)["State"] == "CANCELLED"
     assert {done, alive} <= {c["Id"] for c in client.list_clusters()["Clusters"]}
-    assert not _processes_with("sleep 300")
+    assert not _processes_with(marker)
 
 
 def test_errors_carry_the_real_emr_codes(cfg, client):

@@ -1,57 +1,41 @@
 """The state machine behind the local EMR endpoint: clusters, steps, their processes, persisted as JSON.
 
 Clusters go STARTING -> BOOTSTRAPPING -> WAITING/RUNNING -> TERMINATING -> TERMINATED (or
-TERMINATED_WITH_ERRORS); steps PENDING -> RUNNING -> COMPLETED/FAILED/CANCELLED, one at a time per
-cluster, in the order they were added. What EMR decides, this decides the same way:
-`ActionOnFailure` (CONTINUE, CANCEL_AND_WAIT, TERMINATE_CLUSTER/TERMINATE_JOB_FLOW),
-`KeepJobFlowAliveWhenNoSteps` (default false: the cluster ends when its steps are done),
-`AutoTerminationPolicy.IdleTimeout`, and terminating a cluster kills its running step.
+TERMINATED_WITH_ERRORS); steps PENDING -> RUNNING -> COMPLETED/FAILED/CANCELLED, in the order they were
+added, `StepConcurrencyLevel` at a time (1 unless RunJobFlow or ModifyCluster says otherwise). What EMR
+decides, this decides the same way: `ActionOnFailure` (CONTINUE, CANCEL_AND_WAIT,
+TERMINATE_CLUSTER/TERMINATE_JOB_FLOW), `KeepJobFlowAliveWhenNoSteps` (default false: the cluster ends when
+its steps are done), `AutoTerminationPolicy.IdleTimeout`, and terminating a cluster kills its running steps.
+The operations that only read or change settings live in `describe` and `modify`; `api` lists them all.
 
-Every change is written to `<state>/emr/state.json`, so DescribeCluster answers after a restart. A cluster
-that was alive when the endpoint stopped does not come back: it is recorded as TERMINATED_WITH_ERRORS.
+Every change is written to `<state>/emr/state.json`, so DescribeCluster answers after a restart. A clean
+stop (`labkit down`) ends every live cluster (TERMINATED_WITH_ERRORS) and cancels its steps. A step's process
+cannot outlive the endpoint (`steprun`), so after a crash each step that was running is FAILED on restart,
+with that reason, and its ActionOnFailure applies; the clusters go on from where they were.
 """
 from __future__ import annotations
 
-import copy
-import gzip
 import json
-import math
-import random
-import re
+import os
 import shutil
-import string
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from labkit import procs
-from labkit.emr import bucket
+from labkit.emr import bucket, records, steplogs, steprun
+from labkit.emr.records import ApiError
+from labkit.emr.steplogs import tail_log  # noqa: F401 - labkit.emr takes it from here
 from labkit.emr.steps import StepError, local_command, step_env
 
-ACCOUNT = "123456789012"
 LIVE = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING")
 TERMINAL = ("TERMINATED", "TERMINATED_WITH_ERRORS")
-ACTIONS = ("TERMINATE_JOB_FLOW", "TERMINATE_CLUSTER", "CANCEL_AND_WAIT", "CONTINUE")
-IDLE_TIMEOUT_RANGE = (60, 604800)
-PAGE = 50
-ERROR_LINE = re.compile(r"^(Exception in thread .*|Error: .*|[\w.$]*(Error|Exception)\b.*)$")
-
-
-class ApiError(Exception):
-    """An EMR API error: HTTP 400 with `{"__type": code, "Message": message}`."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-def _new_id(prefix: str) -> str:
-    return prefix + "".join(random.choices(string.ascii_uppercase + string.digits, k=13))
-
-
-def _public(record: dict) -> dict:
-    return {k: v for k, v in record.items() if not k.startswith("_")}
+LOST = "The local EMR endpoint stopped (it was killed or crashed) while this step ran; its process died with it"
 
 
 class Engine:
@@ -75,26 +59,41 @@ class Engine:
         if self.file.exists():
             data = json.loads(self.file.read_text())
             self.clusters = {c["Id"]: c for c in data.get("clusters", [])}
+        for cluster in self.clusters.values():
+            if "_machines" not in cluster:    # a record of an older endpoint: one master, as many nodes as it had
+                cluster.update(records.machines_of_old_record(cluster))
         with self.lock:
             for cluster in self.clusters.values():
-                if cluster["Status"]["State"] in LIVE:     # it was alive when the endpoint stopped: it is gone
-                    self._abandon(cluster, "The local EMR endpoint stopped while this cluster was running")
-            self._save()
+                for step in self._running(cluster):      # the endpoint died (a clean stop leaves none running)
+                    self._recover(cluster, step)
+            self.save()
 
-    def _save(self) -> None:
+    def _recover(self, cluster: dict, step: dict) -> None:
+        """A step that was running when the endpoint died: its process died with it (steprun); if a part of it
+        is somehow left, it is killed now. The step FAILED, and its ActionOnFailure applies as on EMR."""
+        pid = step.get("_pid")
+        try:
+            alive = pid is not None and abs(psutil.Process(pid).create_time() - step.get("_pid_started", 0)) < 1
+        except psutil.Error:
+            alive = False
+        if alive:
+            procs.stop(pid, sig=signal.SIGKILL, timeout=5.0)
+        self._finish_step(cluster, step, None, time.time(), reason=LOST, detail=LOST)
+
+    def save(self) -> None:
         self.file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"version": 1, "clusters": list(self.clusters.values())}, indent=1))
         tmp.replace(self.file)
 
     # -- lookups --------------------------------------------------------------------------------------
-    def _cluster(self, cluster_id: str | None) -> dict:
+    def cluster(self, cluster_id: str | None) -> dict:
         cluster = self.clusters.get(cluster_id or "")
         if cluster is None:
             raise ApiError("InvalidRequestException", f"Cluster id '{cluster_id}' is not valid.")
         return cluster
 
-    def _step(self, cluster: dict, step_id: str | None) -> dict:
+    def step(self, cluster: dict, step_id: str | None) -> dict:
         for step in cluster["_steps"]:
             if step["Id"] == step_id:
                 return step
@@ -102,153 +101,23 @@ class Engine:
 
     # -- the API ----------------------------------------------------------------------------------------
     def run_job_flow(self, region: str, req: dict) -> dict:
-        name = req.get("Name")
-        if not name:
-            raise ApiError("ValidationException", "Name is required.")
-        instances = req.get("Instances")
-        if not isinstance(instances, dict):
-            raise ApiError("ValidationException", "Instances is required.")
-        log_uri = req.get("LogUri")
-        if log_uri is not None and not bucket.is_s3(log_uri):
-            raise ApiError("ValidationException", f"The log URI {log_uri!r} is not valid: it must be an "
-                                                  "Amazon S3 location such as s3://my-bucket/logs/")
-        policy = req.get("AutoTerminationPolicy")
-        if policy is not None:
-            idle = policy.get("IdleTimeout")
-            low, high = IDLE_TIMEOUT_RANGE
-            if not isinstance(idle, int) or not low <= idle <= high:
-                raise ApiError("ValidationException", f"AutoTerminationPolicy.IdleTimeout must be between {low} "
-                                                      f"and {high} seconds, got {idle!r}.")
-        steps = [self._new_step(s) for s in req.get("Steps") or []]
-        now = time.time()
+        cluster = records.new_cluster(region, req, time.time())
+        cluster["_next"] += self.transition
         with self.lock:
-            cluster_id = _new_id("j-")
-            groups = instances.get("InstanceGroups") or []
-            count = sum(g.get("InstanceCount", 0) for g in groups) or instances.get("InstanceCount", 1)
-            cluster = {
-                "Id": cluster_id,
-                "Name": name,
-                "Status": {"State": "STARTING", "StateChangeReason": {}, "Timeline": {"CreationDateTime": now}},
-                "Ec2InstanceAttributes": {
-                    "Ec2SubnetId": instances.get("Ec2SubnetId", ""),
-                    "Ec2AvailabilityZone": f"{region}a",
-                    "IamInstanceProfile": req.get("JobFlowRole", ""),
-                    **({"Ec2KeyName": instances["Ec2KeyName"]} if "Ec2KeyName" in instances else {}),
-                },
-                "InstanceCollectionType": "INSTANCE_FLEET" if instances.get("InstanceFleets") else "INSTANCE_GROUP",
-                **({"LogUri": log_uri} if log_uri else {}),
-                "ReleaseLabel": req.get("ReleaseLabel", ""),
-                "AutoTerminate": not instances.get("KeepJobFlowAliveWhenNoSteps", False),
-                "TerminationProtected": bool(instances.get("TerminationProtected", False)),
-                "VisibleToAllUsers": req.get("VisibleToAllUsers", True),
-                "Applications": req.get("Applications", []),
-                "Tags": req.get("Tags", []),
-                "ServiceRole": req.get("ServiceRole", ""),
-                "NormalizedInstanceHours": 0,
-                "MasterPublicDnsName": "localhost",
-                "Configurations": req.get("Configurations", []),
-                "ClusterArn": f"arn:aws:elasticmapreduce:{region}:{ACCOUNT}:cluster/{cluster_id}",
-                "StepConcurrencyLevel": req.get("StepConcurrencyLevel", 1),
-                "_region": region,
-                "_instances": count,
-                "_auto_termination": policy,
-                "_next": now + self.transition,
-                "_idle_since": None,
-                "_steps": steps,
-            }
-            self.clusters[cluster_id] = cluster
-            self._save()
-        return {"JobFlowId": cluster_id, "ClusterArn": cluster["ClusterArn"]}
-
-    def _new_step(self, spec: dict) -> dict:
-        action = spec.get("ActionOnFailure", "TERMINATE_CLUSTER")
-        if action not in ACTIONS:
-            raise ApiError("ValidationException", f"ActionOnFailure {action!r} is not valid: use one of "
-                                                  f"{', '.join(ACTIONS)}.")
-        jar_step = spec.get("HadoopJarStep") or {}
-        if not jar_step.get("Jar"):
-            raise ApiError("ValidationException", "HadoopJarStep.Jar is required.")
-        if not spec.get("Name"):
-            raise ApiError("ValidationException", "Step Name is required.")
-        return {
-            "Id": _new_id("s-"),
-            "Name": spec["Name"],
-            "Config": {"Jar": jar_step["Jar"],
-                       "Properties": {p["Key"]: p.get("Value", "") for p in jar_step.get("Properties", [])},
-                       **({"MainClass": jar_step["MainClass"]} if jar_step.get("MainClass") else {}),
-                       "Args": list(jar_step.get("Args", []))},
-            "ActionOnFailure": action,
-            "Status": {"State": "PENDING", "StateChangeReason": {}, "Timeline": {"CreationDateTime": time.time()}},
-        }
-
-    def describe_cluster(self, region: str, req: dict) -> dict:
-        with self.lock:
-            cluster = self._cluster(req.get("ClusterId"))
-            out = _public(cluster)
-            out["NormalizedInstanceHours"] = self._instance_hours(cluster)
-            return {"Cluster": out}
-
-    def _instance_hours(self, cluster: dict) -> int:
-        timeline = cluster["Status"]["Timeline"]
-        if "ReadyDateTime" not in timeline:
-            return 0
-        hours = ((timeline.get("EndDateTime") or time.time()) - timeline["ReadyDateTime"]) / 3600
-        return cluster["_instances"] * max(1, math.ceil(hours))
-
-    def list_clusters(self, region: str, req: dict) -> dict:
-        states = set(req.get("ClusterStates") or [])
-        after, before = req.get("CreatedAfter"), req.get("CreatedBefore")
-        with self.lock:
-            found = []
-            for c in sorted(self.clusters.values(), key=lambda c: -c["Status"]["Timeline"]["CreationDateTime"]):
-                created = c["Status"]["Timeline"]["CreationDateTime"]
-                if c["_region"] != region or (states and c["Status"]["State"] not in states):
-                    continue
-                if (after is not None and created < after) or (before is not None and created > before):
-                    continue
-                found.append({"Id": c["Id"], "Name": c["Name"], "Status": c["Status"],
-                              "NormalizedInstanceHours": self._instance_hours(c), "ClusterArn": c["ClusterArn"]})
-        return self._page(found, req.get("Marker"), "Clusters")
-
-    @staticmethod
-    def _page(items: list, marker: str | None, key: str) -> dict:
-        start = int(marker) if marker and marker.isdigit() else 0
-        out = {key: items[start:start + PAGE]}
-        if start + PAGE < len(items):
-            out["Marker"] = str(start + PAGE)
-        return out
+            self.clusters[cluster["Id"]] = cluster
+            self.save()
+        return {"JobFlowId": cluster["Id"], "ClusterArn": cluster["ClusterArn"]}
 
     def add_job_flow_steps(self, region: str, req: dict) -> dict:
         with self.lock:
-            cluster = self._cluster(req.get("JobFlowId"))
+            cluster = self.cluster(req.get("JobFlowId"))
             if cluster["Status"]["State"] not in ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"):
                 raise ApiError("ValidationException",
                                "A job flow that is shutting down, terminated, or finished may not be modified.")
-            steps = [self._new_step(s) for s in req.get("Steps") or []]
+            steps = [records.new_step(s) for s in req.get("Steps") or []]
             cluster["_steps"] += steps
-            self._save()
+            self.save()
             return {"StepIds": [s["Id"] for s in steps]}
-
-    def describe_step(self, region: str, req: dict) -> dict:
-        with self.lock:
-            cluster = self._cluster(req.get("ClusterId"))
-            step = self._step(cluster, req.get("StepId"))
-            return {"Step": self._step_view(cluster, step)}
-
-    def _step_view(self, cluster: dict, step: dict) -> dict:
-        out = _public(step)
-        if cluster.get("LogUri"):
-            out["LogUri"] = self._step_log_uri(cluster, step)
-        return out
-
-    def list_steps(self, region: str, req: dict) -> dict:
-        states = set(req.get("StepStates") or [])
-        ids = set(req.get("StepIds") or [])
-        with self.lock:
-            cluster = self._cluster(req.get("ClusterId"))
-            found = [self._step_view(cluster, s) for s in reversed(cluster["_steps"])   # newest first, as EMR
-                     if (not states or s["Status"]["State"] in states) and (not ids or s["Id"] in ids)]
-        return self._page(found, req.get("Marker"), "Steps")
 
     def terminate_job_flows(self, region: str, req: dict) -> dict:
         ids = req.get("JobFlowIds") or []
@@ -266,27 +135,12 @@ class Engine:
             for cluster in clusters:
                 if cluster["Status"]["State"] in LIVE and cluster["Status"]["State"] != "TERMINATING":
                     self._begin_termination(cluster, "TERMINATED", "USER_REQUEST", "Terminated by user request")
-            self._save()
+            self.save()
         return {}
-
-    def set_termination_protection(self, region: str, req: dict) -> dict:
-        with self.lock:
-            for cluster_id in req.get("JobFlowIds") or []:
-                cluster = self.clusters.get(cluster_id)
-                if cluster is None:
-                    raise ApiError("ValidationException", f"Specified job flow ID not valid: {cluster_id}")
-                cluster["TerminationProtected"] = bool(req.get("TerminationProtected"))
-            self._save()
-        return {}
-
-    def get_auto_termination_policy(self, region: str, req: dict) -> dict:
-        with self.lock:
-            policy = self._cluster(req.get("ClusterId"))["_auto_termination"]
-        return {"AutoTerminationPolicy": policy} if policy else {}
 
     def cancel_steps(self, region: str, req: dict) -> dict:
         with self.lock:
-            cluster = self._cluster(req.get("ClusterId"))
+            cluster = self.cluster(req.get("ClusterId"))
             infos = []
             for step_id in req.get("StepIds") or []:
                 step = next((s for s in cluster["_steps"] if s["Id"] == step_id), None)
@@ -300,7 +154,7 @@ class Engine:
                 else:
                     infos.append({"StepId": step_id, "Status": "FAILED",
                                   "Reason": "Step not found" if step is None else f"Step is {state}"})
-            self._save()
+            self.save()
         return {"CancelStepsInfoList": infos}
 
     # -- the lifecycle (called by the ticker thread and on shutdown) -------------------------------------
@@ -311,7 +165,7 @@ class Engine:
                 if cluster["Status"]["State"] in LIVE:
                     changed |= self._advance(cluster, time.time())
             if changed:
-                self._save()
+                self.save()
 
     def _set_state(self, cluster: dict, state: str, code: str | None = None, message: str = "") -> None:
         status = cluster["Status"]
@@ -345,19 +199,22 @@ class Engine:
             self._set_state(cluster, final, code, message)
             cluster["Status"]["Timeline"]["EndDateTime"] = now
             return True
-        # RUNNING or WAITING
-        running = self._running(cluster)
-        if running:
-            step = running[0]
+        # RUNNING or WAITING: reap the steps that ended, start pending ones up to StepConcurrencyLevel
+        changed = False
+        for step in self._running(cluster):
             code = self._reap(step)
-            if code is None:
-                return False
-            self._finish_step(cluster, step, code, now)
-            return True
-        pending = [s for s in cluster["_steps"] if s["Status"]["State"] == "PENDING"]
-        if pending:
-            self._start_step(cluster, pending[0], now)
-            return True
+            if code is not None:
+                self._finish_step(cluster, step, code, now)
+                changed = True
+        for step in cluster["_steps"]:
+            busy = len(self._running(cluster))
+            if cluster["Status"]["State"] == "TERMINATING" or busy >= cluster["StepConcurrencyLevel"]:
+                break
+            if step["Status"]["State"] == "PENDING":
+                self._start_step(cluster, step, now)
+                changed = True
+        if cluster["Status"]["State"] == "TERMINATING" or self._running(cluster):
+            return changed
         if cluster["AutoTerminate"]:
             failed = any(s["Status"]["State"] == "FAILED" for s in cluster["_steps"])
             self._begin_termination(cluster, "TERMINATED", "ALL_STEPS_COMPLETED",
@@ -395,13 +252,13 @@ class Engine:
             status["Timeline"]["EndDateTime"] = now
 
     # -- steps ----------------------------------------------------------------------------------------------
-    def _step_log_uri(self, cluster: dict, step: dict) -> str:
+    def step_log_uri(self, cluster: dict, step: dict) -> str:
         return f"{cluster['LogUri'].rstrip('/')}/{cluster['Id']}/steps/{step['Id']}/"
 
     def step_log_dir(self, cluster: dict, step: dict) -> Path:
         """Where a step's stdout/stderr go: under LogUri (as EMR), else the endpoint's own folder."""
         if cluster.get("LogUri"):
-            return bucket.local_path(self.s3_dir, self._step_log_uri(cluster, step))
+            return bucket.local_path(self.s3_dir, self.step_log_uri(cluster, step))
         return self.state_dir / "emr" / "steps" / cluster["Id"] / step["Id"]
 
     def _start_step(self, cluster: dict, step: dict, now: float) -> None:
@@ -424,15 +281,18 @@ class Engine:
         work = self.state_dir / "emr" / "work" / step["Id"]
         work.mkdir(parents=True, exist_ok=True)
         try:
-            self.procs[step["Id"]] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                                      env=step_env(), cwd=work, start_new_session=True)
+            proc = subprocess.Popen([sys.executable, steprun.__file__, str(os.getpid()), "--", *argv],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=step_env(), cwd=work,
+                                    start_new_session=True)
         except OSError as exc:
             out.close(), err.close()
             self._finish_step(cluster, step, None, now, reason=f"cannot start {argv[0]}: {exc}")
             return
-        self._logs[step["Id"]] = (out, err)
+        self.procs[step["Id"]], self._logs[step["Id"]] = proc, (out, err)
+        step["_pid"], step["_pid_started"] = proc.pid, psutil.Process(proc.pid).create_time()
 
-    def _finish_step(self, cluster: dict, step: dict, code: int | None, now: float, reason: str = "") -> None:
+    def _finish_step(self, cluster: dict, step: dict, code: int | None, now: float, reason: str = "",
+                     detail: str = "Step could not start.") -> None:
         log_dir = self.step_log_dir(cluster, step)
         for fh in self._logs.pop(step["Id"], ()):
             fh.close()
@@ -442,8 +302,8 @@ class Engine:
         with open(log_dir / "controller", "a") as fh:
             fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} INFO Step ended: exit code {code}"
                      f"{', cancelled: ' + cancelled if cancelled else ''}\n")
-        message = self._as_s3(reason or self._error_line(log_dir / "stderr"))
-        self._compress(log_dir)
+        message = self._as_s3(reason or steplogs.failure_reason(log_dir))
+        steplogs.compress(log_dir)
         cluster["_idle_since"] = now
         if cancelled:
             self._set_step(step, "CANCELLED", cancelled)
@@ -452,11 +312,11 @@ class Engine:
             self._set_step(step, "COMPLETED")
             return
         self._set_step(step, "FAILED")
-        log_file = (self._step_log_uri(cluster, step) + "stderr.gz") if cluster.get("LogUri") \
+        log_file = (self.step_log_uri(cluster, step) + "stderr.gz") if cluster.get("LogUri") \
             else str(log_dir / "stderr.gz")
         step["Status"]["FailureDetails"] = {
             "Reason": message or "Unknown Error.",
-            "Message": f"Step failed with exit code {code}." if code is not None else "Step could not start.",
+            "Message": f"Step failed with exit code {code}." if code is not None else detail,
             "LogFile": log_file,
         }
         action = step["ActionOnFailure"]
@@ -473,28 +333,6 @@ class Engine:
         for prefix in (f"file://{root}/", f"file:{root}/", f"{root}/"):
             text = text.replace(prefix, "s3://")
         return text
-
-    @staticmethod
-    def _error_line(stderr: Path) -> str:
-        try:
-            lines = stderr.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return ""
-        for line in reversed(lines):
-            if ERROR_LINE.match(line.strip()):
-                return line.strip()[:500]
-        last = [line.strip() for line in lines if line.strip()]
-        return last[-1][:500] if last else ""
-
-    @staticmethod
-    def _compress(log_dir: Path) -> None:
-        """EMR keeps step logs gzipped: stdout.gz, stderr.gz, controller.gz."""
-        for name in ("controller", "stdout", "stderr"):
-            plain = log_dir / name
-            if plain.exists():
-                with open(plain, "rb") as src, gzip.open(log_dir / f"{name}.gz", "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                plain.unlink()
 
     def _kill_step(self, step: dict, reason: str) -> None:
         """Ask the step's process group to stop (SIGTERM, then SIGKILL); the ticker records the end."""
@@ -537,7 +375,7 @@ class Engine:
                     step["_cancel"] = message
                     self._finish_step(cluster, step, proc.poll() if proc else None, time.time())
                 self._abandon(cluster, message)
-            self._save()
+            self.save()
 
     def run_ticker(self, stop: threading.Event, interval: float = 0.25) -> None:
         while not stop.wait(interval):
@@ -545,39 +383,3 @@ class Engine:
                 self.tick()
             except Exception as exc:  # noqa: BLE001 - the ticker must survive one bad record
                 print(f"emr: tick failed: {exc!r}", flush=True)
-
-    # -- dispatch ------------------------------------------------------------------------------------------
-    ACTIONS_BY_NAME = {
-        "RunJobFlow": "run_job_flow",
-        "DescribeCluster": "describe_cluster",
-        "ListClusters": "list_clusters",
-        "AddJobFlowSteps": "add_job_flow_steps",
-        "DescribeStep": "describe_step",
-        "ListSteps": "list_steps",
-        "CancelSteps": "cancel_steps",
-        "TerminateJobFlows": "terminate_job_flows",
-        "SetTerminationProtection": "set_termination_protection",
-        "GetAutoTerminationPolicy": "get_auto_termination_policy",
-    }
-
-    def dispatch(self, action: str, region: str, request: dict) -> dict:
-        method = self.ACTIONS_BY_NAME.get(action)
-        if method is None:
-            raise ApiError("UnknownOperationException",
-                           f"The local EMR endpoint does not implement {action}; it implements "
-                           f"{', '.join(sorted(self.ACTIONS_BY_NAME))}.")
-        with self.lock:   # a deep copy: the ticker changes these records while the answer is being sent
-            return copy.deepcopy(getattr(self, method)(region, request))
-
-
-def tail_log(path: Path, lines: int = 40) -> str:
-    """The end of a step log, plain or gzipped (what a notebook shows)."""
-    gz = path if path.suffix == ".gz" else path.with_name(path.name + ".gz")
-    if gz.exists():
-        text = gzip.decompress(gz.read_bytes()).decode(errors="replace")
-    elif path.exists():
-        text = path.read_text(errors="replace")
-    else:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-

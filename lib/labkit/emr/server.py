@@ -5,18 +5,18 @@ boto3 (and so Airflow's Amazon provider) sends `POST /` with `X-Amz-Target: Elas
 is taken from its credential scope. Errors are HTTP 400 with `{"__type": "<EMR error code>", "Message":
 "..."}`, which botocore turns into `ClientError`.
 
-A step runs any command it is given, so the endpoint checks the SigV4 signature against the lab's
-generated key pair (the `aws_default` connection's login and password, passed in the environment as
-LAB_EMR_ACCESS_KEY / LAB_EMR_SECRET_KEY): other accounts on the machine cannot use it to run commands
-as the lab's user. Without those variables (a standalone endpoint in a test) any signature is accepted.
+A step runs any command it is given, so the endpoint checks the SigV4 signature (`sigv4`: botocore's own
+signer, and a request more than 15 minutes old is refused as AWS does) against the lab's generated key pair
+(the `aws_default` connection's login and password, passed in the environment as LAB_EMR_ACCESS_KEY /
+LAB_EMR_SECRET_KEY, removed from it at start so no step inherits them): other accounts on the machine
+cannot use it to run commands as the lab's user. Without those variables (a standalone endpoint in a
+test) any signature is accepted.
 
     python -m labkit.emr.server --state-dir .lab --port 18500 [--cores 2] [--transition-seconds 1]
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -26,38 +26,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from labkit.emr.engine import ApiError, Engine
+from labkit.emr import api, sigv4
+from labkit.emr.engine import Engine
+from labkit.emr.records import ApiError
 
 TARGET_PREFIX = "ElasticMapReduce."
 REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
-AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*"
-                  r"SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})")
-
-
-def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode(), hashlib.sha256).digest()
-
-
-def check_signature(method: str, path: str, headers, body: bytes, keys: dict[str, str]) -> ApiError | None:
-    """None when the request carries a valid SigV4 signature by one of `keys` (access key -> secret)."""
-    match = AUTH.match(headers.get("Authorization", ""))
-    if not match:
-        return ApiError("MissingAuthenticationTokenException", "Request is missing a SigV4 Authorization header.")
-    access_key, day, region, service, signed, signature = match.groups()
-    if access_key not in keys:
-        return ApiError("UnrecognizedClientException", "The security token included in the request is invalid.")
-    names = signed.split(";")
-    canonical_headers = "".join(f"{n}:{' '.join((headers.get(n) or '').split())}\n" for n in names)
-    payload = headers.get("X-Amz-Content-SHA256") or hashlib.sha256(body).hexdigest()
-    canonical = "\n".join([method, path.split("?")[0] or "/", "", canonical_headers, signed, payload])
-    scope = f"{day}/{region}/{service}/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", headers.get("X-Amz-Date", ""), scope,
-                         hashlib.sha256(canonical.encode()).hexdigest()])
-    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{keys[access_key]}".encode(), day), region), service), "aws4_request")
-    if not hmac.compare_digest(hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), signature):
-        return ApiError("InvalidSignatureException", "The request signature we calculated does not match the "
-                                                     "signature you provided. Check your AWS Secret Access Key.")
-    return None
 
 
 def make_handler(engine: Engine, default_region: str, keys: dict[str, str] | None = None):
@@ -89,7 +63,7 @@ def make_handler(engine: Engine, default_region: str, keys: dict[str, str] | Non
                                  "Message": f"X-Amz-Target {target!r} is not an ElasticMapReduce action"})
                 return
             action = target[len(TARGET_PREFIX):]
-            if keys is not None and (denied := check_signature("POST", self.path, self.headers, raw, keys)):
+            if keys is not None and (denied := sigv4.check("POST", self.path, self.headers, raw, keys)):
                 self._send(403, {"__type": denied.code, "Message": denied.message})
                 return
             try:
@@ -100,7 +74,7 @@ def make_handler(engine: Engine, default_region: str, keys: dict[str, str] | Non
             match = REGION.search(self.headers.get("Authorization", ""))
             region = match.group(1) if match else default_region
             try:
-                self._send(200, engine.dispatch(action, region, request))
+                self._send(200, api.dispatch(engine, action, region, request))
             except ApiError as exc:
                 self._send(400, {"__type": exc.code, "Message": exc.message})
             except Exception as exc:  # noqa: BLE001 - a bug must answer 500, not hang the client
@@ -119,7 +93,8 @@ def serve(state_dir: Path, port: int, *, cores: int = 2, transition_seconds: flo
           spark_defaults: dict[str, str] | None = None) -> int:
     engine = Engine(state_dir, cores=cores, transition_seconds=transition_seconds,
                     idle_timeout_factor=idle_timeout_factor, spark_defaults=spark_defaults)
-    access, secret = os.environ.get("LAB_EMR_ACCESS_KEY"), os.environ.get("LAB_EMR_SECRET_KEY")
+    # the key pair leaves the environment at once: nothing this process starts (a step) inherits it
+    access, secret = os.environ.pop(sigv4.KEY_ENV, None), os.environ.pop(sigv4.SECRET_ENV, None)
     keys = {access: secret} if access and secret else None
     httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(engine, region, keys))
     httpd.daemon_threads = True
@@ -139,8 +114,8 @@ def serve(state_dir: Path, port: int, *, cores: int = 2, transition_seconds: flo
         httpd.serve_forever(poll_interval=0.25)
     finally:
         stop.set()
+        engine.shutdown()         # before the ticker ends: its steps get SIGHUP (steprun) when the thread is gone
         ticker.join(timeout=5)
-        engine.shutdown()
         httpd.server_close()
         print("emr: stopped", flush=True)
     return 0
