@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent
 # LAB_TEST_SLOT=N (0-9) gives a second test run on the same machine its own folder and ports.
 SLOT = int(os.environ.get("LAB_TEST_SLOT", "0"))
 TEST_STATE_DIR = ROOT / (".lab-test" if SLOT == 0 else f".lab-test{SLOT}")
+_SLOT_LOCK = None
 TEST_PORTS = {name: port + 10 * SLOT for name, port in
               {"POSTGRES": 54420, "MARIADB": 33406, "AIRFLOW": 18180, "EMR": 18600}.items()}
 
@@ -32,9 +33,19 @@ def pytest_sessionstart(session):
     (another checkout's test lab, a learner's program), so the run moves that service to a free port
     instead of failing on it.
     """
+    import fcntl
+
     import labkit
     from labkit import procs, services
 
+    # One pytest session per slot: a second one would purge this one's folder under its feet.
+    global _SLOT_LOCK
+    _SLOT_LOCK = open(ROOT / f".lab-test-slot{SLOT}.lock", "w")
+    try:
+        fcntl.flock(_SLOT_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pytest.exit(f"another pytest session is using test slot {SLOT} ({TEST_STATE_DIR}); wait for it, or give "
+                    "this one its own folder and ports with LAB_TEST_SLOT=<1-9>", returncode=3)
     services.down(labkit.load(), purge=True, report=lambda _: None)
     for name, port in TEST_PORTS.items():
         if not procs.port_is_free(port):
