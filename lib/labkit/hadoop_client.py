@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from labkit.config import MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
+from labkit.config import LOOPBACK, MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
 from labkit.errors import LabError
 from labkit.java import require_java
 from labkit.state import ensure_state_dir
@@ -150,13 +150,13 @@ def properties(cfg: Config, emr_master_host: str | None = None) -> tuple[str, li
             Property("core-site.xml", "fs.defaultFS", default_fs,
                      "the landing zone; Hadoop takes the scheme (file://) from it, so jobs write full URIs "
                      "under it, exactly as they would under hdfs://<emr-master>:8020"),
-            Property("yarn-site.xml", "yarn.resourcemanager.hostname", "127.0.0.1",
+            Property("yarn-site.xml", "yarn.resourcemanager.hostname", LOOPBACK,
                      "no resource manager runs locally: spark.master is local[*], so YARN is never asked"),
             Property("spark-defaults.conf", "spark.master", "local[*]",
                      "Spark runs inside the spark-submit process, one worker thread per core"),
-            Property("spark-defaults.conf", "spark.driver.host", "127.0.0.1",
+            Property("spark-defaults.conf", "spark.driver.host", LOOPBACK,
                      "the driver advertises loopback: nothing listens on a public interface"),
-            Property("spark-defaults.conf", "spark.driver.bindAddress", "127.0.0.1", "and binds only there"),
+            Property("spark-defaults.conf", "spark.driver.bindAddress", LOOPBACK, "and binds only there"),
             Property("spark-defaults.conf", "spark.ui.enabled", "false",
                      "no web UI port per job (several jobs may run at once)"),
             Property("spark-defaults.conf", "spark.driver.memory", "2g",
@@ -240,7 +240,7 @@ def env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
         "PYSPARK_DRIVER_PYTHON": sys.executable,
     })
     if cfg.profile == "local":
-        out["SPARK_LOCAL_IP"] = "127.0.0.1"
+        out["SPARK_LOCAL_IP"] = LOOPBACK
         out["SPARK_LOCAL_DIRS"] = str(cfg.state_dir / "spark-tmp")   # shuffle/spill files stay in the state folder
     return out
 

@@ -12,6 +12,8 @@ import math
 import random
 import string
 
+from labkit.config import LOOPBACK
+
 ROLES = ("MASTER", "CORE", "TASK")
 MARKETS = ("ON_DEMAND", "SPOT")
 # the cluster's state -> the state of its groups/fleets and instances
@@ -143,6 +145,6 @@ def instance_view(cluster: dict, machine: dict) -> dict:
     state, reason, timeline = phase(cluster)
     if state == "TERMINATING":
         state = "RUNNING"                  # EMR instances stay RUNNING until the cluster is gone
-    return {**machine, "PublicDnsName": "localhost", "PublicIpAddress": "127.0.0.1",
-            "PrivateDnsName": "localhost", "PrivateIpAddress": "127.0.0.1",
+    return {**machine, "PublicDnsName": "localhost", "PublicIpAddress": LOOPBACK,
+            "PrivateDnsName": "localhost", "PrivateIpAddress": LOOPBACK,
             "Status": {"State": state, "StateChangeReason": reason, "Timeline": timeline}, "EbsVolumes": []}

@@ -26,6 +26,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from labkit.config import LOOPBACK
 from labkit.emr import api, sigv4
 from labkit.emr.engine import Engine
 from labkit.emr.records import ApiError
@@ -96,7 +97,7 @@ def serve(state_dir: Path, port: int, *, cores: int = 2, transition_seconds: flo
     # the key pair leaves the environment at once: nothing this process starts (a step) inherits it
     access, secret = os.environ.pop(sigv4.KEY_ENV, None), os.environ.pop(sigv4.SECRET_ENV, None)
     keys = {access: secret} if access and secret else None
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(engine, region, keys))
+    httpd = ThreadingHTTPServer((LOOPBACK, port), make_handler(engine, region, keys))
     httpd.daemon_threads = True
     stop = threading.Event()
     ticker = threading.Thread(target=engine.run_ticker, args=(stop,), daemon=True)
@@ -108,7 +109,7 @@ def serve(state_dir: Path, port: int, *, cores: int = 2, transition_seconds: flo
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(f"emr: local EMR endpoint on http://127.0.0.1:{port} (state {engine.file}, local[{cores}], "
+    print(f"emr: local EMR endpoint on http://{LOOPBACK}:{port} (state {engine.file}, local[{cores}], "
           f"{'SigV4 checked' if keys else 'any signature accepted'})", flush=True)
     try:
         httpd.serve_forever(poll_interval=0.25)

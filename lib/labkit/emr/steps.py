@@ -12,6 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from labkit.config import LOOPBACK
 from labkit.emr import bucket
 from labkit.emr.sigv4 import KEY_ENV, SECRET_ENV
 from labkit.errors import LabError
@@ -79,8 +80,8 @@ def spark_submit(args: list[str], *, s3_dir: Path, cores: int, defaults: dict[st
     lab_conf = {
         **(defaults or {}),
         "spark.ui.enabled": "false",                 # no web UI ports: several labs share this machine
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": LOOPBACK,
+        "spark.driver.bindAddress": LOOPBACK,
         **bucket.spark_conf(s3_dir),
     }
     conf_args = [a for key, value in lab_conf.items() for a in ("--conf", f"{key}={value}")]
@@ -119,7 +120,7 @@ def step_env() -> dict[str, str]:
         "PATH": f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}",
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOCAL_IP": LOOPBACK,
         "PYTHONUNBUFFERED": "1",
     })
     env.pop("SPARK_HOME", None)   # the venv's pyspark finds its own home

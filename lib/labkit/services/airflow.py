@@ -16,6 +16,7 @@ from pathlib import Path
 
 from labkit import connections, hadoop_client, secrets
 from labkit.airflow_api import AirflowAPI
+from labkit.config import LOOPBACK
 from labkit.errors import LabError
 from labkit.services.base import Service
 from labkit.services.postgres import Postgres
@@ -63,7 +64,7 @@ class Airflow(Service):
             },
             "database": {"sql_alchemy_conn": Postgres(cfg).url("airflow").replace("postgresql://",
                                                                                    "postgresql+psycopg2://")},
-            "api": {"host": "127.0.0.1", "port": str(port), "base_url": self.url, "workers": "1",
+            "api": {"host": LOOPBACK, "port": str(port), "base_url": self.url, "workers": "1",
                     "secret_key": secrets.get(cfg, "airflow_api_secret_key"), "expose_config": "False"},
             "api_auth": {"jwt_secret": secrets.get(cfg, "airflow_jwt_secret", factory=_jwt_secret)},
             "logging": {"base_log_folder": str(self.dir / "logs")},

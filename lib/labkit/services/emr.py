@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from labkit import connections, hadoop_client, secrets
+from labkit.config import LOOPBACK
 from labkit.services.base import Service
 from labkit.services.mariadb import DATABASE, USER
 from labkit.state import write_private
@@ -44,7 +45,7 @@ class EMR(Service):
     def env(self) -> dict[str, str]:
         aws = connections.get(self.cfg, "aws")
         env = dict(os.environ)
-        env.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYTHONUNBUFFERED": "1",
+        env.update({"SPARK_LOCAL_IP": LOOPBACK, "PYTHONUNBUFFERED": "1",
                     "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
                     # the aws_default connection's key pair: the endpoint checks every request's SigV4 signature
                     "LAB_EMR_ACCESS_KEY": aws.login or "", "LAB_EMR_SECRET_KEY": aws.password or ""})
@@ -59,7 +60,7 @@ class EMR(Service):
         if self.cfg.profile != "local":
             return
         path = credentials_file(self.cfg)
-        text = (f"# Written by labkit: the EMR job's JDBC login (MariaDB on 127.0.0.1:{self.cfg.ports['mariadb']})\n"
+        text = (f"# Written by labkit: the EMR job's JDBC login (MariaDB on {connections.get(self.cfg, 'mysql').address})\n"
                 f"user={USER}\npassword={secrets.get(self.cfg, 'mariadb_emr')}\n"
                 f"driver=org.mariadb.jdbc.Driver\n")
         secrets.ensure_dir(self.cfg)

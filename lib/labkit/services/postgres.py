@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg2
 
 from labkit import procs, secrets
+from labkit.config import LOOPBACK
 from labkit.errors import LabError
 from labkit.services.base import Service
 
@@ -20,7 +21,7 @@ ROLES = (("airline", "postgres_airline", "airline_db"), ("airflow", "postgres_ai
 
 # Server settings for a throwaway lab database: fast bulk loads, nothing to replicate.
 SETTINGS = {
-    "listen_addresses": "127.0.0.1",
+    "listen_addresses": LOOPBACK,
     "shared_buffers": "512MB",
     "work_mem": "64MB",
     "maintenance_work_mem": "256MB",
@@ -128,7 +129,7 @@ class Postgres(Service):
         if password is None:
             password = secrets.get(self.cfg, "postgres_superuser", create=False)
         try:
-            return psycopg2.connect(host="127.0.0.1", port=self.port, dbname=dbname, user=user,
+            return psycopg2.connect(host=LOOPBACK, port=self.port, dbname=dbname, user=user,
                                     password=password, connect_timeout=5)
         except psycopg2.OperationalError as exc:
             if "password authentication failed" in str(exc):
@@ -160,4 +161,4 @@ class Postgres(Service):
     def url(self, role: str = "airline") -> str:
         """A SQLAlchemy/JDBC-style URL for one of the lab's roles (password included: keep it off screens)."""
         secret, database = {r: (s, d) for r, s, d in ROLES}[role]
-        return f"postgresql://{role}:{secrets.get(self.cfg, secret)}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{role}:{secrets.get(self.cfg, secret)}@{LOOPBACK}:{self.port}/{database}"
