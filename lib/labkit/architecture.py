@@ -71,5 +71,5 @@ def draw_all(images_dir: Path) -> list[Path]:
 if __name__ == "__main__":
     from labkit.config import project_root
 
-    for path in draw_all(Path(sys.argv[1]) if len(sys.argv) > 1 else project_root() / "images"):
+    for path in draw_all(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else project_root() / "images"):
         print(path)
