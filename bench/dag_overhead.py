@@ -65,7 +65,8 @@ def via_airflow(api, ds: str) -> float:
     """One DAG run for day `ds` (a manual run's interval is the day before its logical date: give the next day)."""
     start = time.perf_counter()
     after = (dt.date.fromisoformat(ds) + dt.timedelta(days=1)).isoformat()
-    run_id = api.trigger(workshop_job.DAG_ID, logical_date=f"{after}T00:00:00Z", run_id=f"bench__{ds}__{time.time():.0f}")
+    run_id = api.trigger(workshop_job.DAG_ID, logical_date=f"{after}T00:00:00Z",
+                         run_id=f"bench__{ds}__{time.time():.0f}")
     run = api.follow(workshop_job.DAG_ID, run_id, progress=False, interval=0.5)
     if run["state"] != "success":
         raise SystemExit(f"the DAG run {run_id} ended {run['state']}")

@@ -152,8 +152,10 @@ def test_the_cli_refuses_a_bad_expect_rows_in_one_line(daily, tmp_path):
 
 @pytest.mark.services
 @pytest.mark.parametrize("where, message", [
-    ("created >= '2021-01-02'; delete from tbl_airflow_dummy_daily", "is not a valid condition on tbl_airflow_dummy_daily"),
-    ("created >= '2021-01-02' and pg_catalog.nextval('si_seq') > 0", "cannot execute nextval.. in a read-only transaction"),
+    ("created >= '2021-01-02'; delete from tbl_airflow_dummy_daily",
+     "is not a valid condition on tbl_airflow_dummy_daily"),
+    ("created >= '2021-01-02' and pg_catalog.nextval('si_seq') > 0",
+     "cannot execute nextval.. in a read-only transaction"),
     ("created >= '2021-01-02' and (select count(*) from si_seq) > 0 or (delete from si_seq) is null",
      "is not a valid condition"),
 ])
