@@ -2,8 +2,8 @@
 
     python bench/dag_overhead.py --scale smoke|full [--repeat N]
 
-Each round runs, in turn: (a) the three steps directly, as the DAG's tasks would run them (the DAG's own
-SQL file, the same `labkit sqoop import` and `spark-submit` command lines), and (b) one DAG run triggered
+Each round runs, in turn, for one day: (a) the three steps directly, as the DAG's tasks would run them (the
+DAG's own SQL file, the same `labkit sqoop import` and `spark-submit` command lines), and (b) one DAG run triggered
 through the REST API, from the trigger until the run is `success`. The lab (PostgreSQL + Airflow) is
 started if needed. Prints the medians and
     ratio dag_overhead_seconds = <DAG median - direct median> (goal <= 15)
@@ -11,6 +11,7 @@ started if needed. Prints the medians and
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import statistics
@@ -21,26 +22,30 @@ import time
 import labkit
 from labkit import services, sqoop, workshop_job
 from labkit.datasets import dummy
+from labkit.sqoop_interval import interval_where
 from labkit.services.airflow import airflow_env
 
 GOAL = 15.0
 
 
 def direct(cfg, ds: str) -> dict[str, float]:
-    """The DAG's three steps without Airflow (same SQL, same commands, same environment)."""
+    """The DAG's three steps for day `ds` without Airflow (the DAG's SQL file, the same command lines)."""
     timings = {}
     out = cfg.landing_dir / "bench_direct"
-    landed = out / "tbl_airflow_dummy" / f"ds={ds}"
+    landed = out / workshop_job.TABLE / f"ds={ds}"
     env = airflow_env(cfg)
 
     start = time.perf_counter()
-    with dummy.connect(cfg) as conn, conn.cursor() as cur:
-        cur.execute("drop table if exists tbl_airflow_dummy")
-        cur.execute(dummy.fixed_sql(cfg))
+    with dummy.connect(cfg) as conn, conn.cursor() as cur:        # one transaction, as the DAG's SQL task
+        for statement in dummy.statements(workshop_job.generate_sql(cfg, ds)):
+            cur.execute(statement)
+        expected = cur.fetchone()[0]
     timings["generate"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    subprocess.run(sqoop.lab_command(cfg, "tbl_airflow_dummy", f"file://{landed}", "-m", "2", "--as-parquetfile",
+    subprocess.run(sqoop.lab_command(cfg, workshop_job.TABLE, f"file://{landed}",
+                                     "--where", interval_where(*workshop_job.day_interval(ds)), "--split-by", "id",
+                                     "-m", "2", "--expect-rows", str(expected), "--as-parquetfile",
                                      "--delete-target-dir", "--no-progress"), check=True, env=env, capture_output=True)
     timings["import"] = time.perf_counter() - start
 
@@ -54,8 +59,11 @@ def direct(cfg, ds: str) -> dict[str, float]:
 
 
 def via_airflow(api, ds: str) -> float:
+    """One DAG run for day `ds` (a manual run's interval is the day before its logical date: give the next day)."""
     start = time.perf_counter()
-    run_id = api.trigger(workshop_job.DAG_ID, logical_date=f"{ds}T00:00:00Z", run_id=f"bench__{ds}__{time.time():.0f}")
+    after = (dt.date.fromisoformat(ds) + dt.timedelta(days=1)).isoformat()
+    run_id = api.trigger(workshop_job.DAG_ID, logical_date=f"{after}T00:00:00Z",
+                         run_id=f"bench__{ds}__{time.time():.0f}")
     run = api.follow(workshop_job.DAG_ID, run_id, progress=False, interval=0.5)
     if run["state"] != "success":
         raise SystemExit(f"the DAG run {run_id} ended {run['state']}")

@@ -7,9 +7,10 @@ job reads it and writes two small tables back to the landing zone:
     <output>/rows_per_line_hour/run_date=YYYY-MM-DD/part-*.parquet   line, day, hour, rows
     <output>/rows_per_line_day/run_date=YYYY-MM-DD/part-*.parquet    line, day, rows
 
-`--run-date` names the Airflow run that made the snapshot (the DAG passes `{{ ds }}`): every daily run
-regenerates and re-imports the whole table, so the run date labels the output, it does not filter the
-input. A rerun for the same run date replaces that run date's partition (dynamic partition overwrite:
+`--run-date` names the output partition. In the DAG each run imports only its data interval (one day) and
+passes that day, so the partition `run_date=<day>` holds the aggregates of that day's rows; run by hand on
+the whole table (notebook 05) it is just a label. A rerun for the same run date replaces that run date's
+partition (dynamic partition overwrite:
 the new files are written to a staging folder first and swapped in when the write succeeds); other run
 dates are left alone. Nothing is ever appended, so a retried task cannot double-count.
 

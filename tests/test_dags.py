@@ -1,7 +1,8 @@
 """Every DAG file: parses without errors, has tags/owner/retries, and does no work at parse time.
 
 Plus the workshop DAG end to end on the real local stack (smoke scale): scheduled run green, outputs
-checked, a rerun of the same logical date gives the same result, and a failing import is visible.
+checked, a rerun of the same logical date gives the same result, a failing import is visible, a backfill
+lands one day per date (reconciled against PostgreSQL), and a run without a data interval stops in one line.
 """
 import ast
 import json
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit import airflow_api, services
-from labkit.workshop_job import aggregated_rows, landed_rows
+from labkit import airflow_api, services, workshop_job
+from labkit.workshop_job import aggregated_rows, landed_rows, landed_span, source_rows
 from labkit.connections import connections
+from labkit.sqoop_interval import interval_where
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
@@ -97,24 +99,27 @@ def workshop_run(lab):
 def test_workshop_dag_runs_green_and_lands_every_row(workshop_run):
     cfg, api, run = workshop_run
     assert run["state"] == "success", api.task_instances(DAG_ID, run["dag_run_id"])
-    ds = run["logical_date"][:10]
-    assert landed_rows(cfg, ds) == 144_000            # smoke: 100 lines x 1,440 minutes
-    assert aggregated_rows(cfg, ds) == 144_000
+    ds = run["data_interval_start"][:10]
+    assert run["data_interval_end"][:10] > ds       # a whole day, not Airflow 3's point-in-time "@daily"
+    # one day of rows at any scale: 100 lines x 1,440 minutes, the same in PostgreSQL, landed and aggregated
+    assert source_rows(cfg, ds) == landed_rows(cfg, ds) == aggregated_rows(cfg, ds) == 144_000
+    assert landed_span(cfg, ds) == (f"{ds} 00:00", f"{ds} 23:59")
 
 
 @pytest.mark.services
 def test_the_import_tasks_output_can_be_read_from_its_log(workshop_run):
     cfg, api, run = workshop_run
-    log = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table")
+    log = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_interval")
     printed = airflow_api.command_output(log)
-    assert printed[0].startswith("importing tbl_airflow_dummy (4 columns) from 127.0.0.1:")
+    assert printed[0].startswith("importing tbl_airflow_dummy_daily (4 columns) from 127.0.0.1:")
+    assert "by --split-by id" in printed[0]
     assert any(line.startswith("Retrieved ") and " records (source: " in line for line in printed), printed
     assert not any("Running command" in line or line.startswith("[") for line in printed), printed
 
 
 def test_rerunning_a_logical_date_gives_the_same_result(workshop_run):
     cfg, api, run = workshop_run
-    ds = run["logical_date"][:10]
+    ds = run["data_interval_start"][:10]
     before = (landed_rows(cfg, ds), aggregated_rows(cfg, ds))
     # run_for_date finds the date's run and clears it (a second trigger would be refused: one run per date)
     assert api.run_for_date(DAG_ID, run["logical_date"]) == run["dag_run_id"]
@@ -123,10 +128,10 @@ def test_rerunning_a_logical_date_gives_the_same_result(workshop_run):
     assert (landed_rows(cfg, ds), aggregated_rows(cfg, ds)) == before
     # a task's log is by default its latest try's: the rerun's, not the first run's
     tries = {ti["task_id"]: ti["try_number"] for ti in api.task_instances(DAG_ID, run["dag_run_id"])}
-    latest = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table")
-    assert tries["sqoop_import_dummy_table"] >= 2
-    assert latest == api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table", tries["sqoop_import_dummy_table"])
-    assert latest != api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table", 1)
+    latest = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_interval")
+    assert tries["sqoop_import_interval"] >= 2
+    assert latest == api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_interval", tries["sqoop_import_interval"])
+    assert latest != api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_interval", 1)
 
 
 @pytest.mark.services
@@ -136,7 +141,7 @@ def test_a_failing_import_is_visible_and_stops_the_run(workshop_run):
     api.upsert("connections", [dict(pg, password="wrong-password")])
     try:
         api.request("POST", f"dags/{DAG_ID}/clearTaskInstances", json={
-            "dry_run": False, "dag_run_id": run["dag_run_id"], "task_ids": ["sqoop_import_dummy_table"],
+            "dry_run": False, "dag_run_id": run["dag_run_id"], "task_ids": ["sqoop_import_interval"],
             "include_downstream": True, "only_failed": False, "reset_dag_runs": True})
         failed = api.follow(DAG_ID, run["dag_run_id"], timeout=900, progress=False)
     finally:
@@ -146,16 +151,16 @@ def test_a_failing_import_is_visible_and_stops_the_run(workshop_run):
     api.clear_run(DAG_ID, run["dag_run_id"])
     assert api.follow(DAG_ID, run["dag_run_id"], timeout=900, progress=False)["state"] == "success"
     assert failed["state"] == "failed"
-    assert states["sqoop_import_dummy_table"]["state"] == "failed"
+    assert states["sqoop_import_interval"]["state"] == "failed"
     assert states["spark_aggregate_dummy"]["state"] == "upstream_failed"
-    tries = states["sqoop_import_dummy_table"]["try_number"]
-    log = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_dummy_table", tries)
+    tries = states["sqoop_import_interval"]["try_number"]
+    log = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_interval", tries)
     assert "rejected the password" in log
     assert "wrong-password" not in log
 
 
 def test_the_dag_sql_follows_the_scales_of_lab_config(monkeypatch):
-    """The DAG cannot import labkit, so its SQL spells the date ranges out: they must match config's."""
+    """The fixed CTAS (notebook 03's, beside the DAG's SQL) spells the date ranges out: they must match config's."""
     import labkit
     from labkit.config import SCALE_RANGES
     from labkit.datasets import dummy
@@ -164,3 +169,97 @@ def test_the_dag_sql_follows_the_scales_of_lab_config(monkeypatch):
         monkeypatch.setenv("LAB_SCALE", scale)
         sql = dummy.fixed_sql(labkit.load())
         assert f"'{start}'::timestamp, '{end}'" in sql
+
+
+# -- the workshop DAG's data interval --------------------------------------------------------------------------
+INTERVAL_PROBE = """
+import importlib.util, json, sys
+from datetime import datetime, timezone
+import jinja2
+spec = importlib.util.spec_from_file_location("workshop_dag", sys.argv[1])
+dag_file = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(dag_file)
+out = {"timetable": type(dag_file.dag.timetable).__name__, "refused": []}
+day = (datetime(2021, 1, 2, tzinfo=timezone.utc), datetime(2021, 1, 3, tzinfo=timezone.utc))
+out["where"] = jinja2.Template(dag_file.RUN + dag_file.WHERE).render(
+    interval=dag_file.interval, data_interval_start=day[0], data_interval_end=day[1])
+out["landed"] = jinja2.Template(dag_file.RUN + dag_file.LANDED).render(
+    interval=dag_file.interval, data_interval_start=day[0], data_interval_end=day[1],
+    var={"value": {"LANDING_ZONE": "LZ"}}, dag=dag_file.dag)
+env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+for context in ({}, {"data_interval_start": day[0], "data_interval_end": day[0]}):
+    try:      # a manual run without a logical date has neither name in its context; then an empty interval
+        env.from_string(dag_file.RUN + dag_file.WHERE).render(interval=dag_file.interval, **context)
+    except ValueError as exc:
+        out["refused"].append(str(exc))
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def interval_probe(tmp_path_factory):
+    """The workshop DAG file's templates rendered for a day, and for runs without a usable interval."""
+    home = tmp_path_factory.mktemp("airflow-home-probe")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    out = subprocess.run([sys.executable, "-c", INTERVAL_PROBE, str(ROOT / "dags" / "airflow_workshop_job.py")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_workshop_dag_imports_its_data_interval(interval_probe):
+    # a data-interval timetable: "@daily" alone is a point in time in Airflow 3 (an empty interval)
+    assert interval_probe["timetable"] == "CronDataIntervalTimetable"
+    # the DAG's --where is the one labkit writes for that day (the notebooks' PostgreSQL counts use labkit's)
+    assert interval_probe["where"] == interval_where("2021-01-02", "2021-01-03")
+    assert interval_probe["landed"] == "LZ/airflow_workshop_job/tbl_airflow_dummy_daily/ds=2021-01-02"
+
+
+def test_a_run_without_a_data_interval_is_refused_in_one_line(interval_probe):
+    no_date, empty = interval_probe["refused"]
+    assert no_date == ("airflow_workshop_job works on a data interval and this run has none (a manual run without a "
+                       "logical date): trigger it with a logical date (the UI's Trigger form, or labkit's "
+                       "api.run_for_date)")
+    assert empty.startswith("the data interval 2021-01-02 00:00 .. 2021-01-02 00:00 is empty: trigger the run")
+
+
+@pytest.mark.services
+def test_a_backfill_lands_each_day_once_and_a_rerun_changes_nothing(workshop_run):
+    cfg, api, _ = workshop_run
+    dates = ["2021-01-01", "2021-01-02"]
+    api.backfill(DAG_ID, f"{dates[0]}T00:00:00Z", f"{dates[-1]}T00:00:00Z")
+    import time
+    deadline = time.monotonic() + 120
+    while len(runs := [r for r in api.dag_runs(DAG_ID) if r["run_type"] == "backfill"]) < len(dates):
+        assert time.monotonic() < deadline, "the backfill created no runs"
+        time.sleep(2)
+    for run in runs:
+        assert api.follow(DAG_ID, run["dag_run_id"], timeout=900, progress=False)["state"] == "success"
+    assert sorted(r["data_interval_start"][:10] for r in runs) == dates
+    for ds in dates:        # each date: its own day, the same count in PostgreSQL, landed and aggregated
+        assert source_rows(cfg, ds) == landed_rows(cfg, ds) == aggregated_rows(cfg, ds) == 144_000
+        assert landed_span(cfg, ds) == (f"{ds} 00:00", f"{ds} 23:59")
+    # a rerun of the second date: the same counts, and the first date's files are not touched
+    other = {p.name: p.stat().st_mtime_ns for p in workshop_job.landed_dir(cfg, dates[0]).iterdir()}
+    before = (source_rows(cfg, dates[1]), landed_rows(cfg, dates[1]), aggregated_rows(cfg, dates[1]))
+    again = next(r for r in runs if r["data_interval_start"].startswith(dates[1]))
+    api.clear_run(DAG_ID, again["dag_run_id"])
+    assert api.follow(DAG_ID, again["dag_run_id"], timeout=900, progress=False)["state"] == "success"
+    assert (source_rows(cfg, dates[1]), landed_rows(cfg, dates[1]), aggregated_rows(cfg, dates[1])) == before
+    assert {p.name: p.stat().st_mtime_ns for p in workshop_job.landed_dir(cfg, dates[0]).iterdir()} == other
+
+
+@pytest.mark.services
+def test_a_manual_run_without_a_logical_date_stops_at_its_first_task(workshop_run):
+    cfg, api, _ = workshop_run
+    folders = sorted(p.name for p in (workshop_job.dag_dir(cfg) / workshop_job.TABLE).iterdir())
+    run_id = api.trigger(DAG_ID, logical_date=None)
+    run = api.follow(DAG_ID, run_id, timeout=900, progress=False)
+    states = {ti["task_id"]: ti["state"] for ti in api.task_instances(DAG_ID, run_id)}
+    assert run["state"] == "failed" and run["data_interval_start"] is None
+    assert states == {"generate_interval_rows": "failed", "sqoop_import_interval": "upstream_failed",
+                      "spark_aggregate_dummy": "upstream_failed"}
+    log = api.task_log(DAG_ID, run_id, "generate_interval_rows")
+    assert "ValueError: airflow_workshop_job works on a data interval and this run has none" in log
+    assert sorted(p.name for p in (workshop_job.dag_dir(cfg) / workshop_job.TABLE).iterdir()) == folders

@@ -1,7 +1,8 @@
 -- The fixed variant of the workshop's CTAS (notebook 03 teaches why): HH24 instead of the 12-hour `hh`,
 -- `dummy01` .. `dummy100` instead of `dummy00` for line 100, and a dense numeric `id` for Sqoop's --split-by.
--- Each minute is formatted once, not once per row. An Airflow template: the date range follows the scale
--- (the DAG's `scale` param, else the LAB_SCALE variable); labkit.datasets.dummy renders the same file.
+-- Each minute is formatted once, not once per row. The seed's whole table, built by hand in notebook 03
+-- (labkit.datasets.dummy renders this file; the date range follows LAB_SCALE). The DAG does not run it: each
+-- of its runs writes only its own day (generate_interval_rows.sql, the same rows for that day).
 {%- set scale = params.scale or var.value.LAB_SCALE %}
 {%- set start = "2021-01-01 00:00" %}
 {%- set end = "2021-01-01 23:59" if scale == "smoke" else "2021-06-30 12:00" %}

@@ -136,12 +136,14 @@ class AirflowAPI:
                 event = item.get("event", "")
                 level = item.get("level", "")
                 lines.append(f"[{item.get('timestamp', '')}] {level.upper() + ' ' if level else ''}{event}".rstrip())
+                for error in item.get("error_detail") or []:     # the exception itself (the UI shows it too)
+                    lines.append(f"{error.get('exc_type', 'Error')}: {error.get('exc_value', '')}")
         return "\n".join(lines)
 
     def backfill(self, dag_id: str, from_date: str, to_date: str, reprocess: str = "completed",
                  conf: dict | None = None) -> dict:
         """Runs for every logical date in [from_date, to_date] (reprocess: none | failed | completed), one at a
-        time; `conf` is every run's conf (it sets the DAG's params, e.g. {"scale": "smoke"})."""
+        time; `conf` is every run's conf (it sets the DAG's params)."""
         return self.request("POST", "backfills", json={"dag_id": dag_id, "from_date": from_date, "to_date": to_date,
                                                        "reprocess_behavior": reprocess, "max_active_runs": 1,
                                                        "dag_run_conf": conf or {}}).json()

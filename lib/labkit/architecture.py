@@ -25,12 +25,12 @@ def workshop_job(out: Path) -> Path:
         with Cluster("Airflow node: a client of the cluster\n(core-site.xml fs.defaultFS, yarn-site.xml, sqoop-env.sh)"):
             airflow = Airflow("Airflow 3")
             sqoop = Python("Sqoop-style import\n(parallel COPY)")
-        pg = RDSPostgresqlInstance("PostgreSQL airline_db\ntbl_airflow_dummy")
+        pg = RDSPostgresqlInstance("PostgreSQL airline_db\ntbl_airflow_dummy_daily")
         with Cluster("Cluster (EMR on AWS; local folders and Spark here)"):
             landing = Hadoop("landing zone\n(fs.defaultFS)")
             spark = Spark("Spark aggregation")
-        airflow >> Edge(label="1. drop + CTAS\n25,992,100 rows") >> pg
-        airflow >> Edge(label="2. import") >> sqoop
+        airflow >> Edge(label="1. the day's rows\n(delete + insert)") >> pg
+        airflow >> Edge(label="2. import --where <day>") >> sqoop
         pg >> Edge(label="COPY streams") >> sqoop >> Edge(label="part-m-0000N") >> landing
         airflow >> Edge(label="3. spark-submit") >> spark
         landing >> Edge(label="read") >> spark >> Edge(label="aggregates") >> landing
@@ -71,5 +71,5 @@ def draw_all(images_dir: Path) -> list[Path]:
 if __name__ == "__main__":
     from labkit.config import project_root
 
-    for path in draw_all(Path(sys.argv[1]) if len(sys.argv) > 1 else project_root() / "images"):
+    for path in draw_all(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else project_root() / "images"):
         print(path)

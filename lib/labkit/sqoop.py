@@ -43,6 +43,7 @@ from psycopg2 import extensions, sql
 from labkit import connections
 from labkit.errors import LabError
 from labkit.progress import in_notebook, use_widgets
+from labkit.sqoop_interval import check_expect_rows, check_source_rows
 
 DEFAULT_MAPPERS = 4                      # Sqoop's default for -m
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
@@ -650,7 +651,7 @@ def reconcile(info: TableInfo, results: list[MapperResult], counted: int | None,
 def import_table(connect: str, *, username: str, table: str, target_dir: str | os.PathLike,
                  password_file: str | os.PathLike | None = None, password: str | None = None,
                  num_mappers: int = DEFAULT_MAPPERS, split_by: str | None = None, where: str | None = None,
-                 append: bool = False, validate: bool = False,
+                 append: bool = False, validate: bool = False, expect_rows: int | None = None,
                  delete_target_dir: bool = False, as_parquetfile: bool = False, compression_codec: str = "snappy",
                  progress: bool = True, log=print) -> ImportResult:
     """Land `table` into `target_dir` the way `sqoop import` did. Returns counts, files and per-mapper timings.
@@ -665,6 +666,7 @@ def import_table(connect: str, *, username: str, table: str, target_dir: str | o
     if append and delete_target_dir:
         raise LabError("--append and --delete-target-dir contradict each other: --append adds files to the target, "
                        "--delete-target-dir replaces it; choose one")
+    expect_rows = check_expect_rows(expect_rows)
     file_format = "parquet" if as_parquetfile else "text"
     if compression_codec not in CODECS:
         raise LabError(f"--compression-codec {compression_codec!r} is not supported: choose one of {', '.join(CODECS)}")
@@ -726,6 +728,7 @@ def import_table(connect: str, *, username: str, table: str, target_dir: str | o
         for bar in bars:
             bar.close()
         source_rows, landed = reconcile(info, results, counted, file_format, target)
+        check_source_rows(expect_rows, source_rows, info.display, info.where, target)
         mode = _move_into_place(staging, target, results, file_format, append=append)
         staging = None
         result = ImportResult(table=info.display, target_dir=target, file_format=file_format, splitting=how,
@@ -796,6 +799,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--where", metavar="CONDITION", help="import only rows matching this SQL condition")
     p.add_argument("--validate", action="store_true",
                    help="also count(*) the source (same snapshot) and compare; costs one more scan of the table")
+    p.add_argument("--expect-rows", type=int, metavar="N",
+                   help="fail (no _SUCCESS) unless the source holds exactly N rows (matching --where)")
     p.add_argument("--append", action="store_true", help="add this run's files to an existing target")
     p.add_argument("--delete-target-dir", action="store_true", help="replace the target (idempotent reruns)")
     fmt = p.add_mutually_exclusive_group()
@@ -811,7 +816,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {SQOOP_PASSWORD_WARNING}", file=sys.stderr)
     import_table(args.connect, username=args.username, password_file=args.password_file, password=args.password,
                  table=args.table, target_dir=args.target_dir, num_mappers=args.num_mappers, split_by=args.split_by,
-                 where=args.where, validate=args.validate, append=args.append,
+                 where=args.where, validate=args.validate, expect_rows=args.expect_rows, append=args.append,
                  delete_target_dir=args.delete_target_dir,
                  as_parquetfile=args.as_parquetfile, compression_codec=args.compression_codec,
                  progress=not args.no_progress, log=_print_now)

@@ -1,13 +1,23 @@
-"""What the workshop DAG (`airflow_workshop_job`) leaves in the landing zone for one logical date."""
+"""What the workshop DAG (`airflow_workshop_job`) works on and leaves behind, one data interval (a day) per run.
+
+Each run writes its day's rows into `tbl_airflow_dummy_daily` in PostgreSQL (the DAG's SQL file), imports
+those rows only into `<landing>/airflow_workshop_job/tbl_airflow_dummy_daily/ds=<day>` and aggregates them
+into the `run_date=<day>` partitions. Here: the same SQL rendered for a day, and the three counts that must
+agree per day: rows in PostgreSQL, rows landed, rows aggregated.
+"""
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from labkit import aggregation
 from labkit.config import Config
 from labkit.errors import LabError
+from labkit.sqoop_interval import MINUTE, interval_where
 
 DAG_ID = "airflow_workshop_job"
+TABLE = "tbl_airflow_dummy_daily"                                 # the DAG's source table, one day per run
+GENERATE_SQL = Path("sql") / "generate_interval_rows.sql"        # under dags/: the DAG's first task
 
 
 def dag_dir(cfg: Config) -> Path:
@@ -16,17 +26,60 @@ def dag_dir(cfg: Config) -> Path:
 
 
 def landed_dir(cfg: Config, ds: str) -> Path:
-    return dag_dir(cfg) / "tbl_airflow_dummy" / f"ds={ds}"
+    return dag_dir(cfg) / TABLE / f"ds={ds}"
+
+
+def day_interval(ds: str) -> tuple[datetime, datetime]:
+    """The data interval of the daily run for `ds` ('YYYY-MM-DD'): [that midnight, the next), UTC."""
+    try:
+        start = datetime.combine(date.fromisoformat(ds), datetime.min.time())
+    except (TypeError, ValueError):
+        raise LabError(f"{ds!r} is not a day in YYYY-MM-DD form (the run's ds)") from None
+    return start, start + timedelta(days=1)
+
+
+def generate_sql(cfg: Config, ds: str) -> str:
+    """The DAG's first task's SQL for day `ds`, rendered as Airflow renders it (for benchmarks and tests)."""
+    import jinja2
+
+    start, end = day_interval(ds)
+
+    def interval(lo: datetime, hi: datetime) -> dict:        # what the DAG's `interval` macro returns
+        return {"start": f"{lo:{MINUTE}}", "end": f"{hi:{MINUTE}}", "ds": f"{lo:%Y-%m-%d}"}
+
+    text = (cfg.dags_dir / GENERATE_SQL).read_text()
+    return jinja2.Template(text).render(interval=interval, data_interval_start=start, data_interval_end=end)
+
+
+def source_rows(cfg: Config, ds: str) -> int:
+    """Rows of day `ds` in PostgreSQL's `tbl_airflow_dummy_daily` (what the run's import had to land)."""
+    from labkit.datasets import dummy
+
+    return int(dummy.query(cfg, f"select count(*) as n from {TABLE} where {interval_where(*day_interval(ds))}").n[0])
 
 
 def landed_rows(cfg: Config, ds: str) -> int:
-    """Rows the import landed for logical date `ds` (from the parquet footers; only a finished import)."""
+    """Rows the import landed for day `ds` (from the parquet footers; only a finished import)."""
     import pyarrow.parquet as pq
 
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in _landed_files(cfg, ds))
+
+
+def _landed_files(cfg: Config, ds: str) -> list[Path]:
     folder = landed_dir(cfg, ds)
     if not (folder / "_SUCCESS").exists():
         raise LabError(f"no finished import for {ds} in {folder} (no _SUCCESS); run the DAG for that date first")
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.glob("part-m-*.parquet")))
+    return sorted(folder.glob("part-m-*.parquet"))
+
+
+def landed_span(cfg: Config, ds: str) -> tuple[str, str]:
+    """The first and last `created` minute among the rows landed for `ds`: which day's rows they are."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    created = pq.ParquetDataset(_landed_files(cfg, ds)).read(columns=["created"]).column("created")
+    span = pc.min_max(created)
+    return span["min"].as_py(), span["max"].as_py()
 
 
 def aggregated_rows(cfg: Config, ds: str) -> int:
@@ -35,9 +88,14 @@ def aggregated_rows(cfg: Config, ds: str) -> int:
     return int(daily["rows"].sum())
 
 
-def outputs_table(cfg: Config, dates: list[str]):
-    """Landed and aggregated rows per logical date, as a DataFrame."""
+def outputs_table(cfg: Config, dates: list[str], label: str = ""):
+    """Per day: rows in PostgreSQL, landed, aggregated, and the minutes the landed rows cover, as a DataFrame."""
     import pandas as pd
 
-    return pd.DataFrame([{"logical date": ds, "landed rows": landed_rows(cfg, ds),
-                          "aggregated rows": aggregated_rows(cfg, ds)} for ds in dates]).set_index("logical date")
+    rows = []
+    for ds in dates:
+        first, last = landed_span(cfg, ds)
+        rows.append({"run": f"{ds}{label}", "rows in PostgreSQL": source_rows(cfg, ds),
+                     "landed": landed_rows(cfg, ds), "aggregated": aggregated_rows(cfg, ds),
+                     "landed created": f"{first} .. {last}"})
+    return pd.DataFrame(rows).set_index("run")

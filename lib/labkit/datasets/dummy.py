@@ -44,8 +44,8 @@ SEED_CTAS = textwrap.dedent("""\
     to_char(generate_series('2021-01-01 00:00'::timestamp,'2021-06-30 12:00', '1 minutes'), 'YYYY-MM-dd hh:mi') as created
     from generate_series(1, 100) as tbl(line);""")
 
-# The fixed variant in SQL (FIXED_CTAS) is the workshop DAG's own statement, one file for the DAG and the
-# notebooks: dags/sql/ctas_tbl_airflow_dummy.sql, an Airflow (Jinja) template rendered by `fixed_sql`.
+# The fixed variant in SQL (FIXED_CTAS): dags/sql/ctas_tbl_airflow_dummy.sql, a Jinja template rendered by
+# `fixed_sql`. The DAG's runs write the same rows one day at a time (workshop_job.generate_sql).
 FIXED_CTAS_FILE = Path("sql") / "ctas_tbl_airflow_dummy.sql"
 
 FIXED_COLUMNS = "id bigint, line text, comment text, created text"
