@@ -32,7 +32,7 @@ CLAIM = re.compile(rf"({NUMBER})\s*({UNIT})(?![\w])(\s*†)?")
 # A legend: a line that starts with † and, before the paragraph ends, names a date.
 LEGEND = re.compile(r"^[ \t]*(?:[-*][ \t]*)?†(?:(?!\n[ \t]*\n).)*?\b20\d\d-\d\d(?:-\d\d)?\b", re.S | re.M)
 # A setting by its name: `EMR_POKE_INTERVAL`, `spark.driver.memory` (optionally `=value`).
-SETTING = re.compile(r"`(?:[A-Z][A-Z0-9]*_[A-Z0-9_]+|[a-z]+(?:\.[a-zA-Z]+)+)(?:=[^`]*)?`")
+SETTING = re.compile(r"`(?:[A-Z][A-Z0-9]*_[A-Z0-9_]+|[a-z_]+(?:\.[a-zA-Z_]+)+)(?:=[^`]*)?`")
 
 
 def markdown(path: Path) -> str:
@@ -47,7 +47,11 @@ def unmarked_claims(text: str) -> list[str]:
     bad = []
     has_legend = bool(LEGEND.search(text))
     time_column = None
+    in_legend = False
     for line in text.splitlines():
+        in_legend = bool(line.strip()) and (in_legend or bool(re.match(r"\s*(?:[-*]\s*)?†", line)))
+        if in_legend:                    # the legend is where a reference figure comes from: it may name others
+            continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
         if cells and any("Time to complete" in c for c in cells):
             time_column = next(i for i, c in enumerate(cells) if "Time to complete" in c)
@@ -91,3 +95,4 @@ def test_the_rule_catches_a_false_claim_and_accepts_marked_ones():
     assert unmarked_claims("A 2 GB driver (`spark.driver.memory=2g`).") == []
     assert unmarked_claims("It took 3 s†.\n\n† measured on a 2-core machine, no date") != []
     assert unmarked_claims("It took 3 s†.\n\n† measured on a 2-core x86_64 machine,\n2026-11-24.") == []
+    assert unmarked_claims("It took 3 s†.\n† 2-core, 2026-11-24; an older run took 9 s.\n\nNow 4 s.") != []

@@ -1,6 +1,7 @@
 """One line of setup for a notebook: `cfg = notebook.start(LAB_PROFILE, LAB_SCALE, services=[...])`.
 
-It applies the notebook's papermill parameters (`None` means: LAB_PROFILE / LAB_SCALE or lab.toml), brings up
+It applies the notebook's papermill parameters (`None` means: LAB_PROFILE / LAB_SCALE or lab.toml), puts this
+environment's commands first on the PATH (so a cell runs `labkit`, `spark-submit` by name), brings up
 the services the notebook needs (a running, healthy service is reused), lets tables show whole values, and
 prints one header that every notebook shows the same way: profile, scale, state folder and, when Airflow is
 up, where its UI is.
@@ -8,7 +9,9 @@ up, where its UI is.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 import pandas as pd
 
@@ -26,6 +29,9 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
         os.environ["LAB_PROFILE"] = profile
     if scale:
         os.environ["LAB_SCALE"] = scale
+    venv_bin = str(Path(sys.executable).parent)    # `labkit`, `airflow`, `spark-submit` of this environment
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
     cfg = config.load()
     pd.set_option("display.max_colwidth", None)   # tables show whole values (a URL, a reason), never "..."
     if needed:

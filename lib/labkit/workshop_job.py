@@ -12,6 +12,7 @@ from pathlib import Path
 
 from labkit import aggregation
 from labkit.config import Config
+from labkit.datasets import dummy
 from labkit.errors import LabError
 from labkit.sqoop_interval import MINUTE, interval_where
 
@@ -53,8 +54,6 @@ def generate_sql(cfg: Config, ds: str) -> str:
 
 def source_rows(cfg: Config, ds: str) -> int:
     """Rows of day `ds` in PostgreSQL's `tbl_airflow_dummy_daily` (what the run's import had to land)."""
-    from labkit.datasets import dummy
-
     return int(dummy.query(cfg, f"select count(*) as n from {TABLE} where {interval_where(*day_interval(ds))}").n[0])
 
 
