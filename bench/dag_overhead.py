@@ -22,7 +22,7 @@ import time
 import labkit
 from labkit import services, sqoop, workshop_job
 from labkit.datasets import dummy
-from labkit.sqoop_interval import interval_where
+from labkit.sqoop.interval import interval_where
 from labkit.services.airflow import airflow_env
 
 GOAL = 15.0

@@ -30,7 +30,7 @@ import labkit
 from labkit import connections, secrets, services, sqoop
 from labkit.datasets import dummy
 
-TABLE = "tbl_airflow_dummy"
+TABLE = dummy.TABLE
 FIXED_COLUMNS = ["id", "line", "comment", "created"]
 
 

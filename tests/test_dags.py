@@ -17,7 +17,7 @@ import pytest
 from labkit import airflow_api, services, workshop_job
 from labkit.workshop_job import aggregated_rows, landed_rows, landed_span, source_rows
 from labkit.connections import connections
-from labkit.sqoop_interval import interval_where
+from labkit.sqoop.interval import interval_where
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
@@ -157,18 +157,6 @@ def test_a_failing_import_is_visible_and_stops_the_run(workshop_run):
     log = api.task_log(DAG_ID, run["dag_run_id"], "sqoop_import_interval", tries)
     assert "rejected the password" in log
     assert "wrong-password" not in log
-
-
-def test_the_dag_sql_follows_the_scales_of_lab_config(monkeypatch):
-    """The fixed CTAS (notebook 03's, beside the DAG's SQL) spells the date ranges out: they must match config's."""
-    import labkit
-    from labkit.config import SCALE_RANGES
-    from labkit.datasets import dummy
-
-    for scale, (start, end) in SCALE_RANGES.items():
-        monkeypatch.setenv("LAB_SCALE", scale)
-        sql = dummy.fixed_sql(labkit.load())
-        assert f"'{start}'::timestamp, '{end}'" in sql
 
 
 # -- the workshop DAG's data interval --------------------------------------------------------------------------

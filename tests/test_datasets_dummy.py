@@ -148,3 +148,11 @@ def test_a_slow_query_says_what_it_waits_for(pg, monkeypatch, capsys):
     assert said.startswith("waiting for PostgreSQL (reading pg_class;") and "rows at scale smoke" in said
     dummy.query(pg, "select 1 as one")
     assert capsys.readouterr().out == ""
+
+
+def test_the_fixed_sql_takes_its_range_from_the_config(monkeypatch):
+    from labkit.config import SCALE_RANGES
+
+    for scale, (start, end) in SCALE_RANGES.items():
+        monkeypatch.setenv("LAB_SCALE", scale)
+        assert f"'{start}'::timestamp, '{end}'" in dummy.fixed_sql(labkit.load())

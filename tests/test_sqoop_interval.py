@@ -14,7 +14,7 @@ import pytest
 import labkit
 from labkit import LabError, secrets, services, sqoop, workshop_job
 from labkit.datasets import dummy
-from labkit.sqoop_interval import check_expect_rows, interval_where
+from labkit.sqoop.interval import check_expect_rows, interval_where
 
 LABKIT = str(Path(sys.executable).with_name("labkit"))
 DAY = 144_000                                   # 100 lines x 1,440 minutes

@@ -19,17 +19,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from labkit import connections, spark_submit, sqoop
-from labkit.datasets import dummy
 from labkit.config import Config
+from labkit.datasets import dummy
 from labkit.errors import LabError
 from labkit.progress import tqdm
 
 JOB = "aggregate_dummy"
-TABLE = "tbl_airflow_dummy"
+TABLE, LINES, COMMENT = dummy.TABLE, dummy.LINES, dummy.COMMENT   # the dummy table's, asked of its home
 HOURLY, DAILY = "rows_per_line_hour", "rows_per_line_day"
-LINES = 100
-COMMENT = "Aa" * 20          # the seed's repeat('Aa', 20)
-ROW_GROUP_ROWS = 1 << 20     # as the import writes them
 
 # The same aggregation in SQL: what the Spark job does, and what DuckDB and PostgreSQL are asked.
 HOURLY_SQL = """
@@ -281,7 +278,7 @@ def land_synthetic(target: Path, date_range: tuple[str, str], *, lines: int = LI
                 lo, hi = max(bounds[k], first_id), min(bounds[k + 1], first_id + minutes)
                 if lo < hi:
                     pending[k].append(chunk.slice(lo - first_id, hi - lo))
-                    if sum(t.num_rows for t in pending[k]) >= ROW_GROUP_ROWS:
+                    if sum(t.num_rows for t in pending[k]) >= sqoop.ROW_GROUP_ROWS:
                         flush(k)
         for k in range(files):
             flush(k)

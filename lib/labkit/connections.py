@@ -6,7 +6,7 @@ profiles. Everything else asks it; nobody else puts a host and a port together.
 
 The DAGs read only the Airflow names made from these, so the same DAG file runs on `local` and on `aws`:
 connections `postgres_default`, `mysql_default`, `aws_default`; variables `S3_PATH`, `RAW_DATA_PATH`,
-`SUBNET_ID`, `AURORA_ENDPOINT`, `LANDING_ZONE`, `LAB_SCALE`, `EMR_POKE_INTERVAL`, `EMR_JDBC_CREDENTIALS`
+`SUBNET_ID`, `AURORA_ENDPOINT`, `LANDING_ZONE`, `EMR_POKE_INTERVAL`, `EMR_JDBC_CREDENTIALS`
 (where the EMR step reads its database login: a properties file, never its command line), and what the
 EMR DAG templates into `JOB_FLOW_OVERRIDES` (`EMR_RELEASE_LABEL`, `EMR_LOG_URI`, `EMR_SERVICE_ROLE`, ...).
 On `aws` the endpoints come from `<state>/aws/outputs.json` (written by labkit.aws) and the database
@@ -182,7 +182,6 @@ def variables(cfg: Config) -> dict[str, str]:
         "AURORA_ENDPOINT": mysql.address,
         "LANDING_ZONE": landing,
         "SPARK_JOBS_DIR": str(cfg.spark_jobs_dir),   # on the Airflow node (the workshop job's spark-submit)
-        "LAB_SCALE": cfg.scale,
         "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "2",
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
         **_emr_cluster_variables(cfg, bucket),

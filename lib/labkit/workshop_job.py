@@ -14,7 +14,7 @@ from labkit import aggregation
 from labkit.config import Config
 from labkit.datasets import dummy
 from labkit.errors import LabError
-from labkit.sqoop_interval import MINUTE, interval_where
+from labkit.sqoop.interval import MINUTE, interval_where
 
 DAG_ID = "airflow_workshop_job"
 TABLE = "tbl_airflow_dummy_daily"                                 # the DAG's source table, one day per run

@@ -44,9 +44,10 @@ SEED_CTAS = textwrap.dedent("""\
     to_char(generate_series('2021-01-01 00:00'::timestamp,'2021-06-30 12:00', '1 minutes'), 'YYYY-MM-dd hh:mi') as created
     from generate_series(1, 100) as tbl(line);""")
 
-# The fixed variant in SQL (FIXED_CTAS): dags/sql/ctas_tbl_airflow_dummy.sql, a Jinja template rendered by
-# `fixed_sql`. The DAG's runs write the same rows one day at a time (workshop_job.generate_sql).
-FIXED_CTAS_FILE = Path("sql") / "ctas_tbl_airflow_dummy.sql"
+# The fixed variant in SQL (FIXED_CTAS): fixed_ctas.sql beside this module, a Jinja template rendered by
+# `fixed_sql` with the scale's date range. The DAG's runs write the same rows one day at a time
+# (workshop_job.generate_sql).
+FIXED_CTAS_FILE = Path(__file__).with_name("fixed_ctas.sql")
 
 FIXED_COLUMNS = "id bigint, line text, comment text, created text"
 COMMENT = "Aa" * 20
@@ -113,11 +114,11 @@ def seed_sql(cfg: Config, table: str = TABLE) -> str:
 
 
 def fixed_sql(cfg: Config, table: str = TABLE) -> str:
-    """The fixed variant (the DAG's SQL file) rendered for the active scale, creating `table`."""
+    """The fixed variant (fixed_ctas.sql) rendered for the active scale's date range, creating `table`."""
     import jinja2
 
-    template = jinja2.Template((cfg.dags_dir / FIXED_CTAS_FILE).read_text())
-    rendered = template.render(params={"scale": cfg.scale}, var={"value": {"LAB_SCALE": cfg.scale}})
+    start, end = cfg.date_range
+    rendered = jinja2.Template(FIXED_CTAS_FILE.read_text()).render(start=start, end=end)
     return rendered.replace(TABLE, _check_table(table)).strip()
 
 

@@ -1,11 +1,8 @@
 -- The fixed variant of the workshop's CTAS (notebook 03 teaches why): HH24 instead of the 12-hour `hh`,
 -- `dummy01` .. `dummy100` instead of `dummy00` for line 100, and a dense numeric `id` for Sqoop's --split-by.
 -- Each minute is formatted once, not once per row. The seed's whole table, built by hand in notebook 03
--- (labkit.datasets.dummy renders this file; the date range follows LAB_SCALE). The DAG does not run it: each
--- of its runs writes only its own day (generate_interval_rows.sql, the same rows for that day).
-{%- set scale = params.scale or var.value.LAB_SCALE %}
-{%- set start = "2021-01-01 00:00" %}
-{%- set end = "2021-01-01 23:59" if scale == "smoke" else "2021-06-30 12:00" %}
+-- (labkit.datasets.dummy.fixed_sql renders it with the scale's date range from labkit.config). The DAG does
+-- not run it: each of its runs writes only its own day (dags/sql/generate_interval_rows.sql, the same rows).
 create unlogged table tbl_airflow_dummy as
 with minutes as materialized (
     select k, to_char(ts, 'YYYY-MM-DD HH24:MI') as created
