@@ -27,3 +27,17 @@ def isolated_lab(monkeypatch, name: str):
 
         services.down(cfg, report=lambda _: None)
         shutil.rmtree(state, ignore_errors=True)
+
+
+def processes_with(fragment: str) -> list:
+    """Live (not zombie) processes whose command line contains `fragment`."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if fragment in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found

@@ -18,7 +18,7 @@ from labkit import connections, emr, services
 from labkit.datasets import retail
 from labkit.emr import bucket
 
-from helpers import free_port
+from helpers import free_port, processes_with
 
 pytestmark = pytest.mark.services
 FAST = {"Delay": 1, "MaxAttempts": 180}
@@ -182,14 +182,14 @@ def test_terminate_kills_a_running_spark_step(cfg, client):
     stdout = bucket.local_path(cfg.s3_dir, f"s3://lab-bucket/emr-logs/{cid}/steps/{sid}/stdout")
     wait_for(lambda: stdout.exists() and "sleeper ready" in stdout.read_text(), 180, "the Spark step to start")
     assert step_state(client, cid, sid)["State"] == "RUNNING" and state(client, cid) == "RUNNING"
-    running = _processes_with(local_script)
+    running = processes_with(local_script)
     assert running, "no process runs the step"
 
     client.terminate_job_flows(JobFlowIds=[cid])
     client.get_waiter("cluster_terminated").wait(ClusterId=cid, WaiterConfig=FAST)
     assert step_state(client, cid, sid)["State"] == "CANCELLED"
     assert not [p for p in running if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not _processes_with(local_script)
+    assert not processes_with(local_script)
 
 
 def test_idle_auto_termination_and_its_validation(tmp_path):
@@ -238,7 +238,7 @@ def test_state_survives_a_restart_and_live_clusters_do_not_come_back(cfg, client
     assert status["State"] == "TERMINATED_WITH_ERRORS" and status["StateChangeReason"]["Code"] == "INTERNAL_ERROR"
     assert step_state(client, alive, step)["State"] == "CANCELLED"
     assert {done, alive} <= {c["Id"] for c in client.list_clusters()["Clusters"]}
-    assert not _processes_with(marker)
+    assert not processes_with(marker)
 
 
 def test_errors_carry_the_real_emr_codes(cfg, client):
@@ -330,17 +330,6 @@ def _answers(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _processes_with(fragment: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if fragment in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
 
 
 def test_a_malformed_cluster_spark_default_is_refused_in_one_line(tmp_path):

@@ -16,6 +16,7 @@ from botocore.credentials import Credentials
 
 from labkit.emr import sigv4, steplogs
 from emr_local import KEY, REGION, SECRET, Endpoint
+from helpers import processes_with
 
 FAST = {"Delay": 1, "MaxAttempts": 120}
 
@@ -187,7 +188,7 @@ def test_killing_the_endpoint_kills_its_steps_and_a_restart_fails_them(tmp_path)
         assert time.monotonic() < deadline, "the steps did not start beating"
         time.sleep(0.2)
     marker = str(tmp_path / "beats-")
-    assert len(_with(marker)) >= 2
+    assert len(processes_with(marker)) >= 2
 
     server.proc.kill()                                               # SIGKILL: no clean-up code runs
     server.proc.wait(timeout=10)
@@ -195,7 +196,7 @@ def test_killing_the_endpoint_kills_its_steps_and_a_restart_fails_them(tmp_path)
     sizes = {a: b.stat().st_size for a, b in beats.items()}
     time.sleep(1.5)
     assert {a: b.stat().st_size for a, b in beats.items()} == sizes   # nothing writes after the endpoint died
-    assert _with(marker) == []                                       # no orphan: not the shell, not its children
+    assert processes_with(marker) == []                                       # no orphan: not the shell, not its children
 
     server = Endpoint(tmp_path / "state", transition=0.2, port=server.port).start()
     try:
@@ -228,19 +229,6 @@ def test_killing_the_endpoint_kills_its_steps_and_a_restart_fails_them(tmp_path)
     finally:
         server.stop()
     assert server.proc.poll() is not None
-
-
-def _with(fragment: str) -> list:
-    import psutil
-
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if fragment in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
 
 
 def test_steprun_passes_the_exit_code_and_refuses_a_parent_that_is_not_its_endpoint():
