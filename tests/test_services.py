@@ -135,10 +135,10 @@ def test_down_stops_everything_and_up_finds_the_data(lab):
 def test_stale_pid_file_is_cleaned_up(lab):
     cfg, _ = lab
     maria = services.get(cfg, "mariadb")
-    real = maria.pid()
+    real = maria.pid_file.read_text()
     maria.pid_file.write_text("999999\n")     # a pid that no process has
     assert maria.pid() is None and not maria.pid_file.exists()
-    maria.pid_file.write_text(f"{real}\n")
+    maria.pid_file.write_text(real)
 
 
 def test_secrets_are_private_and_not_in_airflow_logs(lab):

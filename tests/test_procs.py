@@ -1,0 +1,115 @@
+"""Pid files and process groups (no lab needed): a pid file is trusted only for the process it recorded."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+import labkit
+from labkit import procs, services
+
+
+@pytest.fixture
+def cfg(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
+    return labkit.load()
+
+
+@pytest.fixture
+def bystander():
+    """An unrelated live program leading its own process group (what a reused pid may name)."""
+    proc = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _alive(proc: subprocess.Popen) -> bool:
+    return proc.poll() is None
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_gone(pid: int) -> None:
+    procs.wait_for(lambda: _gone(pid), timeout=10, what=f"pid {pid} to end")
+
+
+def _recorded_then_gone(tmp_path) -> dict:
+    """A genuine pid file record of a process that has since exited (as after a crash)."""
+    pid_file = tmp_path / "gone.pid"
+    _wait_gone(procs.start(["true"], log_file=tmp_path / "gone.log", pid_file=pid_file))
+    return procs.read_record(pid_file)
+
+
+@pytest.mark.parametrize("form", ["bare pid (older labkit)", "record of another process"])
+def test_stale_pid_file_naming_an_unrelated_process_is_not_trusted(cfg, bystander, tmp_path, form):
+    """pid reuse: the file names a live program labkit never started; status says "not running" and stop
+    signals neither it nor its group."""
+    pg = services.get(cfg, "postgres")
+    pg.dir.mkdir(parents=True)
+    if form.startswith("bare"):
+        content = f"{bystander.pid}\n"
+    else:
+        time.sleep(0.05)                               # start times count in 10 ms ticks
+        record = _recorded_then_gone(tmp_path)
+        record.pop("pid")
+        content = f"{bystander.pid}\n" + json.dumps(record) + "\n"
+    pg.pid_file.write_text(content)
+    status = pg.status()
+    assert (status.pid, status.healthy, status.detail) == (None, False, "not running")
+    assert not pg.pid_file.exists()                    # stale: removed
+    pg.pid_file.write_text(content)
+    assert pg.stop() is False
+    pg.pid_file.write_text(content)
+    services.down(cfg, report=lambda _: None)
+    time.sleep(0.3)
+    assert _alive(bystander)
+
+
+def test_pid_file_of_the_started_process_is_trusted_and_stops_its_group(tmp_path):
+    pid_file = tmp_path / "s.pid"
+    pid = procs.start(["sh", "-c", "sleep 300 & wait"], log_file=tmp_path / "s.log", pid_file=pid_file)
+    record = procs.read_record(pid_file)
+    assert record["start_ticks"] == procs.start_ticks(pid) and record["argv"] == ["sh", "-c", "sleep 300 & wait"]
+    assert procs.read_pid(pid_file) == pid
+    child = procs.wait_for(lambda: psutil.Process(pid).children(), timeout=5, what="the child")[0].pid
+    procs.stop(pid, timeout=5)
+    _wait_gone(child)
+    assert procs.read_pid(pid_file) is None and not pid_file.exists()
+
+
+def test_stop_signals_only_the_pid_when_it_does_not_lead_a_group(tmp_path):
+    """procs.stop on a pid that is not a group leader never signals the group it sits in."""
+    leader = subprocess.Popen(["sh", "-c", "sleep 300 & sleep 300 & wait"], start_new_session=True)
+    try:
+        kids = procs.wait_for(lambda: [c.pid for c in psutil.Process(leader.pid).children()][1:] and
+                              [c.pid for c in psutil.Process(leader.pid).children()], timeout=5, what="the children")
+        procs.stop(kids[0], timeout=5)
+        _wait_gone(kids[0])
+        assert psutil.Process(kids[1]).is_running() and _alive(leader)
+    finally:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
+
+
+def test_survivors_of_a_dead_leader_are_stopped_even_if_they_ignore_sigterm(cfg):
+    """A crashed server's workers (same group, leader gone, SIGTERM ignored) are found and killed by `stop`,
+    and by the restart of `up` (`start` clears them before it launches)."""
+    svc = services.get(cfg, "emr")
+    svc.dir.mkdir(parents=True)
+    script = "trap '' TERM; (trap '' TERM; exec sleep 300) & echo $! > worker; exit 0"
+    pid = procs.start(["sh", "-c", script], log_file=svc.log_file, pid_file=svc.pid_file, cwd=svc.dir)
+    _wait_gone(pid)                                     # the leader is gone, the "worker" lives on
+    worker = int(procs.wait_for(lambda: (svc.dir / "worker").read_text().strip(), timeout=5, what="worker"))
+    assert os.getpgid(worker) == pid
+    assert svc.pid() is None and svc.pid_file.exists()  # kept: its group still has a member
+    assert svc.stop() is True
+    assert _gone(worker) and not svc.pid_file.exists()
