@@ -113,3 +113,18 @@ def test_survivors_of_a_dead_leader_are_stopped_even_if_they_ignore_sigterm(cfg)
     assert svc.pid() is None and svc.pid_file.exists()  # kept: its group still has a member
     assert svc.stop() is True
     assert _gone(worker) and not svc.pid_file.exists()
+
+
+def test_a_held_lock_is_waited_for_then_refused_in_one_line(tmp_path):
+    lock = tmp_path / "labkit.lock"
+    said = []
+    with procs.exclusive(lock, "labkit up", said.append):
+        assert lock.read_text() == f"`labkit up` (pid {os.getpid()})\n"
+        with pytest.raises(procs.LabError) as err:
+            with procs.exclusive(lock, "labkit down", said.append, timeout=1):
+                pytest.fail("the lock was taken twice")
+    assert said == [f"waiting for `labkit up` (pid {os.getpid()}) to finish (lock {lock}) ..."]
+    assert str(err.value) == (f"`labkit up` (pid {os.getpid()}) still holds {lock} after 1 s; wait for it to "
+                              "finish or stop it, then run `labkit down` again")
+    with procs.exclusive(lock, "labkit down", said.append, timeout=0.5):   # released with its holder
+        assert len(said) == 1

@@ -1,6 +1,7 @@
 """Starting and stopping the lab's background processes: pid files, process groups, ports, memory."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pwd
@@ -8,7 +9,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -269,6 +271,42 @@ def group_memory(pid: int) -> int:
         except psutil.Error:
             continue
     return total
+
+
+@contextmanager
+def exclusive(lock_file: Path, what: str, report: Callable[[str], None], timeout: float = 600.0) -> Iterator[None]:
+    """Hold an exclusive flock on lock_file while `what` runs; wait (saying who holds it) for another holder.
+
+    The lock dies with its holder (a killed `labkit up` never leaves it taken). If the file is deleted while
+    we wait (`labkit down --purge` removed the folder it is in), stop with one line instead of going on alone.
+    """
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline, said = time.monotonic() + timeout, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = Path(lock_file).read_text().strip() if Path(lock_file).exists() else "another labkit"
+                if time.monotonic() >= deadline:
+                    raise LabError(f"{holder} still holds {lock_file} after {timeout:.0f} s; wait for it to finish "
+                                   f"or stop it, then run `{what}` again") from None
+                if not said:
+                    report(f"waiting for {holder} to finish (lock {lock_file}) ...")
+                    said = True
+                time.sleep(0.2)
+        try:
+            same_file = os.fstat(fd).st_ino == os.stat(lock_file).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if not same_file:
+            raise LabError(f"{lock_file.parent} was deleted while `{what}` waited for it; run `{what}` again")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"`{what}` (pid {os.getpid()})\n".encode())
+        yield
+    finally:
+        os.close(fd)
 
 
 def wait_for(check, *, timeout: float, what: str, log_file: Path | None = None, interval: float = 0.25):
