@@ -1,15 +1,17 @@
-"""Faults in the lab's process handling, injected against the real servers: two `labkit up` at once."""
+"""Faults in the lab's process handling, injected against the real servers: two `labkit up` at once, and the
+Airflow scheduler killed during a task."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # tests/helpers.py
 from helpers import isolated_lab  # noqa: E402
 
-from labkit import services  # noqa: E402
+from labkit import procs, services  # noqa: E402
 
 pytestmark = pytest.mark.services
 LABKIT = str(Path(sys.executable).with_name("labkit"))
@@ -31,3 +33,75 @@ def test_two_ups_at_once_start_each_server_once(monkeypatch):
         assert "restarting" not in said
         assert said.count("waiting for `labkit up` (pid ") == 1, said
         assert all(s.status().healthy for s in services.all_services(cfg) if s.name in ("postgres", "mariadb"))
+
+
+# -- the scheduler killed during a task ---------------------------------------------------------------------
+CRASH_DAG = "emr_ephemeral_job"            # schedule=None: only the run this test triggers
+CRASH_DATE = "2024-02-29T00:00:00Z"        # after the DAG's start_date; a date no other test uses
+
+
+def lab_processes(cfg) -> dict[int, str]:
+    """Every process of this lab (its servers, Airflow's components and workers, their tasks): they carry
+    the lab's state folder in their environment or on their command line. Not this test or its parents."""
+    skip = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    state, found = str(cfg.state_dir), {}
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.pid in skip or proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if state in cmdline or proc.environ().get("LAB_STATE_DIR") == state:
+                found[proc.pid] = cmdline[:120]
+        except psutil.Error:
+            continue
+    return found
+
+
+def still_alive(pids) -> dict[int, str]:
+    alive = {}
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive[pid] = " ".join(proc.cmdline())[:120]
+        except psutil.Error:
+            continue
+    return alive
+
+
+def test_scheduler_killed_during_a_task_leaves_no_process_behind(lab):
+    """`kill -9` of the scheduler while a LocalExecutor worker runs a task: Airflow stops (its supervisor
+    ends the other components), and neither that nor `labkit down` leaves a worker, a task or any other
+    process of the lab alive (the workers ignore SIGTERM). `labkit up` then brings a healthy lab back."""
+    cfg, _ = lab
+    airflow = services.get(cfg, "airflow")
+    api = airflow.api()
+    api.wait_for_dag(CRASH_DAG, timeout=180)
+    api.unpause(CRASH_DAG)
+    run_id = api.trigger(CRASH_DAG, logical_date=CRASH_DATE)
+    try:
+        supervisor = psutil.Process(airflow.pid())
+        [scheduler] = [c for c in supervisor.children() if "scheduler" in " ".join(c.cmdline())]
+
+        def busy_worker():
+            for proc in scheduler.children():
+                title = " ".join(proc.cmdline())
+                if "LocalExecutor" in title and "<idle>" not in title and proc.children():
+                    return proc
+            return None
+
+        worker = procs.wait_for(busy_worker, timeout=180, what="a LocalExecutor worker running a task")
+        tree = [supervisor, *supervisor.children(recursive=True)]
+        assert len(scheduler.children()) >= 2 and worker.children(), "workers and the task they run"
+        scheduler.kill()                                         # kill -9
+
+        procs.wait_for(lambda: airflow.pid() is None, timeout=90, what="Airflow's supervisor to stop")
+        assert still_alive(p.pid for p in tree) == {}            # the supervisor took everything with it
+        services.down(cfg, report=lambda _: None)
+        assert lab_processes(cfg) == {}
+    finally:
+        rows = services.up(cfg, report=lambda _: None)          # the documented recovery
+        api = airflow.api()
+        api.pause(CRASH_DAG)
+        api.request("DELETE", f"dags/{CRASH_DAG}/dagRuns/{run_id}", allow=(404,))
+    assert all(r.healthy for r in rows), rows
