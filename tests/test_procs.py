@@ -1,8 +1,10 @@
 """Pid files and process groups (no lab needed): a pid file is trusted only for the process it recorded."""
 import json
 import os
+import shlex
 import signal
 import subprocess
+import sys
 import time
 
 import psutil
@@ -101,18 +103,23 @@ def test_stop_signals_only_the_pid_when_it_does_not_lead_a_group(tmp_path):
 
 
 def test_survivors_of_a_dead_leader_are_stopped_even_if_they_ignore_sigterm(cfg):
-    """A crashed server's workers (same group, leader gone, SIGTERM ignored) are found and killed by `stop`,
-    and by the restart of `up` (`start` clears them before it launches)."""
+    """A crashed server's workers (leader gone, SIGTERM ignored; one in the leader's group, one moved to a
+    group of its own as Airflow's task processes are) are found and killed by `stop`."""
     svc = services.get(cfg, "emr")
     svc.dir.mkdir(parents=True)
-    script = "trap '' TERM; (trap '' TERM; exec sleep 300) & echo $! > worker; exit 0"
+    ignore = "import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    workers = [[sys.executable, "-c", ignore + "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)", "w1"],
+               [sys.executable, "-c", ignore + "os.setpgid(0, 0); open(sys.argv[1], 'w').write(str(os.getpid())); "
+                                               "time.sleep(300)", "w2"]]
+    script = " & ".join(shlex.join(argv) for argv in workers) + " & exit 0"
     pid = procs.start(["sh", "-c", script], log_file=svc.log_file, pid_file=svc.pid_file, cwd=svc.dir)
-    _wait_gone(pid)                                     # the leader is gone, the "worker" lives on
-    worker = int(procs.wait_for(lambda: (svc.dir / "worker").read_text().strip(), timeout=5, what="worker"))
-    assert os.getpgid(worker) == pid
-    assert svc.pid() is None and svc.pid_file.exists()  # kept: its group still has a member
+    _wait_gone(pid)                                     # the leader is gone, the "workers" live on
+    found = [int(procs.wait_for(lambda: (svc.dir / name).exists() and (svc.dir / name).read_text(), timeout=10,
+                                what=name)) for name in ("w1", "w2")]
+    assert [os.getpgid(w) == pid for w in found] == [True, False]
+    assert svc.pid() is None and svc.pid_file.exists()  # kept: its session still has members
     assert svc.stop() is True
-    assert _gone(worker) and not svc.pid_file.exists()
+    assert all(_gone(w) for w in found) and not svc.pid_file.exists()
 
 
 def test_a_held_lock_is_waited_for_then_refused_in_one_line(tmp_path):

@@ -119,20 +119,21 @@ def read_pid(pid_file: Path, expected_argv: Callable[[], list[str]] | None = Non
 
 
 def leftovers(record: dict) -> list[int]:
-    """Survivors of a recorded process group whose leader is gone (e.g. workers orphaned by a crash).
+    """Survivors of a recorded process's session whose leader is gone (e.g. workers orphaned by a crash,
+    and the task processes they had moved into process groups of their own).
 
-    The leader was started in its own session, so its pid is the group's and session's id. Linux does not
-    hand out a pid while a group of that id still exists, so while the group lives the number cannot name
-    anything else; the start-time check keeps out groups made later under a reused number.
+    The leader was started in its own session, so its pid is the session's id. Linux does not hand out a
+    pid while a session (or group) of that id still exists, so while it lives the number cannot name
+    anything else; the start-time check keeps out sessions made later under a reused number.
     """
     pid, ticks = record["pid"], record.get("start_ticks")
     if ticks is None or record.get("boot_id") != boot_id() or psutil.pid_exists(pid) and _alive(pid):
         return []
     found = []
-    for member in _group_members(pid):
+    for proc in psutil.process_iter(["pid"]):
         try:
-            if os.getsid(member) == pid and (start_ticks(member) or -1) >= ticks and _alive(member):
-                found.append(member)
+            if os.getsid(proc.pid) == pid and (start_ticks(proc.pid) or -1) >= ticks and _alive(proc.pid):
+                found.append(proc.pid)
         except OSError:
             continue
     return found

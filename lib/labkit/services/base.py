@@ -185,7 +185,7 @@ class Service:
         return True
 
     def _stop_leftovers(self) -> bool:
-        """Kill what survived a crashed server's leader in its process group (e.g. orphaned workers)."""
+        """Kill what survived a crashed server's leader in its session (e.g. orphaned workers and their tasks)."""
         record = procs.read_record(self.pid_file)
         if record is None or procs.is_recorded_process(record):
             return False
