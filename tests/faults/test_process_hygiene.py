@@ -1,5 +1,5 @@
 """Faults in the lab's process handling, injected against the real servers: two `labkit up` at once, and the
-Airflow scheduler killed during a task."""
+Airflow scheduler (or its supervisor) killed during a task."""
 import os
 import subprocess
 import sys
@@ -37,7 +37,8 @@ def test_two_ups_at_once_start_each_server_once(monkeypatch):
 
 # -- the scheduler killed during a task ---------------------------------------------------------------------
 CRASH_DAG = "emr_ephemeral_job"            # schedule=None: only the run this test triggers
-CRASH_DATE = "2024-02-29T00:00:00Z"        # after the DAG's start_date; a date no other test uses
+CRASH_DATES = {"scheduler": "2024-02-28T00:00:00Z",      # after the DAG's start_date; dates no other test uses
+               "supervisor": "2024-02-29T00:00:00Z"}
 
 
 def lab_processes(cfg) -> dict[int, str]:
@@ -69,16 +70,18 @@ def still_alive(pids) -> dict[int, str]:
     return alive
 
 
-def test_scheduler_killed_during_a_task_leaves_no_process_behind(lab):
-    """`kill -9` of the scheduler while a LocalExecutor worker runs a task: Airflow stops (its supervisor
-    ends the other components), and neither that nor `labkit down` leaves a worker, a task or any other
-    process of the lab alive (the workers ignore SIGTERM). `labkit up` then brings a healthy lab back."""
+@pytest.mark.parametrize("killed, recovery", [("scheduler", "down"), ("supervisor", "up")])
+def test_airflow_killed_during_a_task_leaves_no_process_behind(lab, killed, recovery):
+    """`kill -9` of the scheduler (or of Airflow's supervisor) while a LocalExecutor worker runs a task.
+    Scheduler: Airflow stops (its supervisor ends the other components and every descendant, though the
+    workers ignore SIGTERM). Supervisor: its orphans live on, and `up` stops them before it starts Airflow
+    again. Either way `labkit down` then leaves no process of the lab, and `labkit up` a healthy lab."""
     cfg, _ = lab
     airflow = services.get(cfg, "airflow")
     api = airflow.api()
     api.wait_for_dag(CRASH_DAG, timeout=180)
     api.unpause(CRASH_DAG)
-    run_id = api.trigger(CRASH_DAG, logical_date=CRASH_DATE)
+    run_id = api.trigger(CRASH_DAG, logical_date=CRASH_DATES[killed])
     try:
         supervisor = psutil.Process(airflow.pid())
         [scheduler] = [c for c in supervisor.children() if "scheduler" in " ".join(c.cmdline())]
@@ -93,15 +96,24 @@ def test_scheduler_killed_during_a_task_leaves_no_process_behind(lab):
         worker = procs.wait_for(busy_worker, timeout=180, what="a LocalExecutor worker running a task")
         tree = [supervisor, *supervisor.children(recursive=True)]
         assert len(scheduler.children()) >= 2 and worker.children(), "workers and the task they run"
-        scheduler.kill()                                         # kill -9
+        (scheduler if killed == "scheduler" else supervisor).kill()            # kill -9
 
-        procs.wait_for(lambda: airflow.pid() is None, timeout=90, what="Airflow's supervisor to stop")
-        assert still_alive(p.pid for p in tree) == {}            # the supervisor took everything with it
+        if recovery == "down":
+            procs.wait_for(lambda: airflow.pid() is None, timeout=90, what="Airflow's supervisor to stop")
+            assert still_alive(p.pid for p in tree) == {}       # the supervisor took everything with it
+        else:
+            psutil.wait_procs([supervisor], timeout=10)
+            assert still_alive(p.pid for p in tree[1:])          # its orphans: components, workers, the task
+            said = []
+            assert all(r.healthy for r in services.up(cfg, only=["airflow"], report=said.append))
+            assert said[:2] == ["airflow: stopped what was left of its crashed run", "postgres: already running "
+                                f"(pid {services.get(cfg, 'postgres').pid()}), reused"], said
+            assert still_alive(p.pid for p in tree) == {}
         services.down(cfg, report=lambda _: None)
         assert lab_processes(cfg) == {}
     finally:
         rows = services.up(cfg, report=lambda _: None)          # the documented recovery
         api = airflow.api()
         api.pause(CRASH_DAG)
-        api.request("DELETE", f"dags/{CRASH_DAG}/dagRuns/{run_id}", allow=(404,))
+        api.request("PATCH", f"dags/{CRASH_DAG}/dagRuns/{run_id}", json={"state": "failed"}, allow=(404, 409))
     assert all(r.healthy for r in rows), rows

@@ -90,6 +90,9 @@ def up(cfg: Config, only: list[str] | None = None, report: Callable[[str], None]
 
 
 def _up(cfg: Config, services: list[Service], report: Callable[[str], None]) -> list[ServiceStatus]:
+    for service in services:          # a crashed server's survivors would hold its port and data
+        if service.stop_leftovers():
+            report(f"{service.name}: stopped what was left of its crashed run")
     preflight(cfg, services)
     started: list[Service] = []
     try:

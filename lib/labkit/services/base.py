@@ -158,7 +158,7 @@ class Service:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.prepare()
         self.launch_file.unlink(missing_ok=True)
-        self._stop_leftovers()
+        self.stop_leftovers()
         procs.start(self.command(), log_file=self.log_file, pid_file=self.pid_file, env=self.env(),
                     cwd=self.dir, user=self.user)
         self.launch_file.write_text(json.dumps(self.launch_settings(), indent=1, sort_keys=True))
@@ -178,13 +178,13 @@ class Service:
         """Stop the server's process group; True if anything of it was running (its leftovers count too)."""
         pid = self.pid()
         if pid is None:
-            return self._stop_leftovers()
+            return self.stop_leftovers()
         procs.stop(pid, sig=self.stop_signal)
         self.pid_file.unlink(missing_ok=True)
         self.launch_file.unlink(missing_ok=True)
         return True
 
-    def _stop_leftovers(self) -> bool:
+    def stop_leftovers(self) -> bool:
         """Kill what survived a crashed server's leader in its session (e.g. orphaned workers and their tasks)."""
         record = procs.read_record(self.pid_file)
         if record is None or procs.is_recorded_process(record):
