@@ -3,6 +3,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -135,3 +136,14 @@ def test_a_held_lock_is_waited_for_then_refused_in_one_line(tmp_path):
                               "finish or stop it, then run `labkit down` again")
     with procs.exclusive(lock, "labkit down", said.append, timeout=0.5):   # released with its holder
         assert len(said) == 1
+
+
+def test_who_listens_names_the_process_holding_a_port():
+    """What the one-line "port N for <service> is taken by ..." error shows (tests/test_bad_input.py)."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        assert not procs.port_is_free(port)
+        assert procs.who_listens(port).startswith(f"pid {os.getpid()} (")
+    assert procs.port_is_free(port)
