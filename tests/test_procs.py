@@ -13,6 +13,7 @@ import pytest
 
 import labkit
 from labkit import procs, services
+from labkit.services.base import Service
 
 
 @pytest.fixture
@@ -75,6 +76,31 @@ def test_stale_pid_file_naming_an_unrelated_process_is_not_trusted(cfg, bystande
     services.down(cfg, report=lambda _: None)
     time.sleep(0.3)
     assert _alive(bystander)
+
+
+class Sleeper(Service):
+    name = "sleeper"
+
+    def command(self) -> list[str]:
+        return ["sleep", "300"]
+
+    def healthy(self) -> bool:
+        return True
+
+
+def test_a_bare_pid_file_of_an_older_labkit_is_trusted_when_the_command_line_matches(cfg):
+    """A server started before pid files recorded start times: still found, kept, and stopped by `down`."""
+    sleeper = Sleeper(cfg)
+    sleeper.dir.mkdir(parents=True)
+    pid = procs.start(sleeper.command(), log_file=sleeper.log_file, pid_file=sleeper.pid_file)
+    try:
+        sleeper.pid_file.write_text(f"{pid}\n")
+        assert sleeper.pid() == pid
+        assert sleeper.stop_leftovers() is False and sleeper.pid_file.exists()
+        assert sleeper.stop() is True
+        _wait_gone(pid)
+    finally:
+        procs.stop(pid, timeout=1)
 
 
 def test_pid_file_of_the_started_process_is_trusted_and_stops_its_group(tmp_path):

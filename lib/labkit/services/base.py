@@ -187,10 +187,11 @@ class Service:
     def stop_leftovers(self) -> bool:
         """Kill what survived a crashed server's leader in its session (e.g. orphaned workers and their tasks)."""
         record = procs.read_record(self.pid_file)
-        if record is None or procs.is_recorded_process(record):
+        if record is None or procs.is_recorded_process(record, self._argv_of_bare_pid_file):
             return False
         stopped = procs.stop_leftovers(record)
-        self.pid_file.unlink(missing_ok=True)
+        if stopped:
+            self.pid_file.unlink(missing_ok=True)
         return bool(stopped)
 
     def status(self) -> ServiceStatus:
