@@ -149,6 +149,22 @@ def test_survivors_of_a_dead_leader_are_stopped_even_if_they_ignore_sigterm(cfg)
     assert all(_gone(w) for w in found) and not svc.pid_file.exists()
 
 
+def test_stop_also_ends_what_left_the_group_of_a_live_server(cfg):
+    """A running server whose child moved to a group of its own and ignores SIGTERM: the group signal misses
+    it, `stop` still ends it once the leader is gone."""
+    svc = services.get(cfg, "emr")
+    svc.dir.mkdir(parents=True)
+    child = [sys.executable, "-c", "import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+             "os.setpgid(0, 0); open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)", "child"]
+    pid = procs.start(["sh", "-c", shlex.join(child) + " & wait"], log_file=svc.log_file, pid_file=svc.pid_file,
+                      cwd=svc.dir)
+    moved = int(procs.wait_for(lambda: (svc.dir / "child").exists() and (svc.dir / "child").read_text(),
+                               timeout=10, what="child"))
+    assert os.getpgid(moved) != pid and svc.pid() == pid
+    assert svc.stop() is True
+    assert _gone(pid) and _gone(moved)
+
+
 def test_a_held_lock_is_waited_for_then_refused_in_one_line(tmp_path):
     lock = tmp_path / "labkit.lock"
     said = []

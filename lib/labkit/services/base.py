@@ -179,7 +179,10 @@ class Service:
         pid = self.pid()
         if pid is None:
             return self.stop_leftovers()
+        record = procs.read_record(self.pid_file)
         procs.stop(pid, sig=self.stop_signal)
+        if record:
+            procs.stop_leftovers(record)     # its session's processes outside its group (Airflow's tasks)
         self.pid_file.unlink(missing_ok=True)
         self.launch_file.unlink(missing_ok=True)
         return True
