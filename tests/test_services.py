@@ -1,6 +1,7 @@
 """The local stack against the real servers: up, health, idempotent up, connections, down/up keeps data."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ import psutil
 import pytest
 
 from labkit import LabError, connections, services
+
+from helpers import isolated_lab
 
 pytestmark = pytest.mark.services
 LABKIT = [str(Path(sys.executable).with_name("labkit"))]
@@ -135,10 +138,10 @@ def test_down_stops_everything_and_up_finds_the_data(lab):
 def test_stale_pid_file_is_cleaned_up(lab):
     cfg, _ = lab
     maria = services.get(cfg, "mariadb")
-    real = maria.pid()
+    real = maria.pid_file.read_text()
     maria.pid_file.write_text("999999\n")     # a pid that no process has
     assert maria.pid() is None and not maria.pid_file.exists()
-    maria.pid_file.write_text(f"{real}\n")
+    maria.pid_file.write_text(real)
 
 
 def test_secrets_are_private_and_not_in_airflow_logs(lab):
@@ -149,3 +152,44 @@ def test_secrets_are_private_and_not_in_airflow_logs(lab):
     admin = (cfg.secrets_dir / "airflow_admin").read_text().strip()
     assert admin not in services.get(cfg, "airflow").log_file.read_text()
     assert os.stat(services.get(cfg, "airflow").config_file).st_mode & 0o077 == 0
+
+
+def mariadb_accounts(maria) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(user, host) -> (password hash, "true" if locked), from MariaDB's grant table."""
+    with maria.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT User, Host, JSON_VALUE(Priv, '$.authentication_string'), "
+                    "JSON_EXTRACT(Priv, '$.account_locked') FROM mysql.global_priv")
+        return {(user, host): (secret, locked) for user, host, secret, locked in cur.fetchall()}
+
+
+OURS = {("root", "127.0.0.1"), ("root", "localhost"), ("emr", "127.0.0.1"), ("emr", "localhost"),
+        ("mariadb.sys", "localhost")}   # the last is MariaDB's own, locked
+
+
+def passwordless(accounts) -> list:
+    return [a for a, (secret, locked) in accounts.items() if not secret and locked != "true"]
+
+
+def test_mariadb_bootstrap_makes_no_passwordless_account(monkeypatch):
+    """Straight after mariadb-install-db and the first start, before labkit's own setup (`after_start`):
+    no root@<hostname>, root@::1 or anonymous account, and root needs the lab's password."""
+    with isolated_lab(monkeypatch, "maria-boot") as cfg:
+        maria = services.get(cfg, "mariadb")
+        maria.start()
+        accounts = mariadb_accounts(maria)
+        assert set(accounts) == OURS - {("emr", "127.0.0.1"), ("emr", "localhost")}, accounts
+        assert passwordless(accounts) == []
+        with pytest.raises(LabError, match="rejected the password for 'root'"):
+            maria.connect(password="")
+
+
+def test_mariadb_setup_drops_passwordless_accounts_of_older_labs(lab):
+    """A lab bootstrapped before: `up` (after_start) drops such accounts; only ours are left, with passwords."""
+    cfg, _ = lab
+    maria = services.get(cfg, "mariadb")
+    with maria.connect() as conn, conn.cursor() as cur:
+        for account in ("'root'@'::1'", "''@'localhost'", f"'root'@'{socket.gethostname()}'"):
+            cur.execute(f"CREATE USER IF NOT EXISTS {account}")
+    maria.after_start()
+    accounts = mariadb_accounts(maria)
+    assert set(accounts) == OURS and passwordless(accounts) == [], accounts

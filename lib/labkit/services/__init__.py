@@ -21,6 +21,7 @@ from labkit.services.postgres import Postgres
 from labkit.state import MARKER, ensure_state_dir, is_state_dir
 
 SERVICE_CLASSES: tuple[type[Service], ...] = (Postgres, MariaDB, EMR, Airflow)
+LOCK = "labkit.lock"     # held by `up` and `down`, so two of them never start or stop the same server at once
 
 
 def all_services(cfg: Config) -> list[Service]:
@@ -65,6 +66,14 @@ def preflight(cfg: Config, services: list[Service]) -> None:
 def up(cfg: Config, only: list[str] | None = None, report: Callable[[str], None] = print) -> list[ServiceStatus]:
     services = _select(cfg, only)
     ensure_state_dir(cfg)
+    with procs.exclusive(cfg.state_dir / LOCK, "labkit up", report):
+        return _up(cfg, services, report)
+
+
+def _up(cfg: Config, services: list[Service], report: Callable[[str], None]) -> list[ServiceStatus]:
+    for service in services:          # a crashed server's survivors would hold its port and data
+        if service.stop_leftovers():
+            report(f"{service.name}: stopped what was left of its crashed run")
     preflight(cfg, services)
     started: list[Service] = []
     try:
@@ -93,6 +102,13 @@ def up(cfg: Config, only: list[str] | None = None, report: Callable[[str], None]
 
 
 def down(cfg: Config, purge: bool = False, report: Callable[[str], None] = print) -> None:
+    if not is_state_dir(cfg.state_dir):            # not a lab's folder (or none yet): nothing to lock
+        return _down(cfg, purge, report)
+    with procs.exclusive(cfg.state_dir / LOCK, "labkit down", report):
+        return _down(cfg, purge, report)
+
+
+def _down(cfg: Config, purge: bool, report: Callable[[str], None]) -> None:
     for service in reversed(all_services(cfg)):
         if service.stop():
             report(f"{service.name}: stopped")

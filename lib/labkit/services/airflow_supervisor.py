@@ -5,14 +5,23 @@ configurable in Airflow 3.3), and with the LocalExecutor on one machine the API 
 from the log folder directly. So: migrate the metadata database, then run the API server, scheduler,
 DAG processor and triggerer (the latter two with `--skip-serve-logs`); stop them all on SIGTERM, and stop
 them all if one dies, so a broken Airflow shows as "stopped", never as half-running.
+
+Nothing Airflow started outlives the supervisor's stop: it is a child subreaper (prctl), so processes
+orphaned by a crashed component (the LocalExecutor's workers when the scheduler is killed, which ignore
+SIGTERM) become its children instead of init's; after the components have had their grace period, every
+descendant still alive gets SIGTERM, then SIGKILL, wherever its process group or session.
 """
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import psutil
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 COMPONENTS = {
@@ -21,9 +30,51 @@ COMPONENTS = {
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
+GRACE = 20.0            # seconds the components get to finish after SIGTERM
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants re-parent to this process (Linux >= 3.4), so it can find and reap them."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans(children: dict[str, subprocess.Popen]) -> None:
+    """Collect exited orphans (they are our children now); the components' own exits stay with Popen."""
+    ours = {child.pid for child in children.values()}
+    for proc in psutil.Process().children():
+        if proc.pid not in ours:
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    os.waitpid(proc.pid, os.WNOHANG)
+            except (psutil.Error, ChildProcessError):
+                continue
+
+
+def stop_descendants(grace: float = 5.0) -> list[int]:
+    """SIGTERM every process still below this one (orphans included: we are their subreaper), SIGKILL to
+    those alive after `grace` seconds; returns the pids that needed the SIGKILL."""
+    found = psutil.Process().children(recursive=True)
+    for proc in found:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(found, timeout=grace)   # also reaps those that are our children
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            continue
+    psutil.wait_procs(alive, timeout=5.0)
+    return [proc.pid for proc in alive]
 
 
 def main() -> int:
+    become_subreaper()
     print("supervisor: migrating the metadata database", flush=True)
     if subprocess.call([AIRFLOW, "db", "migrate"]) != 0:
         print("supervisor: `airflow db migrate` failed", flush=True)
@@ -44,16 +95,20 @@ def main() -> int:
                 print(f"supervisor: {name} exited with {child.returncode}; stopping Airflow", flush=True)
                 stopping, exit_code = True, 1
                 break
+        reap_orphans(children)
         time.sleep(0.5)
     for child in children.values():
         if child.poll() is None:
             child.terminate()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + GRACE
     for child in children.values():
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            pass
+    if (killed := stop_descendants()):
+        print(f"supervisor: killed {len(killed)} process(es) that ignored SIGTERM: "
+              f"{', '.join(map(str, killed))}", flush=True)
     return exit_code
 
 

@@ -125,7 +125,15 @@ class Service:
 
     # -- the lifecycle ----------------------------------------------------------------------------------
     def pid(self) -> int | None:
-        return procs.read_pid(self.pid_file)
+        """The server's pid, if the process its pid file names is the one labkit started (not a reused pid)."""
+        return procs.read_pid(self.pid_file, expected_argv=self._argv_of_bare_pid_file)
+
+    def _argv_of_bare_pid_file(self) -> list[str]:
+        """A pid file written before labkit recorded start times is trusted only if the command line matches."""
+        try:
+            return self.command()
+        except LabError:
+            return []
 
     @property
     def launch_file(self) -> Path:
@@ -150,6 +158,7 @@ class Service:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.prepare()
         self.launch_file.unlink(missing_ok=True)
+        self.stop_leftovers()
         procs.start(self.command(), log_file=self.log_file, pid_file=self.pid_file, env=self.env(),
                     cwd=self.dir, user=self.user)
         self.launch_file.write_text(json.dumps(self.launch_settings(), indent=1, sort_keys=True))
@@ -166,13 +175,27 @@ class Service:
         return self.healthy()
 
     def stop(self) -> bool:
+        """Stop the server's process group; True if anything of it was running (its leftovers count too)."""
         pid = self.pid()
         if pid is None:
-            return False
+            return self.stop_leftovers()
+        record = procs.read_record(self.pid_file)
         procs.stop(pid, sig=self.stop_signal)
+        if record:
+            procs.stop_leftovers(record)     # its session's processes outside its group (Airflow's tasks)
         self.pid_file.unlink(missing_ok=True)
         self.launch_file.unlink(missing_ok=True)
         return True
+
+    def stop_leftovers(self) -> bool:
+        """Kill what survived a crashed server's leader in its session (e.g. orphaned workers and their tasks)."""
+        record = procs.read_record(self.pid_file)
+        if record is None or procs.is_recorded_process(record, self._argv_of_bare_pid_file):
+            return False
+        stopped = procs.stop_leftovers(record)
+        if stopped:
+            self.pid_file.unlink(missing_ok=True)
+        return bool(stopped)
 
     def status(self) -> ServiceStatus:
         pid = self.pid()

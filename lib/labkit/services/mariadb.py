@@ -1,6 +1,7 @@
 """MariaDB (MySQL protocol): the database `airflow` that receives the EMR job's results (`emr_table`)."""
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -14,6 +15,18 @@ from labkit.services.base import Service
 
 DATABASE = "airflow"     # the seed's Aurora database name
 USER = "emr"             # the account the EMR step writes with
+
+
+# Run by mariadb-install-db after it made the system tables (grant tables are not loaded: plain SQL on them).
+BOOTSTRAP_ACCOUNTS = """\
+DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host NOT IN ('localhost', '127.0.0.1'));
+UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, '$.plugin', 'mysql_native_password',
+    '$.authentication_string', PASSWORD(%s)) WHERE User = 'root';
+"""
+
+
+def _sql_quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "''")
 
 
 class MariaDB(Service):
@@ -65,13 +78,25 @@ class MariaDB(Service):
         if (self.data_dir / "mysql").is_dir():
             return
         self.own_dir(self.data_dir)
+        # The first start must not serve a passwordless root, even for the seconds before `after_start`: the
+        # bootstrap keeps only root@localhost and root@127.0.0.1, with the lab's password (a private file, gone after).
+        accounts = self.dir / "bootstrap-accounts.sql"
+        fd = os.open(accounts, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(BOOTSTRAP_ACCOUNTS.replace("%s", "'" + _sql_quote(secrets.get(self.cfg, "mariadb_root")) + "'"))
+        if self.user:
+            shutil.chown(accounts, self.user, self.user)
         argv = [self._binary("mariadb-install-db"), "--no-defaults", f"--datadir={self.data_dir}",
-                "--auth-root-authentication-method=normal", "--skip-test-db"]
+                "--auth-root-authentication-method=normal", "--skip-test-db", f"--extra-file={accounts}"]
         if self.user:
             argv.append(f"--user={self.user}")
-        result = subprocess.run(argv, capture_output=True, text=True, cwd=self.dir, **procs.run_as(self.user))
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, cwd=self.dir, **procs.run_as(self.user))
+        finally:
+            accounts.unlink(missing_ok=True)
         if result.returncode != 0:
             raise LabError(f"mariadb-install-db failed for {self.data_dir}: {result.stderr.strip()[-300:]}")
+        (self.dir / "root-password-set").touch()
 
     def command(self) -> list[str]:
         return [self._binary("mariadbd"), "--no-defaults", f"--datadir={self.data_dir}",
@@ -120,11 +145,21 @@ class MariaDB(Service):
                     cur.execute(f"CREATE USER IF NOT EXISTS 'root'@'{host}' IDENTIFIED BY %s", (root_pw,))
                     cur.execute(f"ALTER USER 'root'@'{host}' IDENTIFIED BY %s", (root_pw,))
                     cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO 'root'@'{host}' WITH GRANT OPTION")
+                for user, host in self._unmanaged_accounts(cur):
+                    cur.execute("DROP USER %s@%s", (user, host))
                 cur.execute("FLUSH PRIVILEGES")
             conn.commit()
         finally:
             conn.close()
         (self.dir / "root-password-set").touch()
+
+    @staticmethod
+    def _unmanaged_accounts(cur) -> list[tuple[str, str]]:
+        """What mariadb-install-db makes besides ours: passwordless root@<hostname>, root@::1 and anonymous
+        users (reachable only through a bind address or name resolution we do not use; dropped anyway)."""
+        cur.execute(f"SELECT User, Host FROM mysql.global_priv WHERE User = '' OR "
+                    f"(User IN ('root', '{USER}') AND Host NOT IN ('127.0.0.1', 'localhost'))")
+        return list(cur.fetchall())
 
     def url(self) -> str:
         return f"mysql://{USER}:{secrets.get(self.cfg, 'mariadb_emr')}@127.0.0.1:{self.port}/{DATABASE}"

@@ -1,0 +1,119 @@
+"""Faults in the lab's process handling, injected against the real servers: two `labkit up` at once, and the
+Airflow scheduler (or its supervisor) killed during a task."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # tests/helpers.py
+from helpers import isolated_lab  # noqa: E402
+
+from labkit import procs, services  # noqa: E402
+
+pytestmark = pytest.mark.services
+LABKIT = str(Path(sys.executable).with_name("labkit"))
+
+
+def test_two_ups_at_once_start_each_server_once(monkeypatch):
+    """The second `up` waits for the first (saying so), then reuses what it started: no server is started
+    twice, none is taken for "running but not answering" and restarted."""
+    with isolated_lab(monkeypatch, "two-ups") as cfg:
+        argv = [LABKIT, "up", "postgres", "mariadb"]
+        runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+                for _ in range(2)]
+        outputs = [run.communicate(timeout=300) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outputs
+        said = "".join(out for out, _ in outputs)
+        for name in ("postgres", "mariadb"):
+            assert said.count(f"{name}: starting on") == 1, said
+            assert said.count(f"{name}: already running") == 1, said
+        assert "restarting" not in said
+        assert said.count("waiting for `labkit up` (pid ") == 1, said
+        assert all(s.status().healthy for s in services.all_services(cfg) if s.name in ("postgres", "mariadb"))
+
+
+# -- the scheduler killed during a task ---------------------------------------------------------------------
+CRASH_DAG = "emr_ephemeral_job"            # schedule=None: only the run this test triggers
+CRASH_DATES = {"scheduler": "2024-02-28T00:00:00Z",      # after the DAG's start_date; dates no other test uses
+               "supervisor": "2024-02-29T00:00:00Z"}
+
+
+def lab_processes(cfg) -> dict[int, str]:
+    """Every process of this lab (its servers, Airflow's components and workers, their tasks): they carry
+    the lab's state folder in their environment or on their command line. Not this test or its parents."""
+    skip = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    state, found = str(cfg.state_dir), {}
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.pid in skip or proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if state in cmdline or proc.environ().get("LAB_STATE_DIR") == state:
+                found[proc.pid] = cmdline[:120]
+        except psutil.Error:
+            continue
+    return found
+
+
+def still_alive(pids) -> dict[int, str]:
+    alive = {}
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive[pid] = " ".join(proc.cmdline())[:120]
+        except psutil.Error:
+            continue
+    return alive
+
+
+@pytest.mark.parametrize("killed, recovery", [("scheduler", "down"), ("supervisor", "up")])
+def test_airflow_killed_during_a_task_leaves_no_process_behind(lab, killed, recovery):
+    """`kill -9` of the scheduler (or of Airflow's supervisor) while a LocalExecutor worker runs a task.
+    Scheduler: Airflow stops (its supervisor ends the other components and every descendant, though the
+    workers ignore SIGTERM). Supervisor: its orphans live on, and `up` stops them before it starts Airflow
+    again. Either way `labkit down` then leaves no process of the lab, and `labkit up` a healthy lab."""
+    cfg, _ = lab
+    airflow = services.get(cfg, "airflow")
+    api = airflow.api()
+    api.wait_for_dag(CRASH_DAG, timeout=180)
+    api.unpause(CRASH_DAG)
+    run_id = api.trigger(CRASH_DAG, logical_date=CRASH_DATES[killed])
+    try:
+        supervisor = psutil.Process(airflow.pid())
+        [scheduler] = [c for c in supervisor.children() if "scheduler" in " ".join(c.cmdline())]
+
+        def busy_worker():
+            for proc in scheduler.children():
+                title = " ".join(proc.cmdline())
+                if "LocalExecutor" in title and "<idle>" not in title and proc.children():
+                    return proc
+            return None
+
+        worker = procs.wait_for(busy_worker, timeout=180, what="a LocalExecutor worker running a task")
+        tree = [supervisor, *supervisor.children(recursive=True)]
+        assert len(scheduler.children()) >= 2 and worker.children(), "workers and the task they run"
+        (scheduler if killed == "scheduler" else supervisor).kill()            # kill -9
+
+        if recovery == "down":
+            procs.wait_for(lambda: airflow.pid() is None, timeout=90, what="Airflow's supervisor to stop")
+            assert still_alive(p.pid for p in tree) == {}       # the supervisor took everything with it
+        else:
+            psutil.wait_procs([supervisor], timeout=10)
+            assert still_alive(p.pid for p in tree[1:])          # its orphans: components, workers, the task
+            said = []
+            assert all(r.healthy for r in services.up(cfg, only=["airflow"], report=said.append))
+            assert said[:2] == ["airflow: stopped what was left of its crashed run", "postgres: already running "
+                                f"(pid {services.get(cfg, 'postgres').pid()}), reused"], said
+            assert still_alive(p.pid for p in tree) == {}
+        services.down(cfg, report=lambda _: None)
+        assert lab_processes(cfg) == {}
+    finally:
+        rows = services.up(cfg, report=lambda _: None)          # the documented recovery
+        api = airflow.api()
+        api.pause(CRASH_DAG)
+        api.request("PATCH", f"dags/{CRASH_DAG}/dagRuns/{run_id}", json={"state": "failed"}, allow=(404, 409))
+    assert all(r.healthy for r in rows), rows
