@@ -148,3 +148,19 @@ def test_modules_stay_readable():
     long = [f"{p.relative_to(PACKAGE.parent)}: {n} lines" for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 450 and str(p.relative_to(PACKAGE.parent)) not in waiting]
     assert long == []
+
+
+def test_the_loopback_address_has_one_home():
+    """127.0.0.1 as a value (a bind address, a host, host:port) appears only in config.LOOPBACK; prose may name it."""
+    found = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                value = node.value
+                if value.strip() in ("127.0.0.1", "'127.0.0.1'") or "127.0.0.1:" in value or "@127.0.0.1" in value:
+                    found.append(f"{name}:{node.lineno}")
+    assert found == ["labkit.config:" + str(_line_of(PACKAGE / "config.py", 'LOOPBACK = "127.0.0.1"'))]
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)

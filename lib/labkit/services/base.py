@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from labkit import procs
-from labkit.config import Config
+from labkit.config import LOOPBACK, Config
 from labkit.errors import LabError
 
 
@@ -60,12 +60,12 @@ class Service:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def address(self) -> str:
         """What `status` shows: a URL for HTTP services, host:port for the databases."""
-        return self.url if self.http else f"127.0.0.1:{self.port}"
+        return self.url if self.http else f"{LOOPBACK}:{self.port}"
 
     @property
     def user(self) -> str | None:

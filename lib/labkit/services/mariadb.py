@@ -10,6 +10,7 @@ from pathlib import Path
 import pymysql
 
 from labkit import procs, secrets
+from labkit.config import LOOPBACK
 from labkit.errors import LabError
 from labkit.services.base import Service
 
@@ -18,8 +19,8 @@ USER = "emr"             # the account the EMR step writes with
 
 
 # Run by mariadb-install-db after it made the system tables (grant tables are not loaded: plain SQL on them).
-BOOTSTRAP_ACCOUNTS = """\
-DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host NOT IN ('localhost', '127.0.0.1'));
+BOOTSTRAP_ACCOUNTS = f"""\
+DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host NOT IN ('localhost', '{LOOPBACK}'));
 UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, '$.plugin', 'mysql_native_password',
     '$.authentication_string', PASSWORD(%s)) WHERE User = 'root';
 """
@@ -100,7 +101,7 @@ class MariaDB(Service):
 
     def command(self) -> list[str]:
         return [self._binary("mariadbd"), "--no-defaults", f"--datadir={self.data_dir}",
-                f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
+                f"--socket={self.socket}", f"--port={self.port}", f"--bind-address={LOOPBACK}",
                 f"--pid-file={self.dir / 'mariadbd.pid'}", "--skip-name-resolve",
                 "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
                 "--innodb-buffer-pool-size=128M", "--performance-schema=OFF", "--log-error="]
@@ -110,7 +111,7 @@ class MariaDB(Service):
         if password is None:
             password = secrets.get(self.cfg, "mariadb_root" if user == "root" else "mariadb_emr", create=False)
         try:
-            return pymysql.connect(host="127.0.0.1", port=self.port, user=user, password=password,
+            return pymysql.connect(host=LOOPBACK, port=self.port, user=user, password=password,
                                    database=database, connect_timeout=5)
         except pymysql.err.OperationalError as exc:
             if exc.args and exc.args[0] == 1045:
@@ -138,7 +139,7 @@ class MariaDB(Service):
         try:
             with conn.cursor() as cur:
                 cur.execute(f"CREATE DATABASE IF NOT EXISTS `{DATABASE}` CHARACTER SET utf8mb4")
-                for host in ("127.0.0.1", "localhost"):
+                for host in (LOOPBACK, "localhost"):
                     cur.execute(f"CREATE USER IF NOT EXISTS '{USER}'@'{host}' IDENTIFIED BY %s", (emr_pw,))
                     cur.execute(f"ALTER USER '{USER}'@'{host}' IDENTIFIED BY %s", (emr_pw,))
                     cur.execute(f"GRANT ALL PRIVILEGES ON `{DATABASE}`.* TO '{USER}'@'{host}'")
@@ -158,8 +159,8 @@ class MariaDB(Service):
         """What mariadb-install-db makes besides ours: passwordless root@<hostname>, root@::1 and anonymous
         users (reachable only through a bind address or name resolution we do not use; dropped anyway)."""
         cur.execute(f"SELECT User, Host FROM mysql.global_priv WHERE User = '' OR "
-                    f"(User IN ('root', '{USER}') AND Host NOT IN ('127.0.0.1', 'localhost'))")
+                    f"(User IN ('root', '{USER}') AND Host NOT IN ('{LOOPBACK}', 'localhost'))")
         return list(cur.fetchall())
 
     def url(self) -> str:
-        return f"mysql://{USER}:{secrets.get(self.cfg, 'mariadb_emr')}@127.0.0.1:{self.port}/{DATABASE}"
+        return f"mysql://{USER}:{secrets.get(self.cfg, 'mariadb_emr')}@{LOOPBACK}:{self.port}/{DATABASE}"
