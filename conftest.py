@@ -4,6 +4,7 @@ Tests use their own state folder and ports, so a learner's running lab (`.lab/`,
 touched, and they run at smoke scale. The lab started for the tests is stopped when the run ends.
 """
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def pytest_sessionstart(session):
     import fcntl
 
     import labkit
-    from labkit import procs, services
+    from labkit import procs, services, state
 
     # One pytest session per slot: a second one would purge this one's folder under its feet.
     global _SLOT_LOCK
@@ -46,6 +47,10 @@ def pytest_sessionstart(session):
     except BlockingIOError:
         pytest.exit(f"another pytest session is using test slot {SLOT} ({TEST_STATE_DIR}); wait for it, or give "
                     "this one its own folder and ports with LAB_TEST_SLOT=<1-9>", returncode=3)
+    if TEST_STATE_DIR.exists() and not state.is_state_dir(TEST_STATE_DIR):
+        # This slot's own folder (conftest names it), left without its marker by an interrupted purge: a
+        # learner's folder is never at this path, so it is deleted instead of stopping every later run.
+        shutil.rmtree(TEST_STATE_DIR)
     services.down(labkit.load(), purge=True, report=lambda _: None)
     for name, port in TEST_PORTS.items():
         if not procs.port_is_free(port):
