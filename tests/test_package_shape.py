@@ -164,3 +164,12 @@ def test_the_loopback_address_has_one_home():
 
 def _line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+@pytest.mark.parametrize("value, home", [("tbl_airflow_dummy", "labkit.datasets.dummy"),
+                                         ("tbl_airflow_dummy_daily", "labkit.workshop_job")])
+def test_a_table_name_has_one_home(value, home):
+    """The dummy tables' names are values in one module each; everything else asks it (prose may name them)."""
+    found = [name for name, path in modules().items() for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Constant) and node.value == value]
+    assert found == [home]
