@@ -30,7 +30,7 @@ def test_an_unknown_notebook_is_one_line():
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "labkit: error: no notebook" in out.stderr
 
 
-@pytest.mark.parametrize("number", ["05", "07"])
+@pytest.mark.parametrize("number", ["05", "06", "07"])
 def test_prepare_then_only_that_notebook(monkeypatch, tmp_path, number):
     with isolated_lab(monkeypatch, f"prepare{number}") as cfg:
         said = prepare.prepare(cfg, number, report=lambda _: None)

@@ -30,7 +30,6 @@ import psutil
 from labkit import procs
 from labkit.emr import bucket, records, steplogs, steprun
 from labkit.emr.records import ApiError
-from labkit.emr.steplogs import tail_log  # noqa: F401 - labkit.emr takes it from here
 from labkit.emr.steps import StepError, local_command, step_env
 
 LIVE = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING")
