@@ -189,3 +189,15 @@ def test_who_listens_names_the_process_holding_a_port():
         assert not procs.port_is_free(port)
         assert procs.who_listens(port).startswith(f"pid {os.getpid()} (")
     assert procs.port_is_free(port)
+
+
+def test_venv_path_puts_this_environment_first_once():
+    import os
+    import sys
+
+    from labkit.procs import venv_path
+
+    venv_bin = os.path.dirname(sys.executable)
+    assert venv_path("/usr/bin:/bin") == f"{venv_bin}:/usr/bin:/bin"
+    assert venv_path(f"/home/me/.pyenv/shims:{venv_bin}:/usr/bin") == f"{venv_bin}:/home/me/.pyenv/shims:/usr/bin"
+    assert venv_path(None) == venv_bin

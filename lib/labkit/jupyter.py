@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from labkit import procs
 from labkit.config import LOOPBACK, Config
 
 DEFAULT_PORT = 8888
@@ -33,8 +34,7 @@ def command(cfg: Config, port: int = DEFAULT_PORT, *, is_root: bool | None = Non
 
 def environment() -> dict[str, str]:
     """This venv's commands first on the PATH, so that JupyterLab's terminals find labkit, airflow, spark-submit."""
-    venv_bin = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
+    return {**os.environ, "PATH": procs.venv_path(os.environ.get("PATH"))}
 
 
 def run(cfg: Config, port: int = DEFAULT_PORT) -> None:

@@ -9,13 +9,11 @@ up, where its UI is.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable
-from pathlib import Path
 
 import pandas as pd
 
-from labkit import config
+from labkit import config, procs
 from labkit import services as lab_services
 from labkit.config import Config
 
@@ -29,9 +27,7 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
         os.environ["LAB_PROFILE"] = profile
     if scale:
         os.environ["LAB_SCALE"] = scale
-    venv_bin = str(Path(sys.executable).parent)    # `labkit`, `airflow`, `spark-submit` of this environment
-    if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
-        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+    os.environ["PATH"] = procs.venv_path(os.environ.get("PATH"))   # `labkit`, `spark-submit` of this environment
     cfg = config.load()
     pd.set_option("display.max_colwidth", None)   # tables show whole values (a URL, a reason), never "..."
     if needed:

@@ -8,6 +8,7 @@ import pwd
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,14 @@ import psutil
 
 from labkit.config import LOOPBACK
 from labkit.errors import LabError
+
+
+def venv_path(path: str | None) -> str:
+    """`path` (a PATH value) with this environment's bin folder first: its `labkit`, `airflow`, `spark-submit`
+    win over a learner's other installs (a pyenv shim, a system Spark)."""
+    venv_bin = os.path.dirname(sys.executable)
+    rest = [p for p in (path or "").split(os.pathsep) if p and p != venv_bin]
+    return os.pathsep.join([venv_bin, *rest])
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:

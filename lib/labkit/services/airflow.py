@@ -14,7 +14,7 @@ import sys
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
-from labkit import connections, hadoop_client, secrets
+from labkit import connections, hadoop_client, procs, secrets
 from labkit.airflow_api import AirflowAPI
 from labkit.config import LOOPBACK
 from labkit.errors import LabError
@@ -104,14 +104,13 @@ class Airflow(Service):
 
 def airflow_env(cfg) -> dict[str, str]:
     """The environment for any `airflow` command of this lab (the server, tasks, the CLI in a notebook)."""
-    venv_bin = str(Path(sys.executable).parent)
     # The lab's airflow.cfg is the one source of Airflow settings: AIRFLOW__* variables inherited from
     # the caller (a test process, a learner's shell) would silently override it.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update({
         "AIRFLOW_HOME": str(cfg.service_dir("airflow")),
         "AIRFLOW_CONFIG": str(cfg.service_dir("airflow") / "airflow.cfg"),
-        "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
+        "PATH": procs.venv_path(env.get("PATH")),
         "LAB_ROOT": str(cfg.root),
         "LAB_PROFILE": cfg.profile,
         "LAB_SCALE": cfg.scale,

@@ -12,7 +12,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from labkit import connections, hadoop_client, secrets
+from labkit import connections, hadoop_client, procs, secrets
 from labkit.config import LOOPBACK
 from labkit.services.base import Service
 from labkit.services.mariadb import DATABASE, USER
@@ -46,7 +46,7 @@ class EMR(Service):
         aws = connections.get(self.cfg, "aws")
         env = dict(os.environ)
         env.update({"SPARK_LOCAL_IP": LOOPBACK, "PYTHONUNBUFFERED": "1",
-                    "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+                    "PATH": procs.venv_path(env.get("PATH")),
                     # the aws_default connection's key pair: the endpoint checks every request's SigV4 signature
                     "LAB_EMR_ACCESS_KEY": aws.login or "", "LAB_EMR_SECRET_KEY": aws.password or ""})
         return env
