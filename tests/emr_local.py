@@ -18,8 +18,8 @@ REGION = "eu-west-1"
 
 
 class Endpoint:
-    def __init__(self, state_dir, *, transition: float = 0.2, port: int | None = None):
-        self.state_dir, self.transition = state_dir, transition
+    def __init__(self, state_dir, *, transition: float = 0.2, port: int | None = None, region: str = REGION):
+        self.state_dir, self.transition, self.region = state_dir, transition, region
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -28,7 +28,7 @@ class Endpoint:
         env = {**os.environ, sigv4.KEY_ENV: KEY, sigv4.SECRET_ENV: SECRET}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "labkit.emr.server", "--state-dir", str(self.state_dir), "--port", str(self.port),
-             "--transition-seconds", str(self.transition), "--region", REGION],
+             "--transition-seconds", str(self.transition), "--region", self.region],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 30
         while True:
@@ -45,5 +45,5 @@ class Endpoint:
             self.proc.wait(timeout=30)
 
     def client(self, key: str = KEY, secret: str = SECRET):
-        return boto3.client("emr", endpoint_url=self.url, region_name=REGION, aws_access_key_id=key,
+        return boto3.client("emr", endpoint_url=self.url, region_name=self.region, aws_access_key_id=key,
                             aws_secret_access_key=secret)

@@ -10,11 +10,15 @@ connections `postgres_default`, `mysql_default`, `aws_default`; variables `S3_PA
 (where the EMR step reads its database login: a properties file, never its command line), and what the
 EMR DAG templates into `JOB_FLOW_OVERRIDES` (`EMR_RELEASE_LABEL`, `EMR_LOG_URI`, `EMR_SERVICE_ROLE`, ...).
 On `aws` the endpoints come from `<state>/aws/outputs.json` (written by labkit.aws) and the database
-passwords from AWS Secrets Manager.
+passwords from AWS Secrets Manager. Where boto3 itself was told to use other AWS endpoints (the AWS SDKs'
+`AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_EMR`: a local emulator such as the rehearsal's moto server and the lab's
+EMR endpoint), `aws_default` carries them as data (`endpoint_url`, `service_config.emr.endpoint_url`), so the
+DAG's tasks go where the notebooks went: Airflow's processes do not inherit those variables (services.airflow).
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +29,8 @@ from labkit.config import LOOPBACK, Config
 from labkit.errors import LabError
 
 NAMES = ("postgres", "mysql", "aws")
+# boto3's own settings for other endpoints (AWS SDKs, "service-specific endpoints"): all services, and EMR only
+ENDPOINT_ENV, EMR_ENDPOINT_ENV = "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EMR"
 
 
 @dataclass
@@ -114,7 +120,8 @@ def get(cfg: Config, name: str) -> Endpoint:
     """The endpoint `name` (postgres, mysql, aws) of the active profile, built once per lab and profile."""
     if name not in NAMES:
         raise LabError(f"unknown endpoint {name!r}: valid ones are {', '.join(NAMES)}")
-    key = (name, cfg.profile, cfg.state_dir, cfg.region, tuple(sorted(cfg.ports.items())))
+    key = (name, cfg.profile, cfg.state_dir, cfg.region, tuple(sorted(cfg.ports.items())),
+           os.environ.get(ENDPOINT_ENV), os.environ.get(EMR_ENDPOINT_ENV))
     if key not in _cache:
         _cache[key] = (_aws if cfg.profile == "aws" else _local)(cfg, name)
     return _cache[key]
@@ -143,7 +150,7 @@ def _local(cfg: Config, name: str) -> Endpoint:
 def _aws(cfg: Config, name: str) -> Endpoint:
     if name == "aws":   # boto3's own credential chain (instance profile, env, ~/.aws): no login, no password
         return Endpoint("aws", "aws_default", "aws", None, None, None, None, "EMR/S3 API",
-                        extra={"region_name": cfg.region})
+                        extra={"region_name": cfg.region, **_aws_endpoints()})
     out = aws_outputs.read(cfg)
     db, prefix, description = ((spec.POSTGRES, "postgres", "Source database of the workshop job (RDS PostgreSQL)")
                                if name == "postgres" else
@@ -151,6 +158,16 @@ def _aws(cfg: Config, name: str) -> Endpoint:
     return Endpoint(name, f"{name}_default", name, out[f"{prefix}_host"], int(out.get(f"{prefix}_port", db.port)),
                     db.database, db.user, description,
                     _secret=lambda: aws_outputs.password(cfg, out[f"{prefix}_secret"]))
+
+
+def _aws_endpoints() -> dict:
+    """The connection extra for endpoints boto3 was pointed at (empty for AWS itself)."""
+    extra = {}
+    if os.environ.get(ENDPOINT_ENV):
+        extra["endpoint_url"] = os.environ[ENDPOINT_ENV]
+    if os.environ.get(EMR_ENDPOINT_ENV):
+        extra["service_config"] = {"emr": {"endpoint_url": os.environ[EMR_ENDPOINT_ENV]}}
+    return extra
 
 
 def endpoint_url(cfg: Config) -> str | None:

@@ -103,24 +103,29 @@ def _environ(**values: str):
                 os.environ[key] = value
 
 
-def _run_each(cfg: Config, notebooks: list[Path], results: list[NotebookResult], output: Path, report) -> None:
+def execute(notebook: Path, output: Path, parameters: dict) -> Path:
+    """Run one notebook headless in a fresh kernel (which inherits this process's environment) with these
+    papermill parameters; the executed copy goes to `output`. A failing cell raises PapermillExecutionError."""
     import papermill
-    from papermill.exceptions import PapermillExecutionError
     from traitlets.config import Config as KernelConfig
 
     # the kernel talks to papermill over Unix sockets in Jupyter's private runtime folder (0700), not
     # over TCP ports on 127.0.0.1 (which ipykernel warns about, once per notebook, as unencrypted)
     kernel_config = KernelConfig({"KernelManager": {"transport": "ipc"}})
+    papermill.execute_notebook(str(notebook), str(output), cwd=str(notebook.parent), kernel_name="python3",
+                               parameters=parameters, progress_bar=False, config=kernel_config)
+    return output
+
+
+def _run_each(cfg: Config, notebooks: list[Path], results: list[NotebookResult], output: Path, report) -> None:
+    from papermill.exceptions import PapermillExecutionError
+
     for nb, result in zip(notebooks, results):
         report(f"running {nb.name} (profile {cfg.profile}, scale {cfg.scale}) ...")
         start = time.perf_counter()
         try:
             with PeakMemory() as mem:
-                papermill.execute_notebook(
-                    str(nb), str(output / nb.name), cwd=str(nb.parent), kernel_name="python3",
-                    parameters={"LAB_SCALE": cfg.scale, "LAB_PROFILE": cfg.profile}, progress_bar=False,
-                    config=kernel_config,
-                )
+                execute(nb, output / nb.name, {"LAB_SCALE": cfg.scale, "LAB_PROFILE": cfg.profile})
             result.status = "ok"
         except PapermillExecutionError as exc:
             result.status = "failed"

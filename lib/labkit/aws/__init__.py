@@ -15,6 +15,7 @@ from labkit.aws.cost import estimate
 from labkit.aws.provision import ProvisionResult, provision
 from labkit.aws.session import connect
 from labkit.aws.inventory import inventory
+from labkit.aws.preflight import rehearsal
 from labkit.aws.teardown import TeardownResult, teardown
 
-__all__ = ["ProvisionResult", "TeardownResult", "connect", "estimate", "inventory", "provision", "spec", "teardown"]
+__all__ = ["ProvisionResult", "TeardownResult", "connect", "estimate", "inventory", "provision", "rehearsal", "spec", "teardown"]

@@ -16,6 +16,7 @@ import os
 from labkit.aws import spec
 from labkit.aws.session import Account
 from labkit.aws.steps import Action, code, message
+from labkit.config import Config
 from labkit.errors import LabError
 
 REHEARSAL_ENV = "LAB_AWS_REHEARSAL"
@@ -23,8 +24,9 @@ REHEARSAL_ENV = "LAB_AWS_REHEARSAL"
 _NOT_IMPLEMENTED = ("NotImplemented", "NotImplementedError", "InternalFailure", "NoSuchResourceException", "500", "501")
 
 
-def rehearsal() -> bool:
-    return os.environ.get(REHEARSAL_ENV, "") == "1"
+def rehearsal(cfg: Config | None = None) -> bool:
+    """LAB_AWS_REHEARSAL=1: "AWS" is a local emulator (and, given a cfg, the profile is aws)."""
+    return os.environ.get(REHEARSAL_ENV, "") == "1" and (cfg is None or cfg.profile == "aws")
 
 
 def vcpu_quota(acct: Account) -> Action:

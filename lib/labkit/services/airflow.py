@@ -106,7 +106,10 @@ def airflow_env(cfg) -> dict[str, str]:
     """The environment for any `airflow` command of this lab (the server, tasks, the CLI in a notebook)."""
     # The lab's airflow.cfg is the one source of Airflow settings: AIRFLOW__* variables inherited from
     # the caller (a test process, a learner's shell) would silently override it.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    # Likewise boto3's endpoint variables (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>): where the tasks' AWS
+    # calls go is the aws_default connection's data alone (labkit.connections puts them there).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AIRFLOW__") and not k.startswith(connections.ENDPOINT_ENV)}
     env.update({
         "AIRFLOW_HOME": str(cfg.service_dir("airflow")),
         "AIRFLOW_CONFIG": str(cfg.service_dir("airflow") / "airflow.cfg"),

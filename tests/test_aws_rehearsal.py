@@ -1,0 +1,179 @@
+"""The aws rehearsal: `LAB_PROFILE=aws` end to end, offline. Notebook 01 provisions (cost estimate first, then
+CONFIRM=True as a papermill parameter) and starts the lab's Airflow on the aws profile; `emr_ephemeral_job` runs
+in that Airflow; notebook 08 tears everything down; at the end nothing is left in any service.
+
+"AWS" is a moto server on 127.0.0.1 (tests/aws_server.py) for S3, IAM, EC2, STS, Secrets Manager and RDS, and
+the lab's own EMR endpoint for EMR: boto3 is pointed at them with the SDKs' own settings (AWS_ENDPOINT_URL,
+AWS_ENDPOINT_URL_EMR), which `labkit.connections` turns into the `aws_default` connection's extra. The DAG file
+is the same bytes as on AWS: only that connection and the generated variables differ (data, not code).
+Every request is made by a real botocore client, so each is validated against the service model.
+
+What this proves: the calls, their order, and the wiring between tasks and resources (the cluster is created
+in the subnet, with the groups, roles and bucket paths that provisioning made; its step names the objects that
+were uploaded and the Aurora endpoint RDS reported; the teardown finds the cluster by its tag).
+What it cannot (named here and in the README, not faked): the Spark step itself. The lab's EMR endpoint reads
+s3:// from its own bucket folders, not from moto, and no Aurora server is behind moto's endpoint name, so
+the step FAILS at its first input (`... does not exist`) and the run fails at monitor_emr_step while the
+cluster is still terminated. Nor IAM evaluation, quotas, real networking or EMR's real start times.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import psutil
+import pytest
+
+import labkit
+from aws_server import CIDR, REGION, SERVER_SETTINGS, moto_server  # noqa: F401  (fixture)
+from emr_local import KEY, SECRET, Endpoint
+from helpers import free_port
+from labkit import aws, connections, runner, services
+from labkit.aws import outputs, spec
+from labkit.config import MARIADB_JDBC_JAR
+from labkit.state import ensure_state_dir
+
+pytestmark = pytest.mark.skipif(not MARIADB_JDBC_JAR.exists(), reason="the JDBC driver (make setup) is needed")
+
+ROOT = Path(__file__).resolve().parents[1]
+DAG_ID = "emr_ephemeral_job"
+RUN_DATE = "2024-05-02"
+# under the project, as tests/helpers.isolated_lab: the database account (when run as root) must reach it
+STATE = ROOT / f".lab-test-rehearsal{os.environ.get('LAB_TEST_SLOT', '0')}"
+
+
+@pytest.fixture(scope="module")
+def rehearsal(moto_server, tmp_path_factory):  # noqa: F811
+    """An aws-profile lab of its own (state folder, ports) whose AWS is moto + the lab's EMR endpoint."""
+    base = tmp_path_factory.mktemp("rehearsal")
+    emr = Endpoint(base / "emr-endpoint", region=REGION).start()
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "LAB_BUCKET",
+                    "LAB_SUBNET_ID", "LAB_REGION"):
+            mp.delenv(var, raising=False)
+        for key, value in {**SERVER_SETTINGS, **moto_server.env()}.items():
+            mp.setenv(key, value)
+        mp.setenv("AWS_ACCESS_KEY_ID", KEY)             # the EMR endpoint checks SigV4 against this pair; moto
+        mp.setenv("AWS_SECRET_ACCESS_KEY", SECRET)      # accepts any
+        mp.setenv(connections.EMR_ENDPOINT_ENV, emr.url)
+        mp.setenv("LAB_PROFILE", "aws")
+        mp.setenv("LAB_STATE_DIR", str(STATE))
+        for name in ("POSTGRES", "MARIADB", "AIRFLOW", "EMR"):
+            mp.setenv(f"LAB_PORT_{name}", str(free_port()))
+        moto_server.reset()
+        shutil.rmtree(STATE, ignore_errors=True)
+        cfg = labkit.load()
+        ensure_state_dir(cfg)
+        raw = cfg.state_dir / "aws" / "raw" / "retail"      # where provisioning looks for the raw data first
+        raw.mkdir(parents=True)
+        (raw / "part-00000.parquet").write_bytes(b"PAR1 stand-in: the step never reads it offline PAR1")
+        try:
+            yield cfg, moto_server, emr, base
+        finally:
+            services.down(cfg, report=lambda _: None)
+            emr.stop()
+            shutil.rmtree(STATE, ignore_errors=True)
+
+
+def run_notebook(name: str, base, **parameters) -> dict:
+    executed = runner.execute(ROOT / "notebooks" / name, base / name, {"LAB_PROFILE": "aws", "LAB_SCALE": "smoke",
+                                                                        **parameters})
+    return json.loads(executed.read_text())
+
+
+def printed(nb: dict) -> str:
+    return "\n".join("".join(out.get("text", "")) for cell in nb["cells"] for out in cell.get("outputs", []))
+
+
+def test_rehearsal_01_estimates_then_provisions_and_starts_airflow_on_aws(rehearsal):
+    cfg, moto, _, base = rehearsal
+    nb = run_notebook("01_provisioning.ipynb", base, CONFIRM=True, ALLOW_CIDR=CIDR)
+    text = printed(nb)
+    assert text.index("Cost estimate") < text.index("change(s); outputs")       # the price before anything is made
+    assert "rehearsal: no PostgreSQL answers at" in text                        # named, not faked
+    out = outputs.read(cfg)
+    assert moto.client("rds").describe_db_clusters()["DBClusters"][0]["Endpoint"] == out["aurora_host"]
+    stored = {c["connection_id"]: c for c in services.get(cfg, "airflow").api().get("connections")["connections"]}
+    extra = json.loads(stored["aws_default"]["extra"])
+    assert extra == {"region_name": REGION, "endpoint_url": moto.url,
+                     "service_config": {"emr": {"endpoint_url": rehearsal[2].url}}}
+    assert stored["mysql_default"]["host"] == out["aurora_host"]
+
+
+def test_rehearsal_emr_dag_creates_the_cluster_with_what_provisioning_made_and_always_terminates_it(rehearsal):
+    cfg, moto, emr, _ = rehearsal
+    api = services.get(cfg, "airflow").api()
+    api.wait_for_dag(DAG_ID, timeout=180)
+    # Data, not code: the lab's endpoint starts a cluster at once; the aws value (60 s) is for EMR's minutes.
+    api.upsert("variables", [{"key": "EMR_POKE_INTERVAL", "value": "2"}])
+    api.unpause(DAG_ID)
+    run_id = api.trigger(DAG_ID, logical_date=f"{RUN_DATE}T00:00:00Z")
+    run = api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)
+    states = {ti["task_id"]: ti["state"] for ti in api.task_instances(DAG_ID, run_id)}
+    # The one thing that cannot run offline: the step (below). Everything around it ran against the API.
+    assert (run["state"], states) == ("failed", {
+        "start_job": "success", "create_emr_cluster": "success", "add_emr_step": "success",
+        "monitor_emr_step": "failed", "terminate_cluster": "success", "end_job": "upstream_failed"})
+
+    out, client = outputs.read(cfg), emr.client()
+    [summary] = [c for c in client.list_clusters()["Clusters"] if c["Name"] == f"{DAG_ID} {RUN_DATE}"]
+    client.get_waiter("cluster_terminated").wait(ClusterId=summary["Id"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    cluster = client.describe_cluster(ClusterId=summary["Id"])["Cluster"]
+    assert cluster["Status"]["StateChangeReason"]["Code"] == "USER_REQUEST"           # by terminate_cluster
+    attrs = cluster["Ec2InstanceAttributes"]
+    ec2, iam, s3 = moto.client("ec2"), moto.client("iam"), moto.client("s3")
+    # The wiring: every name in the cluster's request is a resource provisioning made in "AWS".
+    assert attrs["Ec2SubnetId"] == out["subnet_id"]
+    assert ec2.describe_subnets(SubnetIds=[attrs["Ec2SubnetId"]])["Subnets"]
+    groups = {attrs["EmrManagedMasterSecurityGroup"], attrs["EmrManagedSlaveSecurityGroup"]}
+    assert groups == {out["emr_master_security_group"], out["emr_slave_security_group"]}
+    assert len(ec2.describe_security_groups(GroupIds=sorted(groups))["SecurityGroups"]) == 2
+    assert iam.get_role(RoleName=cluster["ServiceRole"])["Role"]["RoleName"] == spec.EMR_SERVICE_ROLE
+    assert iam.get_instance_profile(InstanceProfileName=attrs["IamInstanceProfile"])["InstanceProfile"]["Roles"]
+    assert {"Key": spec.TAG_KEY, "Value": spec.TAG_VALUE} in cluster["Tags"] and spec.EMR_MANAGED_TAG in cluster["Tags"]
+    assert cluster["LogUri"] == out["emr_log_uri"]
+
+    [step] = client.list_steps(ClusterId=summary["Id"])["Steps"]
+    args = step["Config"]["Args"]
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=out["bucket"])["Contents"]}
+    for uri in (args[args.index("--jars") + 1], args[args.index("--input") - 1]):   # the jar and the job script
+        assert uri.startswith(f"s3://{out['bucket']}/") and uri.split("/", 3)[3] in keys
+    raw = args[args.index("--input") + 1].split("/", 3)[3]
+    assert any(k.startswith(raw + "/") for k in keys)
+    assert args[args.index("--jdbc-url") + 1] == f"jdbc:mysql://{out['aurora_host']}:{out['aurora_port']}/airflow"
+    # Offline, the endpoint looks for the objects in its own bucket folders: moto's are out of its reach.
+    assert step["Status"]["State"] == "FAILED"
+    assert "does not exist (local bucket file" in step["Status"]["FailureDetails"]["Reason"]
+
+
+def test_rehearsal_08_tears_everything_down_and_nothing_is_left_in_any_service(rehearsal):
+    cfg, moto, emr, base = rehearsal
+    nb = run_notebook("08_teardown.ipynb", base)
+    assert "deleted 0, left 0" in printed(nb)                     # the second teardown finds nothing
+    assert not outputs.path(cfg).exists()
+
+    s3, iam, ec2 = moto.client("s3"), moto.client("iam"), moto.client("ec2")
+    rds, sm = moto.client("rds"), moto.client("secretsmanager")
+    assert s3.list_buckets()["Buckets"] == []
+    assert iam.list_roles()["Roles"] == [] and iam.list_instance_profiles()["InstanceProfiles"] == []
+    assert iam.list_policies(Scope="Local")["Policies"] == []
+    assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]] == ["default"]
+    lab_tags = {spec.TAG_KEY, spec.EMR_MANAGED_TAG["Key"], spec.SUBNET_MARKER_TAG["Key"]}
+    assert not [t for s in ec2.describe_subnets()["Subnets"] for t in s.get("Tags", []) if t["Key"] in lab_tags]
+    assert rds.describe_db_instances()["DBInstances"] == [] and rds.describe_db_clusters()["DBClusters"] == []
+    assert rds.describe_db_subnet_groups()["DBSubnetGroups"] == []
+    assert sm.list_secrets(IncludePlannedDeletion=True)["SecretList"] == []
+    assert {c["Status"]["State"] for c in emr.client().list_clusters()["Clusters"]} == {"TERMINATED"}
+    assert aws.inventory(cfg).empty
+    # and the lab's own Airflow and PostgreSQL that 01 started here are stopped by 08 too
+    assert [s.pid for s in services.status(cfg)] == [None] * 4
+    assert not [p for p in psutil.process_iter(["environ"]) if _in_lab(p, cfg)]
+
+
+def _in_lab(proc, cfg) -> bool:
+    try:
+        return (proc.info["environ"] or {}).get("LAB_STATE_DIR") == str(cfg.state_dir) and proc.pid != os.getpid()
+    except psutil.Error:
+        return False
