@@ -44,6 +44,10 @@ What changed from the seed, and why:
 * Nothing about hosts, paths or passwords is in this file: connections, variables and templates only.
   ``LANDING_ZONE`` is ``fs.defaultFS``'s landing folder, ``SPARK_JOBS_DIR`` where the Spark jobs
   live on this node; ``spark-submit`` takes its master and settings from the client configuration.
+* The ``local`` profile only: on ``aws`` the Airflow node is the learner's machine, outside the EMR cluster's
+  VPC, so its import and ``spark-submit`` cannot reach the cluster (README, "The workshop job on AWS", for the
+  design that would). Every task first reads the ``WORKSHOP_JOB_REFUSAL`` variable (empty on ``local``) and,
+  when it is set, fails at once with that line, without a retry and before any SQL or command runs.
 * Runs touch disjoint data, but each one starts a Spark JVM on a 2-core machine: ``max_active_runs=1``.
   Airflow 3 counts backfill runs apart from the others, so start a backfill when no other run is
   active (notebook 06 does).
@@ -57,6 +61,7 @@ import pendulum
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk.exceptions import AirflowFailException
 
 
 def interval(start, end) -> dict:
@@ -73,6 +78,13 @@ def interval(start, end) -> dict:
         raise ValueError(f"the data interval {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} is empty: "
                          "trigger the run with a logical date so that Airflow gives it a whole day")
     return {"start": f"{start:%Y-%m-%d %H:%M}", "end": f"{end:%Y-%m-%d %H:%M}", "ds": f"{start:%Y-%m-%d}"}
+
+
+def refuse_where_it_cannot_run(context) -> None:
+    """Before a task runs: stop it (no retry) when this profile says the job cannot run here (the variable)."""
+    refusal = context["var"]["value"].get("WORKSHOP_JOB_REFUSAL", "")
+    if refusal:
+        raise AirflowFailException(refusal)
 
 
 # Every template starts by naming the interval (and stops a run that has none).
@@ -92,7 +104,8 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     user_defined_macros={"interval": interval},
-    default_args={"owner": "lab", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"owner": "lab", "retries": 1, "retry_delay": timedelta(seconds=30),
+                  "pre_execute": refuse_where_it_cannot_run},
     tags=["workshop", "postgres", "sqoop", "spark"],
 ) as dag:
     dag.doc_md = __doc__

@@ -106,7 +106,11 @@ def test_aws_connections_point_at_the_provisioned_endpoints(cfg, moto_server, mo
     assert conns["postgres_default"]["password"] == secret[spec.POSTGRES.secret]["password"]
     assert (conns["mysql_default"]["host"], conns["mysql_default"]["schema"]) == (au, "airflow")
     assert conns["mysql_default"]["password"] == secret[spec.AURORA.secret]["password"]
-    assert json.loads(conns["aws_default"]["extra"]) == {"region_name": "us-east-1"}
+    # boto3 was pointed at the moto server (AWS_ENDPOINT_URL): the connection carries it as data; on AWS, region only
+    assert json.loads(conns["aws_default"]["extra"]) == {"region_name": "us-east-1", "endpoint_url": moto_server.url}
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert json.loads(connections.get(cfg, "aws").record()["extra"]) == {"region_name": "us-east-1"}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
     assert set(connections.table(cfg)["password"]) == {"***", ""}      # masked for projectors
     assert secret[spec.AURORA.secret]["host"] == au                    # the secret knows its endpoint
 

@@ -148,6 +148,27 @@ def test_rehearsal_emr_dag_creates_the_cluster_with_what_provisioning_made_and_a
     assert "does not exist (local bucket file" in step["Status"]["FailureDetails"]["Reason"]
 
 
+def test_rehearsal_workshop_dag_refuses_on_aws_before_any_task_runs(rehearsal):
+    cfg, moto, _, _ = rehearsal
+    api, workshop = services.get(cfg, "airflow").api(), "airflow_workshop_job"
+    api.wait_for_dag(workshop, timeout=180)
+    api.unpause(workshop)
+    run_id = api.trigger(workshop, logical_date="2021-01-03T00:00:00Z")
+    try:
+        run = api.follow(workshop, run_id, timeout=300, progress=False, interval=1)
+    finally:
+        api.pause(workshop)
+    tis = {ti["task_id"]: ti for ti in api.task_instances(workshop, run_id)}
+    assert run["state"] == "failed"
+    assert {t: ti["state"] for t, ti in tis.items()} == {
+        "generate_interval_rows": "failed", "sqoop_import_interval": "upstream_failed",
+        "spark_aggregate_dummy": "upstream_failed"}
+    assert tis["generate_interval_rows"]["try_number"] == 1                  # refused, not retried
+    log = api.task_log(workshop, run_id, "generate_interval_rows")
+    assert connections.workshop_refusal(cfg) in log
+    assert "Executing" not in log and "tbl_airflow_dummy_daily" not in log   # no SQL reached RDS
+
+
 def test_rehearsal_08_tears_everything_down_and_nothing_is_left_in_any_service(rehearsal):
     cfg, moto, emr, base = rehearsal
     nb = run_notebook("08_teardown.ipynb", base)

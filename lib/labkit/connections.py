@@ -7,7 +7,8 @@ profiles. Everything else asks it; nobody else puts a host and a port together.
 The DAGs read only the Airflow names made from these, so the same DAG file runs on `local` and on `aws`:
 connections `postgres_default`, `mysql_default`, `aws_default`; variables `S3_PATH`, `RAW_DATA_PATH`,
 `SUBNET_ID`, `AURORA_ENDPOINT`, `LANDING_ZONE`, `EMR_POKE_INTERVAL`, `EMR_JDBC_CREDENTIALS`
-(where the EMR step reads its database login: a properties file, never its command line), and what the
+(where the EMR step reads its database login: a properties file, never its command line),
+`WORKSHOP_JOB_REFUSAL` (empty where the workshop job runs, else why it does not), and what the
 EMR DAG templates into `JOB_FLOW_OVERRIDES` (`EMR_RELEASE_LABEL`, `EMR_LOG_URI`, `EMR_SERVICE_ROLE`, ...).
 On `aws` the endpoints come from `<state>/aws/outputs.json` (written by labkit.aws) and the database
 passwords from AWS Secrets Manager. Where boto3 itself was told to use other AWS endpoints (the AWS SDKs'
@@ -180,6 +181,19 @@ def connections(cfg: Config) -> list[dict]:
     return [get(cfg, name).record() for name in NAMES]
 
 
+# The workshop job (notebooks 03-06, airflow_workshop_job) runs its import and Spark steps on the Airflow node.
+WORKSHOP_PROFILES = ("local",)
+
+
+def workshop_refusal(cfg: Config) -> str:
+    """'' where the workshop job runs; else the one line that stops it (a notebook, prepare, the DAG's tasks)."""
+    if cfg.profile in WORKSHOP_PROFILES:
+        return ""
+    return (f"the workshop job (notebooks 03-06, airflow_workshop_job) does not run on the {cfg.profile} profile: its "
+            "import and Spark steps run on the Airflow node, which here is this machine, outside the EMR cluster's "
+            "VPC (README, 'The workshop job on AWS'); run it with LAB_PROFILE=local, nothing was started or spent")
+
+
 def variables(cfg: Config) -> dict[str, str]:
     bucket = cfg.bucket or (aws_outputs.read(cfg)["bucket"] if cfg.profile == "aws" else "")
     mysql = get(cfg, "mysql")
@@ -201,6 +215,7 @@ def variables(cfg: Config) -> dict[str, str]:
         "SPARK_JOBS_DIR": str(cfg.spark_jobs_dir),   # on the Airflow node (the workshop job's spark-submit)
         "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "2",
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
+        "WORKSHOP_JOB_REFUSAL": workshop_refusal(cfg),   # '' on local: the workshop DAG's tasks refuse otherwise
         **_emr_cluster_variables(cfg, bucket),
     }
 

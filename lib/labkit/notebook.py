@@ -13,13 +13,19 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from labkit import config, procs
+from labkit import config, connections, procs
 from labkit import services as lab_services
 from labkit.config import Config
+from labkit.errors import LabError
 
 
-def start(profile: str | None = None, scale: str | None = None, *, services: Iterable[str] = ()) -> Config:
-    """Apply the parameters, start what is needed, print the header; returns the lab's settings."""
+def start(profile: str | None = None, scale: str | None = None, *, services: Iterable[str] = (),
+          workshop: bool = False) -> Config:
+    """Apply the parameters, start what is needed, print the header; returns the lab's settings.
+
+    `workshop=True`: a notebook of the workshop job (03-06), which stops here with one line on a profile where the
+    job cannot run (`connections.workshop_refusal`), before it starts or spends anything.
+    """
     needed = list(services)
     # The kernel's environment is the one channel to everything the notebook starts (the import CLI,
     # spark-submit, the services): papermill's parameters go there before anything reads them.
@@ -29,6 +35,8 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
         os.environ["LAB_SCALE"] = scale
     os.environ["PATH"] = procs.venv_path(os.environ.get("PATH"))   # `labkit`, `spark-submit` of this environment
     cfg = config.load()
+    if workshop and (refusal := connections.workshop_refusal(cfg)):
+        raise LabError(refusal)
     pd.set_option("display.max_colwidth", None)   # tables show whole values (a URL, a reason), never "..."
     if needed:
         lab_services.up(cfg, only=needed, report=_report_changes)

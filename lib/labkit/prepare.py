@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from labkit import aggregation, runner, services
+from labkit import aggregation, connections, runner, services
 from labkit.config import Config
 from labkit.datasets import dummy
 from labkit.errors import LabError
@@ -25,19 +25,21 @@ DATA: dict[str, Callable[[Config], str]] = {
 }
 
 
-def services_of(path: Path) -> list[str]:
-    """The services a notebook's setup cell asks `notebook.start` for ([] when it starts none)."""
+def start_arguments(path: Path) -> dict:
+    """The keywords of a notebook's `notebook.start(...)` setup line ({} when it passes none)."""
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type != "code" or "notebook.start(" not in cell.source:
             continue
         for node in ast.walk(ast.parse(cell.source)):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "start":
-                for kw in node.keywords:
-                    if kw.arg == "services":
-                        return list(ast.literal_eval(kw.value))
-                return []
+                return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
     raise LabError(f"{path.name} has no `notebook.start(...)` setup cell; prepare cannot tell what it needs")
+
+
+def services_of(path: Path) -> list[str]:
+    """The services a notebook's setup cell asks `notebook.start` for ([] when it starts none)."""
+    return list(start_arguments(path).get("services", []))
 
 
 def prepare(cfg: Config, number: str, report: Callable[[str], None] = print) -> list[str]:
@@ -48,6 +50,8 @@ def prepare(cfg: Config, number: str, report: Callable[[str], None] = print) -> 
     path = matches[0]
     started = time.monotonic()
     done = []
+    if start_arguments(path).get("workshop") and (refusal := connections.workshop_refusal(cfg)):
+        raise LabError(refusal)          # as the notebook itself would, before anything is started
     needed = services_of(path)
     if needed:
         rows = services.up(cfg, only=needed, report=lambda _: None)
