@@ -112,16 +112,12 @@ def test_aws_profile_points_at_the_emr_master(aws):
     assert "SPARK_LOCAL_IP" not in hadoop_client.env(aws, base={})
 
 
-def test_aws_master_from_the_provisioning_outputs(aws):
-    state.ensure_state_dir(aws)
+def test_aws_without_a_master_says_how_to_give_one_and_that_provisioning_makes_none(aws):
+    state.ensure_state_dir(aws)       # provisioning's outputs name no master: the EMR DAG makes its own clusters
     outputs = aws.state_dir / "aws" / "outputs.json"
     outputs.parent.mkdir(parents=True)
-    outputs.write_text(json.dumps({"emr_master": "ec2-3-80-1-2.compute-1.amazonaws.com"}))
-    assert hadoop_client.render(aws).default_fs == "hdfs://ec2-3-80-1-2.compute-1.amazonaws.com:8020"
-
-
-def test_aws_without_a_master_says_how_to_give_one(aws):
-    with pytest.raises(LabError, match="LAB_EMR_MASTER"):
+    outputs.write_text(json.dumps({"bucket": "b", "emr_master_security_group": "sg-1"}))
+    with pytest.raises(LabError, match=r"set LAB_EMR_MASTER=<host> .*labkit provisions no long-lived cluster$"):
         hadoop_client.render(aws)
     assert not (aws.state_dir / "hadoop-conf" / "core-site.xml").exists()
 

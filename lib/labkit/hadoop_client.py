@@ -11,7 +11,6 @@ SPARK_CONF_DIR, ...) under which `spark-submit`, the Sqoop-style import and the 
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -89,16 +88,19 @@ def spark_submit() -> Path:
 
 
 def emr_master(cfg: Config, value: str | None = None) -> str:
-    """The EMR master's host name: the argument, else LAB_EMR_MASTER, else what provisioning recorded."""
+    """The EMR master's host name: the argument, else LAB_EMR_MASTER.
+
+    The aws profile provisions no long-lived cluster (the EMR DAG makes its own and ends it), and a laptop could
+    not be its client anyway (README, "The workshop job on AWS"): these files are for an Airflow node inside the
+    VPC, given the master of a cluster you run there.
+    """
     source = "the emr_master argument"
     if not value and os.environ.get("LAB_EMR_MASTER"):
         value, source = os.environ["LAB_EMR_MASTER"], "LAB_EMR_MASTER"
-    outputs = cfg.state_dir / "aws" / "outputs.json"
-    if not value and outputs.exists():
-        value, source = json.loads(outputs.read_text()).get("emr_master", ""), str(outputs)
     if not value:
-        raise LabError("the aws profile needs the EMR master's address for fs.defaultFS: pass emr_master=<host>, "
-                       f"set LAB_EMR_MASTER=<host>, or provision first (notebook 01 writes {outputs})")
+        raise LabError("the aws profile's client files need an EMR master's address for fs.defaultFS: pass "
+                       "emr_master=<host> or set LAB_EMR_MASTER=<host> (the private DNS name of a cluster's master, "
+                       "for an Airflow node inside its VPC); labkit provisions no long-lived cluster")
     if not _HOST.match(value):
         raise LabError(f"EMR master {value!r} (from {source}) is not a host name; give only the host, e.g. "
                        "ip-10-0-1-23.ec2.internal (no scheme, port or path)")

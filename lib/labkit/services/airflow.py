@@ -135,7 +135,7 @@ def spark_client_env(cfg) -> dict[str, str]:
     """
     try:
         return hadoop_client.env(cfg, base={})
-    except LabError:                     # aws profile before `labkit aws up` knows the EMR master
+    except LabError:                     # aws: no cluster this machine could be a client of (README)
         return {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
 
