@@ -11,8 +11,9 @@ TERMINATE_CLUSTER -> end_job) for Airflow 3, with what the seed got wrong fixed:
   when the step fails too, and the run is still marked failed (with a plain `trigger_rule="all_done"` and
   `end_job` after it, the run would end "success" although the step failed);
 - `AutoTerminationPolicy`: a cluster that is forgotten anyway stops itself after 15 idle minutes;
-- no password in the step's arguments: the job reads its database login from the file that the
-  `EMR_JDBC_CREDENTIALS` variable points at.
+- no password in the step's arguments: the job reads its database login from where the
+  `EMR_JDBC_CREDENTIALS` variable points (the lab's private file; on AWS the job user's Secrets Manager
+  secret, which the step reads itself with the node's AWS CLI: no copy in S3).
 
 The same file runs on the lab (`local`, a local EMR-compatible endpoint that runs the step on local Spark)
 and on AWS: only the `aws_default` connection and the variables differ.

@@ -7,9 +7,16 @@ step on AWS, as a step of the lab's local EMR endpoint, or by hand with spark-su
         --input s3://lab-bucket/raw/retail --jdbc-url jdbc:mysql://127.0.0.1:33306/airflow \
         --credentials file:///path/to/emr_jdbc.properties --run-date 2024-03-31
 
-The database login comes from a Java-style properties file (`user=`, `password=`, optional `driver=`),
-read through Spark, so it can be a local file or an s3:// object; it is never on the command line, where
-`ps`, the EMR console and the Airflow logs would show it.
+The database login is never on the command line, where `ps`, the EMR console and the Airflow logs would show
+it. `--credentials` names where it is:
+
+- a Java-style properties file (`user=`, `password=`, optional `driver=`) read through Spark (`file://`: the
+  local lab's private file);
+- `secretsmanager://<region>/<secret-id>` (the aws profile): an RDS-shaped secret (`username`, `password`)
+  fetched by the node's own AWS CLI, which EMR installs on every node and which signs with the instance
+  profile's credentials (the EC2 role may read this one secret only). The value goes from the CLI's stdout
+  into this process and nowhere else: no file, no S3 object, no argument. (The CLI and not boto3: a Spark job
+  imports pyspark and the standard library only, and signing AWS requests by hand is not this job's business.)
 
 Idempotent per date: the job deletes the row for `--run-date` (over JDBC, before writing) and then
 appends the new one with Spark's JDBC writer, so a rerun replaces that date's row instead of adding a
@@ -20,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import re
+import subprocess
 import sys
 
 from pyspark.sql import SparkSession
@@ -35,7 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jdbc-url", required=True, help="e.g. jdbc:mysql://host:3306/airflow")
     parser.add_argument("--table", default="emr_table", type=_table)
     parser.add_argument("--credentials", required=True,
-                        help="URI of a properties file with user=, password= and optionally driver=")
+                        help="a properties file's URI (user=, password=, optionally driver=), or "
+                             "secretsmanager://<region>/<secret-id>")
     parser.add_argument("--run-date", default=dt.date.today().isoformat(), type=_date,
                         help="the date recorded with the value, YYYY-MM-DD (default: today)")
     return parser.parse_args(argv)
@@ -70,6 +80,38 @@ def read_properties(spark: SparkSession, uri: str) -> dict[str, str]:
     return props
 
 
+SECRET_SCHEME = "secretsmanager://"
+
+
+def read_secret(uri: str) -> dict[str, str]:
+    """The login in the Secrets Manager secret `secretsmanager://<region>/<secret-id>`, through the AWS CLI."""
+    region, _, secret_id = uri[len(SECRET_SCHEME):].partition("/")
+    if not region or not secret_id:
+        raise SystemExit(f"retail_quantity: --credentials {uri!r} is not secretsmanager://<region>/<secret-id>")
+    command = ["aws", "secretsmanager", "get-secret-value", "--region", region, "--secret-id", secret_id,
+               "--query", "SecretString", "--output", "text"]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise SystemExit("retail_quantity: no `aws` command on this node to read the secret with (EMR installs "
+                         "the AWS CLI on every node; elsewhere give a properties file)") from None
+    if out.returncode != 0:
+        why = (out.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"retail_quantity: cannot read secret {secret_id} in {region}: {why}")
+    try:
+        value = json.loads(out.stdout)
+        props = {"user": value["username"], "password": value["password"]}
+    except (ValueError, KeyError, TypeError):
+        raise SystemExit(f"retail_quantity: secret {secret_id} is not an RDS-style login "
+                         "(JSON with username and password)") from None
+    props["driver"] = value.get("driver") or DEFAULT_DRIVER
+    return props
+
+
+def read_login(spark: SparkSession, uri: str) -> dict[str, str]:
+    return read_secret(uri) if uri.startswith(SECRET_SCHEME) else read_properties(spark, uri)
+
+
 def execute_sql(spark: SparkSession, url: str, props: dict[str, str], statements: list[tuple[str, list]]) -> None:
     """Run SQL statements over one JDBC connection, in one transaction (py4j -> the JVM's JDBC driver).
 
@@ -102,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     spark = SparkSession.builder.appName("retail_quantity").getOrCreate()
     try:
-        props = read_properties(spark, args.credentials)
+        props = read_login(spark, args.credentials)
         retail = spark.read.parquet(args.input)
 
         # The whole job: one number per run date.

@@ -41,3 +41,35 @@ def processes_with(fragment: str) -> list:
         except psutil.Error:
             continue
     return found
+
+
+# -- "no password anywhere": where a secret could leak, as text ----------------------------------------------
+def leaks(passwords: dict[str, str], places: dict[str, bytes]) -> list[str]:
+    """'<password> in <place>' for each password found in a place (an empty list: nothing leaked)."""
+    assert passwords and all(len(p) >= 8 for p in passwords.values()), "no real passwords to look for"
+    return [f"{name} in {where}" for where, data in places.items() for name, password in passwords.items()
+            if password.encode() in data]
+
+
+def files_under(folder) -> dict[str, bytes]:
+    """Every file under `folder`, its bytes (a .gz file decompressed: EMR step logs are gzipped)."""
+    import gzip
+
+    out = {}
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            out[str(path)] = gzip.decompress(data) if path.suffix == ".gz" else data
+    return out
+
+
+def xcoms(api, dag_id: str, run_id: str) -> dict[str, bytes]:
+    """Every XCom of a DAG run, as Airflow's REST API returns it."""
+    import json
+
+    out = {}
+    for ti in api.task_instances(dag_id, run_id):
+        base = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/xcomEntries"
+        for entry in api.get(base)["xcom_entries"]:
+            out[f"xcom {run_id} {ti['task_id']}/{entry['key']}"] = json.dumps(api.get(f"{base}/{entry['key']}")).encode()
+    return out

@@ -185,18 +185,19 @@ def test_provision_right_after_teardown_waits_for_the_secrets_deletion(cfg, moto
     rds = moto_server.client("rds")
     for snap in rds.describe_db_cluster_snapshots(SnapshotType="automated")["DBClusterSnapshots"]:
         rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=snap["DBClusterSnapshotIdentifier"])
-    for db in spec.DATABASES:                   # Secrets Manager has not finished deleting them yet...
-        _schedule_deletion(moto_server, db.secret)
+    names = [name for db in spec.DATABASES for _, name in db.logins()]
+    for name in names:                          # Secrets Manager has not finished deleting them yet...
+        _schedule_deletion(moto_server, name)
     sm = moto_server.client("secretsmanager")
-    finish = [threading.Timer(0.3, sm.delete_secret, kwargs={"SecretId": db.secret, "ForceDeleteWithoutRecovery": True})
-              for db in spec.DATABASES]       # ...and does a moment later
+    finish = [threading.Timer(0.3, sm.delete_secret, kwargs={"SecretId": name, "ForceDeleteWithoutRecovery": True})
+              for name in names]              # ...and does a moment later
     for timer in finish:
         timer.start()
 
     result = provision(cfg, confirm=True)
 
     assert {a.name: a.action for a in result.actions if a.resource == "secret"} == {
-        db.secret: "created" for db in spec.DATABASES}
+        name: "created" for name in names}
     assert kinds(aws.inventory(cfg)) == ALL_KINDS
     value = json.loads(sm.get_secret_value(SecretId=spec.POSTGRES.secret)["SecretString"])
     assert value["host"] and len(value["password"]) >= 32

@@ -45,20 +45,20 @@ def test_provision_twice_then_teardown_leaves_nothing(cfg, moto_server, capsys):
     bucket = out["bucket"]
     assert spec.has_tag(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert {"spark_jobs/lab_probe.py", spec.JDBC_JAR_KEY, "raw/retail/part-00000.parquet",
-            spec.JDBC_PROPERTIES_KEY} <= keys
+    assert {"spark_jobs/lab_probe.py", spec.JDBC_JAR_KEY, "raw/retail/part-00000.parquet"} <= keys
+    assert not [k for k in keys if "secret" in k or k.endswith(".properties")]     # no login in the bucket
     profile = iam.get_instance_profile(InstanceProfileName=spec.EMR_EC2_ROLE)["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [spec.EMR_EC2_ROLE]
     pg = rds.describe_db_instances(DBInstanceIdentifier=spec.POSTGRES.identifier)["DBInstances"][0]
     assert (pg["Engine"], pg["DBName"], pg["MasterUsername"]) == ("postgres", "airline_db", "airline")
     au = rds.describe_db_clusters(DBClusterIdentifier=spec.AURORA.identifier)["DBClusters"][0]
-    assert (au["Engine"], au["DatabaseName"]) == ("aurora-mysql", "airflow")
+    assert (au["Engine"], au["DatabaseName"], au["MasterUsername"]) == ("aurora-mysql", "airflow", "lab_admin")
     assert spec.has_tag(pg["TagList"]) and spec.has_tag(au["TagList"])
 
     # Passwords: in Secrets Manager only; never printed, never in outputs.json (which is 0600).
     sm = moto_server.client("secretsmanager")
     passwords = [json.loads(sm.get_secret_value(SecretId=s)["SecretString"])["password"]
-                 for s in (spec.POSTGRES.secret, spec.AURORA.secret)]
+                 for s in (spec.POSTGRES.secret, spec.AURORA.secret, spec.AURORA.master_secret)]
     assert all(len(p) >= 32 for p in passwords)
     text = outputs.path(cfg).read_text()
     printed = capsys.readouterr().out
@@ -126,10 +126,14 @@ def test_aws_connections_point_at_the_provisioned_endpoints(cfg, moto_server, mo
     groups = moto_server.client("ec2").describe_security_groups(
         GroupIds=[v["EMR_MASTER_SECURITY_GROUP"], v["EMR_SLAVE_SECURITY_GROUP"]])["SecurityGroups"]
     assert all(spec.has_tag(g["Tags"]) for g in groups)
-    for uri in (v["JDBC_JAR_PATH"], v["EMR_JDBC_CREDENTIALS"], v["SPARK_JOBS_PATH"] + "/lab_probe.py"):
+    for uri in (v["JDBC_JAR_PATH"], v["SPARK_JOBS_PATH"] + "/lab_probe.py"):
         assert s3.head_object(Bucket=bucket, Key=uri.removeprefix(f"s3://{bucket}/"))
-    props = s3.get_object(Bucket=bucket, Key=spec.JDBC_PROPERTIES_KEY)["Body"].read().decode()
-    assert "user=emr\n" in props and f"password={secret[spec.AURORA.secret]['password']}\n" in props
+    # The job reads its own (non-master) login from Secrets Manager; the master's is another secret.
+    assert v["EMR_JDBC_CREDENTIALS"] == f"secretsmanager://us-east-1/{spec.AURORA.secret}"
+    assert (secret[spec.AURORA.secret]["username"], secret[spec.AURORA.secret]["driver"]) == ("emr", spec.JDBC_DRIVER)
+    master = json.loads(sm.get_secret_value(SecretId=spec.AURORA.master_secret)["SecretString"])
+    assert master["username"] == "lab_admin" and master["password"] != secret[spec.AURORA.secret]["password"]
+    assert conns["mysql_default"]["login"] == "emr"
 
     # The local profile defines the same names: only the values differ between profiles.
     monkeypatch.setenv("LAB_PROFILE", "local")

@@ -29,7 +29,7 @@ import pytest
 import labkit
 from aws_server import CIDR, REGION, SERVER_SETTINGS, moto_server  # noqa: F401  (fixture)
 from emr_local import KEY, SECRET, Endpoint
-from helpers import free_port
+from helpers import files_under, free_port, leaks, xcoms
 from labkit import aws, connections, runner, services
 from labkit.aws import outputs, spec
 from labkit.config import MARIADB_JDBC_JAR
@@ -167,6 +167,30 @@ def test_rehearsal_workshop_dag_refuses_on_aws_before_any_task_runs(rehearsal):
     log = api.task_log(workshop, run_id, "generate_interval_rows")
     assert connections.workshop_refusal(cfg) in log
     assert "Executing" not in log and "tbl_airflow_dummy_daily" not in log   # no SQL reached RDS
+
+
+def test_rehearsal_no_password_in_s3_xcoms_task_logs_or_command_lines(rehearsal):
+    cfg, moto, emr, base = rehearsal
+    sm, s3, api = moto.client("secretsmanager"), moto.client("s3"), services.get(cfg, "airflow").api()
+    passwords = {s["Name"]: json.loads(sm.get_secret_value(SecretId=s["ARN"])["SecretString"])["password"]
+                 for s in sm.list_secrets()["SecretList"]}
+    assert set(passwords) == {name for db in spec.DATABASES for _, name in db.logins()}      # the master's too
+    bucket = outputs.read(cfg)["bucket"]
+    places = {f"s3://{bucket}/{o['Key']}": s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+              for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    for dag_id in (DAG_ID, "airflow_workshop_job"):
+        for run in api.dag_runs(dag_id):
+            places.update(xcoms(api, dag_id, run["dag_run_id"]))
+    places.update(files_under(services.get(cfg, "airflow").dir / "logs"))     # every task's log, every try
+    client = emr.client()
+    for cluster in client.list_clusters()["Clusters"]:                         # what EMR shows and runs
+        for step in client.list_steps(ClusterId=cluster["Id"])["Steps"]:
+            places[f"step {step['Id']} command line"] = " ".join(step["Config"]["Args"]).encode()
+    places.update(files_under(emr.state_dir))                                   # the endpoint's records, step logs
+    places["notebook 01's outputs"] = (base / "01_provisioning.ipynb").read_bytes()
+    places["outputs.json"] = outputs.path(cfg).read_bytes()
+    assert len(places) > 20 and any(k.startswith("xcom ") for k in places)
+    assert leaks(passwords, places) == []
 
 
 def test_rehearsal_08_tears_everything_down_and_nothing_is_left_in_any_service(rehearsal):

@@ -7,7 +7,8 @@ profiles. Everything else asks it; nobody else puts a host and a port together.
 The DAGs read only the Airflow names made from these, so the same DAG file runs on `local` and on `aws`:
 connections `postgres_default`, `mysql_default`, `aws_default`; variables `S3_PATH`, `RAW_DATA_PATH`,
 `SUBNET_ID`, `AURORA_ENDPOINT`, `LANDING_ZONE`, `EMR_POKE_INTERVAL`, `EMR_JDBC_CREDENTIALS`
-(where the EMR step reads its database login: a properties file, never its command line),
+(where the EMR step reads its database login: a private file on local, its Secrets Manager secret on aws; never
+its command line),
 `WORKSHOP_JOB_REFUSAL` (empty where the workshop job runs, else why it does not), and what the
 EMR DAG templates into `JOB_FLOW_OVERRIDES` (`EMR_RELEASE_LABEL`, `EMR_LOG_URI`, `EMR_SERVICE_ROLE`, ...).
 On `aws` the endpoints come from `<state>/aws/outputs.json` (written by labkit.aws) and the database
@@ -201,7 +202,7 @@ def variables(cfg: Config) -> dict[str, str]:
         out = aws_outputs.read(cfg)
         subnet = out.get("subnet_id", cfg.subnet_id)
         landing = f"s3://{bucket}/landing"
-        jdbc_credentials = out.get("emr_jdbc_credentials", f"s3://{bucket}/{spec.JDBC_PROPERTIES_KEY}")
+        jdbc_credentials = out.get("emr_jdbc_credentials", spec.secret_uri(cfg.region, spec.AURORA.secret))
     else:
         subnet = cfg.subnet_id
         landing = cfg.landing_dir.as_uri()

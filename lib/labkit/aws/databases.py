@@ -1,5 +1,10 @@
-"""The database part of provisioning: the two login secrets, RDS PostgreSQL, the Aurora MySQL cluster and its
-writer, pinned to the engine versions in `spec`; and the outputs the connections are built from.
+"""The database part of provisioning: the login secrets, RDS PostgreSQL, the Aurora MySQL cluster and its
+writer, pinned to the engine versions in `spec`; the EMR job's own Aurora user; and the outputs the connections
+are built from.
+
+Aurora's master (`lab_admin`) is used here only, to create the job's user `emr` (rights on its database only);
+the job and the `mysql_default` connection log in as `emr`, and the job reads that secret from Secrets Manager
+itself (`spec.secret_uri`): no password is written to S3, an XCom, a log or a command line.
 
 Secrets Manager deletes a secret asynchronously, even with ForceDeleteWithoutRecovery: right after a teardown,
 creating a secret of the same name fails for a while (InvalidRequestException, "scheduled for deletion").
@@ -10,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 
-from labkit.aws import spec
+from labkit.aws import preflight, spec
 from labkit.aws.steps import Action, LabState, code, message
 from labkit.errors import LabError
 
@@ -20,33 +25,33 @@ _GONE = ("DBClusterNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFaul
 
 class DatabaseSteps(LabState):
     # -- secrets ---------------------------------------------------------------------------------------
-    def secret(self, db: spec.Database, apply: bool) -> Action:
+    def secret(self, db: spec.Database, user: str, name: str, apply: bool) -> Action:
         from botocore.exceptions import ClientError
 
         sm = self.acct.secrets
         try:
-            found = sm.describe_secret(SecretId=db.secret)
+            found = sm.describe_secret(SecretId=name)
         except ClientError as exc:
             if code(exc) != "ResourceNotFoundException":
                 raise
             found = None
         if found:
-            self.check_tag(found.get("Tags"), "secret", db.secret)
+            self.check_tag(found.get("Tags"), "secret", name)
         if found and not found.get("DeletedDate"):
             if apply:
-                value = sm.get_secret_value(SecretId=db.secret)["SecretString"]
-                self.passwords[db.secret] = json.loads(value)["password"]
-            return Action("secret", db.secret, "exists", f"password of {db.user}@{db.kind}")
+                value = sm.get_secret_value(SecretId=name)["SecretString"]
+                self.passwords[name] = json.loads(value)["password"]
+            return Action("secret", name, "exists", f"password of {user}@{db.kind}")
         pending = " (after its deletion completes)" if found else ""
         if not apply:
-            return Action("secret", db.secret, "create", f"generated password of {db.user}@{db.kind}{pending}")
+            return Action("secret", name, "create", f"generated password of {user}@{db.kind}{pending}")
         password = sm.get_random_password(PasswordLength=32, ExcludePunctuation=True)["RandomPassword"]
-        self._create_secret(db, password, pending_deletion=bool(found))
-        self.passwords[db.secret] = password
-        self.new_secrets.add(db.secret)
-        return Action("secret", db.secret, "created", f"generated password of {db.user}@{db.kind}")
+        self._create_secret(db, user, name, password, pending_deletion=bool(found))
+        self.passwords[name] = password
+        self.new_secrets.add(name)
+        return Action("secret", name, "created", f"generated password of {user}@{db.kind}")
 
-    def _create_secret(self, db: spec.Database, password: str, pending_deletion: bool) -> None:
+    def _create_secret(self, db: spec.Database, user: str, name: str, password: str, pending_deletion: bool) -> None:
         """create_secret, retried with exponential back-off while a deletion of the same name completes.
 
         AWS answers InvalidRequestException ("scheduled for deletion"); an emulator may answer
@@ -59,8 +64,8 @@ class DatabaseSteps(LabState):
         while True:
             try:
                 self.acct.secrets.create_secret(
-                    Name=db.secret, Tags=spec.TAGS, Description=f"{spec.LAB_NAME}: {db.kind} login (labkit)",
-                    SecretString=json.dumps(self.secret_value(db, password, host="")))
+                    Name=name, Tags=spec.TAGS, Description=f"{spec.LAB_NAME}: {db.kind} login of {user} (labkit)",
+                    SecretString=json.dumps(self.secret_value(db, user, password, host="")))
                 return
             except ClientError as exc:
                 if not (code(exc) == "InvalidRequestException"
@@ -70,19 +75,22 @@ class DatabaseSteps(LabState):
             elapsed = time.monotonic() - start
             if elapsed + pause > budget:
                 raise LabError(
-                    f"secret {db.secret} is still scheduled for deletion after {elapsed:.0f} s ({why.rstrip('.')}); "
+                    f"secret {name} is still scheduled for deletion after {elapsed:.0f} s ({why.rstrip('.')}); "
                     "Secrets Manager finishes a teardown's deletion by itself: run provisioning again in a few "
                     f"minutes (what was made so far is kept), or, if you scheduled it, restore it with `aws "
-                    f"secretsmanager restore-secret --secret-id {db.secret}`")
+                    f"secretsmanager restore-secret --secret-id {name}`")
             time.sleep(pause)
             pause = min(pause * 2, 30)
 
     @staticmethod
-    def secret_value(db: spec.Database, password: str, host: str) -> dict:
-        """The shape RDS itself uses for database secrets (what the EMR job reads on AWS)."""
+    def secret_value(db: spec.Database, user: str, password: str, host: str) -> dict:
+        """The shape RDS itself uses for database secrets (what the EMR job reads on AWS, plus its JDBC driver)."""
         engine = "postgres" if db.engine == "postgres" else "mysql"
-        return {"engine": engine, "host": host, "port": db.port, "username": db.user, "password": password,
-                "dbname": db.database}
+        value = {"engine": engine, "host": host, "port": db.port, "username": user, "password": password,
+                 "dbname": db.database}
+        if engine == "mysql":
+            value["driver"] = spec.JDBC_DRIVER
+        return value
 
     # -- databases -------------------------------------------------------------------------------------
     def _describe(self, kind: str, ident: str) -> dict | None:
@@ -110,9 +118,9 @@ class DatabaseSteps(LabState):
         db = spec.POSTGRES
         detail = f"{db.engine} {db.engine_version} {db.instance_class}, {db.storage_gb} GB gp3, database {db.database}"
         if self._describe("instance", db.identifier):
-            if apply and db.secret in self.new_secrets:   # the secret was lost: give the DB the new password
+            if apply and db.admin_secret in self.new_secrets:   # the secret was lost: give the DB the new password
                 self.acct.rds.modify_db_instance(DBInstanceIdentifier=db.identifier, ApplyImmediately=True,
-                                                 MasterUserPassword=self.passwords[db.secret])
+                                                 MasterUserPassword=self.passwords[db.admin_secret])
                 return Action(db.kind, db.identifier, "updated", "master password reset (its secret was missing)")
             return Action(db.kind, db.identifier, "exists", detail)
         if not apply:
@@ -120,8 +128,8 @@ class DatabaseSteps(LabState):
         self.acct.rds.create_db_instance(
             DBInstanceIdentifier=db.identifier, Engine=db.engine, EngineVersion=db.engine_version,
             AutoMinorVersionUpgrade=False, DBInstanceClass=db.instance_class,
-            AllocatedStorage=db.storage_gb, StorageType="gp3", DBName=db.database, MasterUsername=db.user,
-            MasterUserPassword=self.passwords[db.secret], DBSubnetGroupName=spec.DB_SUBNET_GROUP,
+            AllocatedStorage=db.storage_gb, StorageType="gp3", DBName=db.database, MasterUsername=db.admin_user,
+            MasterUserPassword=self.passwords[db.admin_secret], DBSubnetGroupName=spec.DB_SUBNET_GROUP,
             VpcSecurityGroupIds=[self.sg_ids[spec.SG_DB]], PubliclyAccessible=True, MultiAZ=False,
             BackupRetentionPeriod=0, StorageEncrypted=True, DeletionProtection=False, CopyTagsToSnapshot=True,
             Tags=spec.TAGS)
@@ -131,9 +139,9 @@ class DatabaseSteps(LabState):
         db = spec.AURORA
         detail = f"{db.engine} {db.engine_version}, database {db.database}"
         if self._describe("cluster", db.identifier):
-            if apply and db.secret in self.new_secrets:
+            if apply and db.admin_secret in self.new_secrets:
                 self.acct.rds.modify_db_cluster(DBClusterIdentifier=db.identifier, ApplyImmediately=True,
-                                                MasterUserPassword=self.passwords[db.secret])
+                                                MasterUserPassword=self.passwords[db.admin_secret])
                 return Action(f"{db.kind} cluster", db.identifier, "updated",
                               "master password reset (its secret was missing)")
             return Action(f"{db.kind} cluster", db.identifier, "exists", detail)
@@ -141,8 +149,8 @@ class DatabaseSteps(LabState):
             return Action(f"{db.kind} cluster", db.identifier, "create", detail)
         self.acct.rds.create_db_cluster(
             DBClusterIdentifier=db.identifier, Engine=db.engine, EngineVersion=db.engine_version,
-            DatabaseName=db.database, MasterUsername=db.user,
-            MasterUserPassword=self.passwords[db.secret], DBSubnetGroupName=spec.DB_SUBNET_GROUP,
+            DatabaseName=db.database, MasterUsername=db.admin_user,
+            MasterUserPassword=self.passwords[db.admin_secret], DBSubnetGroupName=spec.DB_SUBNET_GROUP,
             VpcSecurityGroupIds=[self.sg_ids[spec.SG_DB]], StorageEncrypted=True, BackupRetentionPeriod=1,
             DeletionProtection=False, Tags=spec.TAGS)
         return Action(f"{db.kind} cluster", db.identifier, "created", detail)
@@ -179,15 +187,54 @@ class DatabaseSteps(LabState):
             "emr_service_role": spec.EMR_SERVICE_ROLE, "emr_instance_profile": spec.EMR_EC2_ROLE,
             "emr_log_uri": f"s3://{self.bucket}/{spec.EMR_LOG_PREFIX}",
             "emr_release_label": spec.EMR_RELEASE_LABEL,
-            "emr_jdbc_credentials": f"s3://{self.bucket}/{spec.JDBC_PROPERTIES_KEY}",
+            "emr_jdbc_credentials": spec.secret_uri(self.acct.region, spec.AURORA.secret),
         }
 
     def record_hosts(self, out: dict) -> None:
         """Complete each secret with its endpoint (the EMR job reads host, port, user and password from it)."""
         for db, host in ((spec.POSTGRES, out["postgres_host"]), (spec.AURORA, out["aurora_host"])):
-            value = self.secret_value(db, self.passwords[db.secret], host)
-            current = json.loads(self.acct.secrets.get_secret_value(SecretId=db.secret)["SecretString"])
-            if current != value:
-                self.acct.secrets.put_secret_value(SecretId=db.secret, SecretString=json.dumps(value))
+            for user, name in db.logins():
+                value = self.secret_value(db, user, self.passwords[name], host)
+                current = json.loads(self.acct.secrets.get_secret_value(SecretId=name)["SecretString"])
+                if current != value:
+                    self.acct.secrets.put_secret_value(SecretId=name, SecretString=json.dumps(value))
+
+    # -- the job's own user ------------------------------------------------------------------------------
+    def job_user(self, apply: bool, host: str = "") -> Action:
+        """`emr` on Aurora with rights on its database only, its password that of its secret (idempotent).
+
+        A login as the master over TLS from this machine (the databases' group admits `allow_cidr`). The
+        session is encrypted but the server's certificate is not verified: that needs the RDS CA bundle
+        (https://truststore.pki.rds.amazonaws.com), which labkit does not ship.
+        """
+        db = spec.AURORA
+        name, detail = f"{db.user}@{db.identifier}", f"{spec.JOB_GRANTS} on {db.database}.* only (not the master)"
+        if not apply:
+            return Action("database user", name, "create", detail)
+        if preflight.rehearsal():
+            return Action("database user", name, "unchecked", f"{preflight.REHEARSAL_ENV}=1: the emulator's Aurora "
+                          "has no server behind its endpoint; on AWS this step logs in as the master and makes it")
+        import ssl
+
+        import pymysql
+
+        tls = ssl.create_default_context()
+        tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+        try:
+            conn = pymysql.connect(host=host, port=db.port, user=db.admin_user, database=db.database, ssl=tls,
+                                   password=self.passwords[db.admin_secret], connect_timeout=10)
+        except pymysql.err.OperationalError as exc:
+            raise LabError(f"cannot log in to {db.kind} at {host} as {db.admin_user} to make the job's user "
+                           f"({exc.args[-1]}); your address must be allowed by security group {spec.SG_DB} "
+                           f"({self.allow_cidr}): run provisioning again from that address") from None
+        with conn, conn.cursor() as cur:
+            cur.execute("select count(*) from mysql.user where user = %s", (db.user,))
+            existed = cur.fetchone()[0] > 0
+            password = self.passwords[db.secret]
+            cur.execute("create user if not exists %s@'%%' identified by %s", (db.user, password))
+            cur.execute("alter user %s@'%%' identified by %s", (db.user, password))
+            cur.execute(f"grant {spec.JOB_GRANTS} on `{db.database}`.* to %s@'%%'", (db.user,))
+            conn.commit()
+        return Action("database user", name, "exists" if existed else "created", detail)
 
 

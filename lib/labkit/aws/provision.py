@@ -95,12 +95,12 @@ class _Lab(NetworkSteps, IamSteps, StorageSteps, DatabaseSteps):
         bucket = run(f"bucket {self.bucket}", self.bucket_action, apply)
         actions.append(bucket)
         actions += run("the uploads", self.uploads, apply, bucket.action in ("exists", "created"))
-        actions += [run(db.secret, self.secret, db, apply) for db in spec.DATABASES]
+        actions += [run(name, self.secret, db, user, name, apply) for db in spec.DATABASES for user, name in db.logins()]
         actions += [run(spec.POSTGRES.identifier, self.postgres, apply),
                     run(spec.AURORA.identifier, self.aurora_cluster, apply),
                     run(spec.AURORA.instance, self.aurora_instance, apply)]
         if not apply:
-            actions.append(run("the JDBC login file", self.jdbc_properties, False))
+            actions.append(run("the job's database user", self.job_user, False))
         return actions
 
 
@@ -152,7 +152,7 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
                        "in the AWS console, then run the teardown (notebook 08) and provision again")
     out = lab.run("the outputs", lab.outputs)
     lab.run("the secrets' endpoints", lab.record_hosts, out)
-    actions.append(lab.run("the JDBC login file", lab.jdbc_properties, True, out["aurora_host"]))
+    actions.append(lab.run("the job's database user", lab.job_user, True, out["aurora_host"]))
     path = outputs.write(cfg, out)
     result = ProvisionResult(True, estimate, actions, out)
     report(f"{result.text()}\n")

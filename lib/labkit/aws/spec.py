@@ -72,12 +72,26 @@ class Database:
     engine: str
     instance_class: str
     database: str
-    user: str               # the same login as on the local profile
+    user: str               # the same login as on the local profile (the connection's, the job's)
     port: int
-    secret: str             # Secrets Manager name holding the generated password
+    secret: str             # Secrets Manager name holding its generated password
     instance: str = ""      # Aurora: the writer instance in the cluster
     storage_gb: int = 0     # RDS only (Aurora storage grows by itself)
     engine_version: str = ""
+    master_user: str = ""   # when the login above is not the master: the master's (used by provisioning only)
+    master_secret: str = ""
+
+    @property
+    def admin_user(self) -> str:
+        return self.master_user or self.user
+
+    @property
+    def admin_secret(self) -> str:
+        return self.master_secret or self.secret
+
+    def logins(self) -> list[tuple[str, str]]:
+        """(user, secret) of each login that has its own secret: the master first."""
+        return [(self.admin_user, self.admin_secret)] + ([(self.user, self.secret)] if self.master_user else [])
 
 
 # Engine versions, pinned so that every learner gets the same server (a default changes under you). Minor versions
@@ -91,20 +105,28 @@ AURORA_ENGINE_VERSION = "8.0.mysql_aurora.3.10.3"
 POSTGRES = Database(kind="RDS PostgreSQL", identifier=f"{LAB_NAME}-postgres", engine="postgres",
                     instance_class="db.t4g.small", database="airline_db", user="airline", port=5432,
                     secret=f"{LAB_NAME}/postgres", storage_gb=20, engine_version=POSTGRES_ENGINE_VERSION)
+# The EMR job logs in to Aurora as `emr`, a user with rights on its database only; the master (`lab_admin`) is
+# used by provisioning alone, to create that user. Its password never leaves Secrets Manager.
 AURORA = Database(kind="Aurora MySQL", identifier=f"{LAB_NAME}-aurora", engine="aurora-mysql",
                   instance_class="db.t4g.medium", database="airflow", user="emr", port=3306,
                   secret=f"{LAB_NAME}/aurora", instance=f"{LAB_NAME}-aurora-1",
-                  engine_version=AURORA_ENGINE_VERSION)
+                  engine_version=AURORA_ENGINE_VERSION, master_user="lab_admin",
+                  master_secret=f"{LAB_NAME}/aurora-master")
 DATABASES = (POSTGRES, AURORA)
+# What the job's user may do: read, replace its date's row, create emr_table on its first run.
+JOB_GRANTS = "SELECT, INSERT, DELETE, CREATE"
+JDBC_DRIVER = "org.mariadb.jdbc.Driver"       # the class in JDBC_JAR, named in the job's secret
 
 # -- the bucket and what goes into it --------------------------------------------------------------------
 JDBC_JAR = MARIADB_JDBC_JAR   # Debian's libmariadb-java; speaks to MySQL too
 JDBC_JAR_KEY = "jars/mariadb-java-client.jar"
 SPARK_JOBS_PREFIX = "spark_jobs/"
 RAW_DATA_PREFIX = "raw/retail/"
-# The EMR job reads its JDBC login from a properties file (labkit.services.emr writes the local one); on
-# AWS it is this private object, written from the Aurora secret and deleted with the bucket.
-JDBC_PROPERTIES_KEY = "secrets/emr_jdbc.properties"
+
+
+def secret_uri(region: str, secret: str) -> str:
+    """Where the EMR job reads its login on AWS (`--credentials`): the secret itself, never a copy in S3."""
+    return f"secretsmanager://{region}/{secret}"
 
 
 def bucket_name(configured: str, account: str, region: str) -> str:

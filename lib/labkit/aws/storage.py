@@ -1,6 +1,6 @@
-"""The S3 part of provisioning: the private bucket, what goes into it (Spark jobs, the JDBC jar, raw data), and
-the EMR job's JDBC login file. Uploads are compared by SHA-256 (kept in each object's metadata): a rerun uploads
-only what changed.
+"""The S3 part of provisioning: the private bucket and what goes into it (Spark jobs, the JDBC jar, raw data),
+and no login: the EMR job reads its own from Secrets Manager (`spec.secret_uri`). Uploads are compared by
+SHA-256 (kept in each object's metadata): a rerun uploads only what changed.
 """
 from __future__ import annotations
 
@@ -109,28 +109,3 @@ class StorageSteps(LabState):
                                    Callback=bar.update)
             actions.append(Action("S3 objects", name, "uploaded", f"{len(todo)} of " + detail))
         return actions
-
-    def jdbc_properties(self, apply: bool, host: str = "") -> Action:
-        """The EMR step's login as a properties file in the (private) bucket: user, password, driver."""
-        from botocore.exceptions import ClientError
-
-        db, key = spec.AURORA, spec.JDBC_PROPERTIES_KEY
-        name = f"s3://{self.bucket}/{key}"
-        try:
-            current = self.acct.s3.head_object(Bucket=self.bucket, Key=key).get("Metadata", {}).get("sha256")
-        except ClientError as exc:
-            if code(exc) not in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
-                raise
-            current = None
-        if not apply:
-            return Action("S3 object", name, "exists" if current else "create", f"EMR job's login to {db.kind}")
-        text = (f"# Written by labkit: the EMR job's JDBC login ({db.kind} {host}:{db.port}); the same password is\n"
-                f"# in AWS Secrets Manager as {db.secret}. Deleted by the teardown with the bucket.\n"
-                f"user={db.user}\npassword={self.passwords[db.secret]}\ndriver=org.mariadb.jdbc.Driver\n").encode()
-        digest = hashlib.sha256(text).hexdigest()
-        if current == digest:
-            return Action("S3 object", name, "exists", f"EMR job's login to {db.kind}")
-        self.acct.s3.put_object(Bucket=self.bucket, Key=key, Body=text, ServerSideEncryption="AES256",
-                                Metadata={"sha256": digest})
-        return Action("S3 object", name, "updated" if current else "created", f"EMR job's login to {db.kind}")
-
