@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit import connections, emr, services
+from helpers import files_under, leaks, xcoms
+from labkit import connections, emr, secrets, services
 from labkit.aws import spec
 from labkit.datasets import retail
 
@@ -71,3 +72,21 @@ def test_a_failing_step_fails_the_run_and_the_cluster_is_still_terminated(stack)
     assert step["Status"]["State"] == "FAILED"
     assert "does not exist" in step["Status"]["FailureDetails"]["Reason"]
     assert step["Status"]["FailureDetails"]["LogFile"].endswith(f"/{cluster['Id']}/steps/{step['Id']}/stderr.gz")
+
+
+def test_no_password_in_the_buckets_xcoms_task_logs_or_command_lines(stack):
+    """After the runs above (a green one, its rerun, a failed one): the lab's generated passwords appear in none
+    of the places a learner, the UI or a step can read (tests/test_aws_rehearsal.py checks the same on aws)."""
+    cfg, api, client = stack
+    passwords = {name: secrets.get(cfg, name) for name in ("mariadb_emr", "postgres_airline", "aws_local_secret_key",
+                                                           "airflow_admin")}
+    places = files_under(cfg.s3_dir)                                           # every bucket, the step logs too
+    for run in api.dag_runs(DAG_ID):
+        places.update(xcoms(api, DAG_ID, run["dag_run_id"]))
+    places.update(files_under(services.get(cfg, "airflow").dir / "logs"))     # every task's log, every try
+    for cluster in client.list_clusters()["Clusters"]:
+        for step in client.list_steps(ClusterId=cluster["Id"])["Steps"]:
+            places[f"step {step['Id']} command line"] = " ".join(step["Config"]["Args"]).encode()
+    places.update(files_under(cfg.state_dir / "emr"))                          # the endpoint's records
+    assert any(k.startswith("xcom ") for k in places) and any("steps" in k for k in places)
+    assert leaks(passwords, places) == []

@@ -3,6 +3,8 @@ schema and determinism, the bucket's URI mapping, the job's argument checks."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 import subprocess
 import sys
 
@@ -14,6 +16,7 @@ import labkit
 from labkit import LabError
 from labkit.datasets import retail
 from labkit.emr import bucket, steps
+from aws_server import aws_env, moto_server  # noqa: F401  (fixtures)
 
 SCHEMA = {"InvoiceNo": pa.int64(), "StockCode": pa.string(), "Description": pa.string(), "Quantity": pa.int32(),
           "InvoiceDate": pa.string(), "UnitPrice": pa.float64(), "CustomerID": pa.string(), "Country": pa.string()}
@@ -111,3 +114,33 @@ def test_the_job_checks_its_arguments():
     out = subprocess.run([sys.executable, script, "--input", "x", "--jdbc-url", "y", "--password", "secret"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--credentials" in out.stderr    # no way to pass a password on the command line
+
+
+# -- the job's login on AWS: its Secrets Manager secret, read by the node's AWS CLI ------------------------
+def test_the_job_reads_its_login_from_secrets_manager_with_the_aws_cli(aws_env, monkeypatch, tmp_path):
+    """The real AWS CLI (EMR puts one on every node) against the moto server; its stdout is the only copy."""
+    if not shutil.which("aws"):
+        pytest.skip("no AWS CLI on this machine (EMR nodes have one); the refusal below is still tested")
+    job = _job_module()
+    sm = aws_env.client("secretsmanager")
+    sm.create_secret(Name="airflow-lab/aurora", SecretString=json.dumps(
+        {"engine": "mysql", "host": "h", "port": 3306, "username": "emr", "password": "s3cr3t-from-sm",
+         "dbname": "airflow", "driver": "org.mariadb.jdbc.Driver"}))
+    assert job.read_login(None, "secretsmanager://us-east-1/airflow-lab/aurora") == {
+        "user": "emr", "password": "s3cr3t-from-sm", "driver": "org.mariadb.jdbc.Driver"}
+    with pytest.raises(SystemExit, match=r"^retail_quantity: cannot read secret airflow-lab/nope in us-east-1: .*"
+                                         r"ResourceNotFoundException"):
+        job.read_secret("secretsmanager://us-east-1/airflow-lab/nope")
+
+
+def test_the_job_says_in_one_line_when_it_cannot_read_its_secret(monkeypatch, tmp_path):
+    job = _job_module()
+    with pytest.raises(SystemExit, match=r"is not secretsmanager://<region>/<secret-id>$"):
+        job.read_secret("secretsmanager://us-east-1")
+    monkeypatch.setenv("PATH", str(tmp_path))                   # a node without the AWS CLI
+    with pytest.raises(SystemExit, match=r"^retail_quantity: no `aws` command on this node"):
+        job.read_secret("secretsmanager://us-east-1/airflow-lab/aurora")
+    (tmp_path / "aws").write_text("#!/bin/sh\necho 'not json'\n")   # a CLI that answers something else
+    (tmp_path / "aws").chmod(0o755)
+    with pytest.raises(SystemExit, match=r"secret airflow-lab/aurora is not an RDS-style login"):
+        job.read_secret("secretsmanager://us-east-1/airflow-lab/aurora")
