@@ -6,7 +6,8 @@ import json
 import sys
 import time
 
-from labkit import config, doctor, java, jupyter, prepare, procs, runner, services, sqoop
+from labkit import config, doctor, java, jupyter, prepare, procs, runner, services
+from labkit.workshop import sqoop
 from labkit.errors import LabError
 from labkit.services.airflow import airflow_env
 
