@@ -12,11 +12,11 @@ PACKAGE = ROOT / "lib" / "labkit"
 # Each module's floor, by name (a package's prefix covers its modules; the longest prefix wins).
 FLOORS = {
     "ground": ["labkit", "labkit.errors", "labkit.config", "labkit.state", "labkit.java", "labkit.secrets",
-               "labkit.procs", "labkit.progress", "labkit.connections",
+               "labkit.procs", "labkit.progress", "labkit.connections", "labkit.workspace",
                "labkit.aws.spec", "labkit.aws.outputs"],          # aws data: names, sizes, what provisioning made
     "lab": ["labkit.services", "labkit.hadoop_client", "labkit.airflow_api", "labkit.spark_submit"],
     "pipes": ["labkit.workshop", "labkit.emr", "labkit.emr_client", "labkit.aws"],
-    "top": ["labkit.cli", "labkit.runner", "labkit.notebook", "labkit.jupyter", "labkit.prepare", "labkit.doctor", "labkit.screenshots", "labkit.plots",
+    "top": ["labkit.cli", "labkit.runner", "labkit.notebook", "labkit.exercises", "labkit.jupyter", "labkit.prepare", "labkit.doctor", "labkit.screenshots", "labkit.plots",
             "labkit.architecture"],
 }
 ORDER = ["ground", "lab", "pipes", "top"]
