@@ -14,8 +14,8 @@ import pytest
 
 import labkit
 from labkit import LabError
-from labkit.datasets import retail
 from labkit.emr import bucket, steps
+from labkit.emr_client import retail
 from aws_server import aws_env, moto_server  # noqa: F401  (fixtures)
 
 SCHEMA = {"InvoiceNo": pa.int64(), "StockCode": pa.string(), "Description": pa.string(), "Quantity": pa.int32(),

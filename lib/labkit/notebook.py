@@ -13,16 +13,19 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from labkit import config, connections, procs
+from labkit import config, connections, exercises, procs
 from labkit import services as lab_services
 from labkit.config import Config
 from labkit.errors import LabError
 
 
 def start(profile: str | None = None, scale: str | None = None, *, services: Iterable[str] = (),
-          workshop: bool = False) -> Config:
+          solutions: bool | None = None, workshop: bool = False) -> Config:
     """Apply the parameters, start what is needed, print the header; returns the lab's settings.
 
+    `solutions` (the LAB_SOLUTIONS parameter of a notebook with checked exercises): True applies each
+    exercise's solution before its check (headless runs), False lets the learner write them; None keeps
+    what the environment says (LAB_SOLUTIONS, unset: the learner writes them).
     `workshop=True`: a notebook of the workshop job (03-06), which stops here with one line on a profile where the
     job cannot run (`connections.workshop_refusal`), before it starts or spends anything.
     """
@@ -33,6 +36,8 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
         os.environ["LAB_PROFILE"] = profile
     if scale:
         os.environ["LAB_SCALE"] = scale
+    if solutions is not None:
+        os.environ[exercises.ENV] = "1" if solutions else "0"
     os.environ["PATH"] = procs.venv_path(os.environ.get("PATH"))   # `labkit`, `spark-submit` of this environment
     cfg = config.load()
     if workshop and (refusal := connections.workshop_refusal(cfg)):
