@@ -2,7 +2,8 @@
 
 `follow` polls Airflow's REST API and the EMR API (the local endpoint or real EMR: the same calls) and
 prints one line per state change; the result is a table of those changes that `plot` draws as a
-timeline (one lane per task, cluster and step, coloured by state).
+timeline (one lane per task, cluster and step, coloured by state). With `pool=`, it also notes that Airflow
+pool's running and deferred slots: a deferred sensor holds no running slot while it waits.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ COLORS = {
     # Airflow task states
     "queued": "#cfd8dc", "scheduled": "#cfd8dc", "running": "#1565c0", "success": "#2e7d32",
     "failed": "#c62828", "upstream_failed": "#ef6c00", "up_for_retry": "#fdd835", "skipped": "#9e9e9e",
+    "deferred": "#9575cd",
 }
 FINAL = {"TERMINATED", "TERMINATED_WITH_ERRORS"}
 ENDED = FINAL | {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED", "success", "failed", "upstream_failed",
@@ -26,8 +28,11 @@ ENDED = FINAL | {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED", "success", "
 
 
 def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, timeout: float = 900.0,
-           echo: bool = True):
-    """Follow a run of an EMR DAG until it ended and its cluster is terminated; returns the changes."""
+           echo: bool = True, create_task: str = "create_emr_cluster", pool: str | None = None):
+    """Follow a run of an EMR DAG until it ended and its cluster is terminated; returns the changes.
+
+    `create_task` is the task that returns the cluster id; `pool` (e.g. "default_pool") adds that pool's
+    slots, "<running> running, <deferred> deferred", as changes of kind "pool"."""
     import pandas as pd
 
     t0, last, changes, cluster_id = time.monotonic(), {}, [], None
@@ -46,9 +51,12 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
         for ti in tis:
             if ti["state"]:
                 note("task", ti["task_id"], ti["state"])
-        created = any(ti["task_id"] == "create_emr_cluster" and ti["state"] == "success" for ti in tis)
+        if pool:
+            slots = api.get(f"pools/{pool}")
+            note("pool", pool, f"{slots['running_slots']} running, {slots['deferred_slots']} deferred")
+        created = any(ti["task_id"] == create_task and ti["state"] == "success" for ti in tis)
         if cluster_id is None and created:
-            cluster_id = _created_cluster(api, dag_id, run_id)
+            cluster_id = _created_cluster(api, dag_id, run_id, create_task)
         cluster_state = None
         if cluster_id:
             cluster_state = emr_client.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
@@ -68,9 +76,9 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
     return frame
 
 
-def _created_cluster(api, dag_id: str, run_id: str) -> str | None:
+def _created_cluster(api, dag_id: str, run_id: str, create_task: str) -> str | None:
     """The cluster id the create task pushed to XCom (None until it has run)."""
-    resp = api.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/create_emr_cluster/xcomEntries/"
+    resp = api.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{create_task}/xcomEntries/"
                               "return_value", allow=(404,), params={"deserialize": "true"})
     if resp.status_code == 404:
         return None
@@ -84,7 +92,7 @@ def plot(changes, title: str = "", ax=None):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    lanes = [(k, n) for k, n in dict.fromkeys(zip(changes["kind"], changes["name"])) if k != "run"]
+    lanes = [(k, n) for k, n in dict.fromkeys(zip(changes["kind"], changes["name"])) if k not in ("run", "pool")]
     end = float(changes["seconds"].max()) + 1
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 0.42 * len(lanes) + 1.6))

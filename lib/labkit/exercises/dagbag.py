@@ -10,6 +10,7 @@ import json
 import sys
 
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.definitions.xcom_arg import XComArg
 
 
 def _text(value) -> object:
@@ -41,6 +42,16 @@ def _schedule_assets(dag) -> list[str]:
             for a in ([a[1]] if isinstance(a, tuple) else [a])]
 
 
+def _xcom_sources(task) -> dict[str, list[str]]:
+    """The template fields given an XComArg: field -> the task ids whose XCom it reads when the task runs."""
+    found = {}
+    for name in getattr(task, "template_fields", ()):
+        ids = sorted({op.task_id for op, _ in XComArg.iter_xcom_references(getattr(task, name, None))})
+        if ids:
+            found[name] = ids
+    return found
+
+
 def task_report(task) -> dict:
     return {
         "operator": type(task).__name__,
@@ -56,6 +67,8 @@ def task_report(task) -> dict:
         "outlets": _assets(getattr(task, "outlets", [])),
         "inlets": _assets(getattr(task, "inlets", [])),
         "fields": {name: _text(getattr(task, name, None)) for name in getattr(task, "template_fields", ())},
+        "xcom_args": _xcom_sources(task),
+        "on_failure_fail_dagrun": bool(getattr(task, "on_failure_fail_dagrun", False)),
         "callable": getattr(getattr(task, "python_callable", None), "__name__", None),
     }
 
