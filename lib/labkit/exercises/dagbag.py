@@ -1,12 +1,14 @@
 """Parse one DAG file with Airflow's own DagBag and print, as JSON, what the exercise checks look at.
 
-Run as `python -m labkit.exercises.dagbag <file>...` (a subprocess of the check, with a throwaway AIRFLOW_HOME:
-parsing needs no lab and never touches its metadata database): the learner's file is parsed as the lab's DAG
-processor parses it, and a file that does not import is reported, never raised into the notebook.
+Run as `python -m labkit.exercises.dagbag <file>...`, or `--serve` (the checks' helper process, see `parsing`:
+one JSON list of paths per input line, one JSON line of reports back), with a throwaway AIRFLOW_HOME: parsing
+needs no lab and never touches its metadata database. The learner's file is parsed as the lab's DAG processor
+parses it, and a file that does not import is reported, never raised into the notebook.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from airflow.dag_processing.dagbag import DagBag
@@ -97,5 +99,18 @@ def report(path: str) -> dict:
             "dags": {dag_id: dag_report(dag) for dag_id, dag in bag.dags.items()}}
 
 
+def serve() -> None:
+    """One JSON list of paths per line on stdin -> one JSON line of reports on stdout, until stdin closes."""
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)              # all else written to stdout (Airflow's logging, a print in a DAG file) goes to stderr
+    for line in sys.stdin:
+        paths = json.loads(line)
+        answers.write(json.dumps({path: report(path) for path in paths}) + "\n")
+        answers.flush()
+
+
 if __name__ == "__main__":
-    print(json.dumps({path: report(path) for path in sys.argv[1:]}))
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        print(json.dumps({path: report(path) for path in sys.argv[1:]}))
