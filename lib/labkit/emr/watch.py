@@ -23,6 +23,7 @@ COLORS = {
     "deferred": "#9575cd",
 }
 FINAL = {"TERMINATED", "TERMINATED_WITH_ERRORS"}
+LEFT_RUNNING = 20.0      # seconds a cluster may stay alive (not TERMINATING) after its run ended: then nothing ends it
 ENDED = FINAL | {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED", "success", "failed", "upstream_failed",
                  "skipped"}
 
@@ -35,7 +36,7 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
     slots, "<running> running, <deferred> deferred", as changes of kind "pool"."""
     import pandas as pd
 
-    t0, last, changes, cluster_id = time.monotonic(), {}, [], None
+    t0, last, changes, cluster_id, ended = time.monotonic(), {}, [], None, None
 
     def note(kind: str, name: str, state: str) -> None:
         if last.get((kind, name)) == state:
@@ -64,8 +65,16 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
             for step in reversed(emr_client.list_steps(ClusterId=cluster_id)["Steps"]):
                 note("step", step["Name"], step["Status"]["State"])
         run_state = api.dag_run(dag_id, run_id)["state"]
-        if run_state in ("success", "failed") and (cluster_id is None or cluster_state in FINAL):
+        over = run_state in ("success", "failed")
+        if over and (cluster_id is None or cluster_state in FINAL):
             note("run", run_id, run_state)
+            break
+        # A cluster that nothing terminates (a DAG without its terminate task): say so, do not wait for the timeout.
+        ended = (ended or time.monotonic()) if over and cluster_state != "TERMINATING" else None
+        if ended is not None and time.monotonic() - ended > LEFT_RUNNING:
+            note("run", run_id, run_state)
+            print(f"cluster {cluster_id} is still {cluster_state} after the run ended: no task terminated it "
+                  f"(client.terminate_job_flows(JobFlowIds=[{cluster_id!r}]) does)", flush=True)
             break
         if time.monotonic() - t0 > timeout:
             raise LabError(f"run {run_id} of {dag_id} not finished after {timeout:.0f} s (cluster {cluster_id}: "
