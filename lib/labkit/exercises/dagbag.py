@@ -49,10 +49,12 @@ def _schedule_assets(dag) -> list[str]:
 
 
 def _xcom_sources(task) -> dict[str, list[str]]:
-    """The template fields given an XComArg: field -> the task ids whose XCom it reads when the task runs."""
+    """The template fields given an XComArg: field -> the task ids whose XCom it reads when the task runs
+    (`task:key` when it is not the task's return value: `add_step.output[0]` reads key 0 of add_step)."""
     found = {}
     for name in getattr(task, "template_fields", ()):
-        ids = sorted({op.task_id for op, _ in XComArg.iter_xcom_references(getattr(task, name, None))})
+        ids = sorted({op.task_id if key == "return_value" else f"{op.task_id}:{key}"
+                      for op, key in XComArg.iter_xcom_references(getattr(task, name, None))})
         if ids:
             found[name] = ids
     return found

@@ -34,8 +34,8 @@ def xcom_args(dag: dict, cfg) -> list[str]:
     source = _reads(tasks[SENSOR], "step_id")
     if not source:
         missing.append(f"{SENSOR}.step_id is a string (want step_id = first_step({STEP}.output))")
-    elif not any(s == STEP or STEP in tasks[s]["upstream"] for s in source):
-        missing.append(f"{SENSOR}'s step_id reads {', '.join(source)}, not the step ids {STEP} returned")
+    elif not any(s == STEP or STEP in tasks.get(s, {}).get("upstream", []) for s in source):
+        missing.append(f"{SENSOR}.step_id reads {', '.join(source)}, not the step ids {STEP} returned")
     return missing
 
 
