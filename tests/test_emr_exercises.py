@@ -49,3 +49,10 @@ def test_a_wrong_turn_fails_its_check_with_the_fix(answers, name):
     result = answers[name]
     assert not result.passed and WRONG[name][3] in str(result), str(result)
     assert len(str(result).splitlines()) == 1
+
+
+def test_the_clusters_exercise_answer_is_a_file_that_compiles():
+    """07's last exercise has no check: its answer is loaded on request (`%load solutions/07_clusters.py`)."""
+    path = labkit.load().notebooks_dir / checking.SOLUTIONS / "07_clusters.py"
+    compile(path.read_text(), str(path), "exec")
+    assert "%load solutions/07_clusters.py" in (labkit.load().notebooks_dir / "07_emr_job.ipynb").read_text()
