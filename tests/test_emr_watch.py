@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.emr import watch
+from labkit.emr_client import watch
 
 
 class Script:
