@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from labkit import LabError, secrets
+from labkit import LabError, secrets, state
 
 from helpers import isolated_lab
 
@@ -16,6 +16,8 @@ def test_generated_once_and_private(monkeypatch):
         assert secrets.get(cfg, "mariadb_emr") != first
         assert stat.S_IMODE(cfg.secrets_dir.stat().st_mode) == 0o700
         assert stat.S_IMODE((cfg.secrets_dir / "postgres_airline").stat().st_mode) == 0o600
+        # the first secret of a fresh lab marks its state folder as labkit's (else the next `up` refuses it)
+        assert state.is_state_dir(cfg.state_dir)
 
 
 def test_missing_or_empty_secret_is_a_clear_error(monkeypatch):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from labkit.config import Config
 from labkit.errors import LabError
-from labkit.state import create_private, private_dir
+from labkit.state import create_private, ensure_state_dir, private_dir
 
 
 def _file(cfg: Config, name: str) -> Path:
@@ -14,6 +14,8 @@ def _file(cfg: Config, name: str) -> Path:
 
 
 def ensure_dir(cfg: Config) -> Path:
+    """The secrets folder, inside a state folder that is marked as the lab's (so a later `up` or purge knows it)."""
+    ensure_state_dir(cfg)
     return private_dir(cfg.secrets_dir)
 
 
