@@ -1,0 +1,287 @@
+"""Each fault as one scenario: a good state first, the fault injected (inject.py) at one moment of the real
+code, what the learner is shown, the documented recovery, and the rows lost or doubled afterwards.
+
+The tests in tests/faults/ assert on an `Outcome`; bench/faults.py prints them as a table. A scenario takes
+a running lab (`cfg`) and a scratch folder of its own, and leaves the lab healthy.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import inject
+
+from labkit import aggregation, connections, sqoop, workshop_job
+from labkit.datasets import dummy
+from labkit.errors import LabError
+from labkit.sqoop import engine as sqoop_engine
+
+LABKIT = str(Path(sys.executable).with_name("labkit"))
+DAY = "2021-01-01"                      # in both scales' date range; the DAG's runs use their own days
+
+
+@dataclass
+class Outcome:
+    fault: str
+    line: str                 # what the learner is shown: the one error line ("" when nothing failed)
+    lost: int                 # rows missing from the final state (after the recovery)
+    doubled: int              # rows present twice in it
+    recovery: str             # what was done to recover (what the notebooks teach)
+    recovered: bool           # the recovery left the correct state
+    kept: bool = True         # the good state from before the fault survived the fault itself
+    detail: str = ""
+
+    @property
+    def one_line(self) -> bool:
+        return bool(self.line) and "\n" not in self.line and "Traceback" not in self.line
+
+    @property
+    def survived(self) -> bool:
+        return self.one_line and self.lost == 0 and self.doubled == 0 and self.recovered and self.kept
+
+
+def error_line(call) -> str:
+    """What a learner is shown when `call` fails: `labkit: error: <line>` for a LabError (as the CLI prints
+    it), the whole traceback for anything else; "" when it did not fail."""
+    try:
+        call()
+    except LabError as exc:
+        return f"labkit: error: {exc}"
+    except Exception:  # noqa: BLE001 - a raw exception is the finding
+        return traceback.format_exc(limit=3)
+    return ""
+
+
+def cli_line(argv: list[str]) -> tuple[int, str]:
+    """Run a labkit command as a learner would (a terminal, a notebook's `!`); its exit status and stderr."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stderr.strip()
+
+
+# -- counting -----------------------------------------------------------------------------------------------
+def pg_counts(cfg, table: str, where: str = "true") -> tuple[int, int]:
+    """(rows, distinct ids) of a table in airline_db (0, 0 when it does not exist)."""
+    frame = dummy.query(cfg, "select to_regclass(%s) is not null as present", (table,))
+    if not frame.present[0]:
+        return 0, 0
+    frame = dummy.query(cfg, f"select count(*) as n, count(distinct id) as ids from {table} where {where}")
+    return int(frame.n[0]), int(frame.ids[0])
+
+
+def landed_counts(folder: Path) -> tuple[int, int]:
+    """(rows, distinct ids) of a finished landing (its parquet parts, _SUCCESS present), else (0, 0)."""
+    import duckdb
+
+    folder = Path(folder)
+    if not (folder / "_SUCCESS").exists() or not list(folder.glob("part-m-*.parquet")):
+        return 0, 0
+    with duckdb.connect() as con:
+        return con.execute(f"select count(*), count(distinct id) from read_parquet('{folder}/part-m-*.parquet')"
+                           ).fetchone()
+
+
+def lost_doubled(counts: tuple[int, int], expected: int) -> tuple[int, int]:
+    rows, ids = counts
+    return max(0, expected - ids), rows - ids
+
+
+def leftovers(target: Path) -> list[str]:
+    """An import's staging or old folders left beside its target (its lock file stays, by design)."""
+    name = Path(target).name
+    return sorted(p.name for p in Path(target).parent.glob(f".{name}.sqoop-*") if p.name != f".{name}.sqoop-lock")
+
+
+# -- the DAG's day, as its tasks do it ----------------------------------------------------------------------
+def day_where(ds: str = DAY) -> str:
+    return sqoop.interval_where(*workshop_job.day_interval(ds))
+
+
+def generate_day(cfg, ds: str = DAY, crash_after: str | None = None) -> int:
+    """The DAG's first task for day `ds`: its SQL file, one statement at a time in one transaction, committed
+    at the end (what SQLExecuteQueryOperator with split_statements does). Returns the day's count (its XCom).
+    `crash_after`: kill PostgreSQL right after the statement that starts with these words, before the commit."""
+    conn = dummy.connect(cfg)
+    try:
+        with conn.cursor() as cur:
+            for statement in dummy.statements(workshop_job.generate_sql(cfg, ds)):
+                cur.execute(statement)
+                if crash_after and statement.lower().startswith(crash_after):
+                    inject.crash(cfg, "postgres")
+            count = cur.fetchone()[0]
+        conn.commit()
+        return count
+    finally:
+        conn.close()
+
+
+def import_day(cfg, target: Path, ds: str = DAY, expect_rows: int | None = None):
+    """The DAG's second task for day `ds`, called as a function (the same flags)."""
+    pg = connections.get(cfg, "postgres")
+    return sqoop.import_table(pg.jdbc_url, username=pg.login, password=pg.password, table=workshop_job.TABLE,
+                              where=day_where(ds), split_by="id", num_mappers=2, expect_rows=expect_rows,
+                              target_dir=target, as_parquetfile=True, delete_target_dir=True, progress=False,
+                              log=lambda *_: None)
+
+
+def day_rows() -> int:
+    return dummy.LINES * 24 * 60
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------------------
+def postgres_during_generation(cfg, work: Path) -> Outcome:
+    """PostgreSQL killed while the fast path streams the dummy table (a third of its lines sent)."""
+    dummy.ensure_table(cfg, progress=False)
+    real = dummy.line_rows
+
+    def streaming(line, created):
+        if line == dummy.LINES // 3:
+            inject.crash(cfg, "postgres")
+        return real(line, created)
+
+    with inject.patched(dummy, "line_rows", streaming):
+        line = error_line(lambda: dummy.create_table(cfg, progress=False))
+    inject.recover(cfg, "postgres")
+    emptied = not dummy.table_is_complete(cfg)               # UNLOGGED: the crash emptied the old table
+    said = dummy.ensure_table(cfg, progress=False)           # the notebook's cell, run again
+    lost, doubled = lost_doubled(pg_counts(cfg, dummy.TABLE), dummy.expected_rows(cfg))
+    leftover = pg_counts(cfg, f"{dummy.TABLE}__new") != (0, 0)
+    return Outcome("postgres killed during the generation (fast path COPY)", line, lost, doubled,
+                   "labkit up; run the cell again (ensure_table)", dummy.table_is_complete(cfg) and not leftover,
+                   detail=f"old table emptied by the crash: {emptied}; then {said}")
+
+
+def postgres_during_seed_ctas(cfg, work: Path) -> Outcome:
+    """PostgreSQL killed inside the seed CTAS's transaction, after the CTAS wrote its rows, before the commit."""
+    real = dummy.statements
+
+    def then_wait(script):                # the CTAS, then a pause that holds its transaction open
+        return [*real(script), "select pg_sleep(60)"]
+
+    import threading
+
+    killer = threading.Thread(target=lambda: (inject.wait_for_statement(cfg, "pg_sleep(60)"),
+                                              inject.crash(cfg, "postgres")))
+    with inject.patched(dummy, "statements", then_wait):
+        killer.start()
+        line = error_line(lambda: dummy.create_table(cfg, variant="seed", progress=False))
+        killer.join()
+    inject.recover(cfg, "postgres")
+    said = dummy.ensure_table(cfg, progress=False)           # back to the fixed table the series uses
+    lost, doubled = lost_doubled(pg_counts(cfg, dummy.TABLE), dummy.expected_rows(cfg))
+    return Outcome("postgres killed during the seed CTAS", line, lost, doubled,
+                   "labkit up; build the table again", dummy.table_is_complete(cfg), detail=said)
+
+
+def postgres_during_daily_generation(cfg, work: Path) -> Outcome:
+    """The DAG's per-day generation killed after its insert, before its commit (a rerun of a day that exists)."""
+    other = "2021-01-02"
+    generate_day(cfg, DAY)
+    generate_day(cfg, other)
+    line = ""
+    try:
+        generate_day(cfg, DAY, crash_after="insert")
+    except Exception as exc:  # noqa: BLE001 - what Airflow's SQL operator shows: the driver's exception line
+        line = f"{type(exc).__module__}.{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    inject.recover(cfg, "postgres")
+    kept = pg_counts(cfg, workshop_job.TABLE, day_where(DAY)) == (day_rows(), day_rows()) and \
+        pg_counts(cfg, workshop_job.TABLE, day_where(other)) == (day_rows(), day_rows())   # rolled back, logged
+    count = generate_day(cfg, DAY)                          # the task's retry
+    lost, doubled = lost_doubled(pg_counts(cfg, workshop_job.TABLE, day_where(DAY)), day_rows())
+    return Outcome("postgres killed during the DAG's generation", line, lost, doubled,
+                   "labkit up; the task's retry (or clear it)", count == day_rows() and
+                   pg_counts(cfg, workshop_job.TABLE, day_where(other)) == (day_rows(), day_rows()), kept=kept)
+
+
+def postgres_during_import(cfg, work: Path) -> Outcome:
+    """PostgreSQL killed once the mappers are connected, as their COPY starts; a good landing of the day exists."""
+    target = work / "import" / f"ds={DAY}"
+    expected = generate_day(cfg, DAY)
+    import_day(cfg, target, expect_rows=expected)
+    real = sqoop_engine._progress_bars
+
+    def crash_then_bars(splits, progress):
+        inject.crash(cfg, "postgres")
+        return real(splits, progress)
+
+    with inject.patched(sqoop_engine, "_progress_bars", crash_then_bars):
+        line = error_line(lambda: import_day(cfg, target, expect_rows=expected))
+    kept = landed_counts(target) == (expected, expected) and not leftovers(target)
+    inject.recover(cfg, "postgres")
+    import_day(cfg, target, expect_rows=expected)           # the task's retry
+    lost, doubled = lost_doubled(landed_counts(target), expected)
+    return Outcome("postgres killed during the import", line, lost, doubled, "labkit up; import again (retry)",
+                   landed_counts(target) == (expected, expected) and not leftovers(target), kept=kept)
+
+
+def postgres_between_unlogged(cfg, work: Path) -> Outcome:
+    """PostgreSQL killed between notebook 03's table and notebook 04's import: the UNLOGGED table comes back
+    empty, and the import (the CLI, as 04 runs it) must not replace the good landing with nothing."""
+    aggregation.ensure_landed(cfg, progress=False)
+    expected, target = dummy.expected_rows(cfg), aggregation.input_dir(cfg)
+    inject.crash(cfg, "postgres")
+    inject.recover(cfg, "postgres")
+    emptied = pg_counts(cfg, dummy.TABLE) == (0, 0) and not dummy.table_is_complete(cfg)
+    status, line = cli_line([LABKIT, *sqoop.lab_command(cfg, dummy.TABLE, target, "-m", "2", "--as-parquetfile",
+                                                      "--delete-target-dir", "--no-progress")[1:]])
+    kept = status != 0 and landed_counts(target) == (expected, expected)
+    said = aggregation.ensure_landed(cfg, progress=False)    # 05's cell (and `labkit prepare 05`): rebuild, import
+    lost, doubled = lost_doubled(landed_counts(target), expected)
+    return Outcome("postgres killed between generation and import (UNLOGGED table)", line, lost, doubled,
+                   "labkit up; build the table again, import again (ensure_landed)",
+                   dummy.table_is_complete(cfg) and landed_counts(target) == (expected, expected), kept=kept,
+                   detail=f"table emptied: {emptied}; then {said}")
+
+
+def postgres_between_daily(cfg, work: Path) -> Outcome:
+    """The DAG's retry path: the day generated and committed, PostgreSQL killed, the import tried while it is
+    down (the first try), `labkit up`, the import again with --expect-rows (the retry)."""
+    target = work / "between" / f"ds={DAY}"
+    expected = generate_day(cfg, DAY)
+    inject.crash(cfg, "postgres")
+    line = error_line(lambda: import_day(cfg, target, expect_rows=expected))
+    kept = not target.exists() and not leftovers(target)
+    inject.recover(cfg, "postgres")
+    import_day(cfg, target, expect_rows=expected)
+    lost, doubled = lost_doubled(landed_counts(target), expected)
+    return Outcome("postgres killed between the DAG's generation and import", line, lost, doubled,
+                   "labkit up; the task's retry", landed_counts(target) == (expected, expected), kept=kept)
+
+
+# -- the landing zone ---------------------------------------------------------------------------------------
+def landing_disk_full(cfg, work: Path) -> Outcome:
+    """The day's landing on a small file system (tmpfs) with room for one landing and not two: the retry of
+    the import (which stages beside the target) fills it."""
+    expected = generate_day(cfg, DAY)
+    probe = work / "probe" / f"ds={DAY}"
+    import_day(cfg, probe, expect_rows=expected)
+    size = inject.folder_bytes(probe) / 2**20
+    shutil.rmtree(probe.parent)
+    disk = work / "small-disk"
+    with inject.small_disk(disk, mib=size * 1.5 + 0.1):
+        target = disk / f"ds={DAY}"
+        import_day(cfg, target, expect_rows=expected)
+        line = error_line(lambda: import_day(cfg, target, expect_rows=expected))
+        kept = landed_counts(target) == (expected, expected) and not leftovers(target)
+        inject.resize(disk, size * 3 + 1)                  # "free space there", then the retry
+        import_day(cfg, target, expect_rows=expected)
+        counts = landed_counts(target)
+        clean = not leftovers(target)
+    lost, doubled = lost_doubled(counts, expected)
+    return Outcome("landing zone's disk full during the import", line, lost, doubled,
+                   "free space; import again (retry)", counts == (expected, expected) and clean, kept=kept,
+                   detail=f"tmpfs of {size * 1.5 + 0.1:.1f} MiB for a {size:.1f} MiB landing")
+
+
+SCENARIOS = {
+    "postgres_during_generation": postgres_during_generation,
+    "postgres_during_seed_ctas": postgres_during_seed_ctas,
+    "postgres_during_daily_generation": postgres_during_daily_generation,
+    "postgres_during_import": postgres_during_import,
+    "postgres_between_unlogged": postgres_between_unlogged,
+    "postgres_between_daily": postgres_between_daily,
+    "landing_disk_full": landing_disk_full,
+}
