@@ -15,8 +15,8 @@ from pathlib import Path
 
 import inject
 
-from labkit import aggregation, connections, sqoop, workshop_job
-from labkit.datasets import dummy
+from labkit import aggregation, connections, emr, procs, services, sqoop, workshop_job
+from labkit.datasets import dummy, retail
 from labkit.errors import LabError
 from labkit.sqoop import engine as sqoop_engine
 
@@ -276,6 +276,122 @@ def landing_disk_full(cfg, work: Path) -> Outcome:
                    detail=f"tmpfs of {size * 1.5 + 0.1:.1f} MiB for a {size:.1f} MiB landing")
 
 
+# -- the aggregation's input ------------------------------------------------------------------------------
+def files_of(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def truncated_input(cfg, work: Path) -> Outcome:
+    """A landed parquet part cut in half (a copy that stopped), then the aggregation of that day; the day's
+    aggregates from an earlier run exist and must stay as they were."""
+    expected = generate_day(cfg, DAY)
+    landed, output = work / "truncated" / f"ds={DAY}", work / "truncated" / "aggregates"
+    import_day(cfg, landed, expect_rows=expected)
+    previous = work / "truncated" / "previous"
+    aggregation.duckdb_aggregate(landed, previous)         # "an earlier run's" aggregates of the day, in place
+    for table in (aggregation.HOURLY, aggregation.DAILY):
+        part = aggregation.partition_dir(output, table, DAY)
+        part.mkdir(parents=True)
+        shutil.copy(previous / f"{table}.parquet", part / "part-00000.parquet")
+    before = files_of(output)
+    inject.truncate(sorted(landed.glob("part-m-*.parquet"))[0], keep=0.5)
+    line = error_line(lambda: aggregation.run(cfg, DAY, input=landed, output=output))
+    kept = files_of(output) == before
+    import_day(cfg, landed, expect_rows=expected)           # land it again, then run the aggregation again
+    aggregation.run(cfg, DAY, input=landed, output=output)
+    total = int(aggregation.read(output, aggregation.DAILY, DAY)["rows"].sum())
+    hourly = int(aggregation.read(output, aggregation.HOURLY, DAY)["rows"].sum())
+    return Outcome("a truncated landed parquet file, then the aggregation", line, max(0, expected - total),
+                   max(0, total - expected), "import again, run the aggregation again", total == hourly == expected,
+                   kept=kept)
+
+
+# -- MariaDB during the EMR step's write --------------------------------------------------------------------
+def emr_step(cfg, ds: str) -> dict:
+    """The DAG's step (its own Args, with the lab's variables) as an EMR API StepConfig for day `ds`."""
+    import re
+
+    values = {**connections.variables(cfg)}
+    args = ["spark-submit", "--deploy-mode", "cluster", "--jars", values["JDBC_JAR_PATH"],
+            f"{values['SPARK_JOBS_PATH']}/retail_quantity.py", "--input", values["RAW_DATA_PATH"],
+            "--jdbc-url", f"jdbc:mysql://{values['AURORA_ENDPOINT']}/airflow", "--table", "emr_table",
+            "--credentials", values["EMR_JDBC_CREDENTIALS"], "--run-date", ds]
+    assert not any(re.search(r"{{|}}", a) for a in args)
+    return {"Name": f"retail_quantity {ds}", "ActionOnFailure": "CONTINUE",
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args}}
+
+
+def run_step(cfg, ds: str, while_running=None) -> dict:
+    """A one-step cluster that ends after its step (what the DAG's tasks do); the step's final status."""
+    import time
+
+    client = emr.client(cfg)
+    values = connections.variables(cfg)
+    cid = client.run_job_flow(
+        Name=f"faults {ds}", ReleaseLabel=values["EMR_RELEASE_LABEL"], LogUri=values["EMR_LOG_URI"],
+        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": False},
+        Steps=[emr_step(cfg, ds)], JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole")["JobFlowId"]
+    [sid] = [s["Id"] for s in client.list_steps(ClusterId=cid)["Steps"]]
+    if while_running is not None:
+        while_running()
+    deadline = time.monotonic() + 600
+    while (status := client.describe_step(ClusterId=cid, StepId=sid)["Step"]["Status"])["State"] \
+            not in ("COMPLETED", "FAILED", "CANCELLED"):
+        assert time.monotonic() < deadline, f"step {sid} still {status['State']}"
+        time.sleep(1)
+    client.get_waiter("cluster_terminated").wait(ClusterId=cid, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return status
+
+
+def mariadb_root(cfg):
+    return services.get(cfg, "mariadb").connect(user="root", database="airflow")
+
+
+PAUSE = "SET @paused = SLEEP(120)"
+
+
+def mariadb_during_step_write(cfg, work: Path) -> Outcome:
+    """MariaDB killed while the EMR step writes the date's row (its INSERT held by a trigger that sleeps, so
+    the kill lands inside the write); the date's row from an earlier run exists and must stay whole."""
+    ds = "2024-05-31"
+    retail.generate(cfg, progress=False)
+    emr.stage_job(cfg)
+    expected = retail.expected_quantity_sum(retail.rows_for(cfg))
+    with mariadb_root(cfg) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS emr_table (date VARCHAR(255), value BIGINT)")
+        cur.execute("DELETE FROM emr_table WHERE date = %s", (ds,))
+        cur.execute("INSERT INTO emr_table VALUES (%s, %s)", (ds, expected))      # the earlier run's row
+        cur.execute("DROP TRIGGER IF EXISTS faults_pause")
+        cur.execute(f"CREATE TRIGGER faults_pause BEFORE INSERT ON emr_table FOR EACH ROW {PAUSE}")
+        conn.commit()
+
+    def crash_during_insert():
+        def inserting():
+            with mariadb_root(cfg) as conn, conn.cursor() as cur:
+                # inside the trigger the session shows the trigger's statement, as its definer (root)
+                cur.execute("SELECT count(*) FROM information_schema.processlist WHERE state = 'User sleep' "
+                            "AND info = %s AND id <> connection_id()", (PAUSE,))
+                return cur.fetchone()[0] > 0 or None
+        procs.wait_for(inserting, timeout=240, what="the step's INSERT into emr_table", interval=0.5)
+        inject.crash(cfg, "mariadb")
+
+    try:
+        status = run_step(cfg, ds, while_running=crash_during_insert)
+    finally:
+        inject.recover(cfg, "mariadb")
+        with mariadb_root(cfg) as conn, conn.cursor() as cur:
+            cur.execute("DROP TRIGGER IF EXISTS faults_pause")
+            conn.commit()
+    reason = status.get("FailureDetails", {}).get("Reason", "")
+    line = f"step {status['State']}: {reason}" if status["State"] != "COMPLETED" else ""
+    kept = emr.results(cfg, ds) == [(ds, expected)]
+    again = run_step(cfg, ds)                                 # the recovery: the step (the DAG run) again
+    rows = emr.results(cfg, ds)
+    return Outcome("mariadb killed during the EMR step's write", line, 0 if rows else 1, max(0, len(rows) - 1),
+                   "labkit up; run the step again (clear the DAG run)",
+                   again["State"] == "COMPLETED" and rows == [(ds, expected)], kept=kept)
+
+
 SCENARIOS = {
     "postgres_during_generation": postgres_during_generation,
     "postgres_during_seed_ctas": postgres_during_seed_ctas,
@@ -284,4 +400,6 @@ SCENARIOS = {
     "postgres_between_unlogged": postgres_between_unlogged,
     "postgres_between_daily": postgres_between_daily,
     "landing_disk_full": landing_disk_full,
+    "truncated_input": truncated_input,
+    "mariadb_during_step_write": mariadb_during_step_write,
 }
