@@ -39,7 +39,7 @@ def airflow_component(cfg, component: str) -> psutil.Process:
     """One of Airflow's components (`api-server`, `scheduler`, ...) under the lab's supervisor."""
     supervisor = psutil.Process(services.get(cfg, "airflow").pid())
     for child in supervisor.children():
-        if component in " ".join(child.cmdline()):
+        if component in " ".join(child.cmdline()).replace("_", "-"):     # `airflow api_server -- host:...`
             return child
     raise RuntimeError(f"no Airflow {component} under the supervisor (pid {supervisor.pid})")
 

@@ -392,6 +392,55 @@ def mariadb_during_step_write(cfg, work: Path) -> Outcome:
                    again["State"] == "COMPLETED" and rows == [(ds, expected)], kept=kept)
 
 
+# -- Airflow's api-server during a run -------------------------------------------------------------------------
+def task_states(api, run_id: str) -> dict[str, str]:
+    return {ti["task_id"]: ti["state"] for ti in api.task_instances(workshop_job.DAG_ID, run_id)}
+
+
+def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00:00Z") -> Outcome:
+    """`kill -9` of Airflow's api-server while the workshop DAG's first task runs: what `follow` (notebook 06)
+    shows, then `labkit up`, the run followed again (and cleared, the UI's Clear, if it failed), and the day's
+    rows counted three ways."""
+    import time
+
+    airflow = services.get(cfg, "airflow")
+    api = airflow.api()
+    api.wait_for_dag(workshop_job.DAG_ID, timeout=180)
+    api.unpause(workshop_job.DAG_ID)
+    run_id = api.run_for_date(workshop_job.DAG_ID, logical_date)
+    ds = api.dag_run(workshop_job.DAG_ID, run_id)["data_interval_start"][:10]
+    try:
+        procs.wait_for(lambda: "running" in task_states(api, run_id).values() or None,
+                       timeout=300, what="a task of the run to run", interval=0.5)
+        killed_during = [t for t, state in task_states(api, run_id).items() if state == "running"]
+        inject.kill_airflow_component(cfg, "api-server")
+        line = error_line(lambda: api.follow(workshop_job.DAG_ID, run_id, timeout=120, progress=False))
+        procs.wait_for(lambda: airflow.pid() is None, timeout=90, what="Airflow's supervisor to stop")
+        said = inject.recover(cfg)                            # `labkit up`
+        api = airflow.api()
+        after_up = task_states(api, run_id)
+        t0 = time.monotonic()
+        final = api.follow(workshop_job.DAG_ID, run_id, timeout=600, progress=False)["state"]
+        recovery = "labkit up (the run went on)"
+        if final != "success":
+            api.clear_run(workshop_job.DAG_ID, run_id)        # what the UI's Clear does (notebook 06)
+            final = api.follow(workshop_job.DAG_ID, run_id, timeout=600, progress=False)["state"]
+            recovery = "labkit up; clear the run"
+        seconds = time.monotonic() - t0
+    finally:
+        api = airflow.api() if airflow.pid() else api
+        if airflow.pid():
+            api.pause(workshop_job.DAG_ID)
+    source = workshop_job.source_rows(cfg, ds)
+    landed = workshop_job.landed_rows(cfg, ds) if final == "success" else 0
+    aggregated = workshop_job.aggregated_rows(cfg, ds) if final == "success" else 0
+    return Outcome("airflow api-server killed during a run", line, max(0, source - min(landed, aggregated)),
+                   max(0, max(landed, aggregated) - source), recovery,
+                   final == "success" and source == landed == aggregated == day_rows(),
+                   detail=f"killed during {killed_during}; after `labkit up`: {after_up}; the run then took "
+                          f"{seconds:.0f} s more; up said {said[-1]}")
+
+
 SCENARIOS = {
     "postgres_during_generation": postgres_during_generation,
     "postgres_during_seed_ctas": postgres_during_seed_ctas,
@@ -402,4 +451,5 @@ SCENARIOS = {
     "landing_disk_full": landing_disk_full,
     "truncated_input": truncated_input,
     "mariadb_during_step_write": mariadb_during_step_write,
+    "api_server_during_run": api_server_during_run,
 }
