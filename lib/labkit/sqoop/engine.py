@@ -175,7 +175,7 @@ def failure(exc: BaseException, source, target: Path) -> LabError | None:
         return LabError(f"PostgreSQL at {source.address} stopped answering during the import ({why}); {kept}; "
                         "once it runs again (the lab: `labkit up postgres`), run the import again")
     if isinstance(exc, psycopg2.Error):
-        return LabError(f"PostgreSQL at {source.address} refused the import's query ({why}); {kept}")
+        return LabError(f"a mapper's COPY failed: {why}; {kept}")
     if isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or "No space left on device" in str(exc)):
         free = shutil.disk_usage(target.parent).free if target.parent.exists() else 0
         return LabError(f"no space left on the device of {target.parent} ({free / 2**20:,.1f} MiB free) while "
