@@ -28,11 +28,29 @@ def crash(cfg, name: str) -> int:
         raise RuntimeError(f"{name} is not running: nothing to crash")
     members = [pid, *(p.pid for p in psutil.Process(pid).children(recursive=True))]
     procs.stop(pid, sig=signal.SIGKILL, timeout=10)
-    # Gone from the process table too (a zombie still answers kill(pid, 0): PostgreSQL would take the
-    # postmaster.pid of a zombie for a live server), and the port closed.
-    procs.wait_for(lambda: not any(psutil.pid_exists(p) for p in members) and procs.port_is_free(service.port),
-                   timeout=30, what=f"{name}'s processes to be gone")
+    # Gone from the process table too where we can wait for it: a zombie still answers kill(pid, 0), and
+    # PostgreSQL takes the postmaster.pid of a zombie for a live server. Our own children we reap; another
+    # parent's zombies (pid 1 reaps them) are waited for a while, then left.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        left = [p for p in members if not _gone(p)]
+        if not left and procs.port_is_free(service.port):
+            break
+        time.sleep(0.1)
+    procs.wait_for(lambda: procs.port_is_free(service.port), timeout=30, what=f"{name}'s port to close")
     return pid
+
+
+def _gone(pid: int) -> bool:
+    try:
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.NoSuchProcess:
+        return True
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid          # our child: reaped now
+    except ChildProcessError:
+        return False                                          # another parent's zombie: not yet
 
 
 def airflow_component(cfg, component: str) -> psutil.Process:

@@ -6,6 +6,7 @@ a running lab (`cfg`) and a scratch folder of its own, and leaves the lab health
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -397,7 +398,7 @@ def task_states(api, run_id: str) -> dict[str, str]:
     return {ti["task_id"]: ti["state"] for ti in api.task_instances(workshop_job.DAG_ID, run_id)}
 
 
-def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00:00Z") -> Outcome:
+def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00:00Z", finish: bool = True) -> Outcome:
     """`kill -9` of Airflow's api-server while the workshop DAG's first task runs: what `follow` (notebook 06)
     shows, then `labkit up`, the run followed again (and cleared, the UI's Clear, if it failed), and the day's
     rows counted three ways."""
@@ -419,6 +420,12 @@ def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00
         said = inject.recover(cfg)                            # `labkit up`
         api = airflow.api()
         after_up = task_states(api, run_id)
+        if not finish:          # the tests stop here (the run's end costs a DAG run; the bench goes on)
+            api.request("PATCH", f"dags/{workshop_job.DAG_ID}/dagRuns/{run_id}", json={"state": "failed"},
+                        allow=(409,))
+            return Outcome("airflow api-server killed during a run (rows not counted)", line, 0, 0, "labkit up",
+                           services.get(cfg, "airflow").status().healthy and bool(after_up),
+                           detail=f"killed during {killed_during}; after `labkit up`: {after_up}")
         t0 = time.monotonic()
         final = api.follow(workshop_job.DAG_ID, run_id, timeout=600, progress=False)["state"]
         recovery = "labkit up (the run went on)"
@@ -441,6 +448,48 @@ def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00
                           f"{seconds:.0f} s more; up said {said[-1]}")
 
 
+# -- the lab's processes ------------------------------------------------------------------------------------
+def stale_pid_file(cfg, work: Path) -> Outcome:
+    """PostgreSQL stopped, its pid file left naming an unrelated live program (a reused pid): `labkit up` must
+    neither trust nor signal it, and start the real server; its tables are all there."""
+    expected = generate_day(cfg, DAY)
+    pg = services.get(cfg, "postgres")
+    pg.stop()
+    bystander = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        pg.pid_file.write_text(f"{bystander.pid}\n")         # what an older labkit wrote: a bare pid
+        said = inject.recover(cfg, "postgres")
+        alive = bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+    line = next((s for s in said if s.startswith("postgres:")), "")
+    lost, doubled = lost_doubled(pg_counts(cfg, workshop_job.TABLE, day_where(DAY)), expected)
+    return Outcome("a stale pid file naming an unrelated live process", line, lost, doubled, "labkit up",
+                   pg.pid() not in (None, bystander.pid) and "starting on" in line, kept=alive)
+
+
+def two_ups_at_once(cfg, work: Path) -> Outcome:
+    """Two `labkit up postgres mariadb` at once on a fresh lab of their own: the second waits for the first
+    (saying so) and reuses what it started; no server is started twice or restarted."""
+    env = {**os.environ, "LAB_STATE_DIR": str(work / "two-ups")}
+    for key in ("POSTGRES", "MARIADB", "AIRFLOW", "EMR"):
+        env[f"LAB_PORT_{key}"] = str(procs.free_port())
+    argv = [LABKIT, "up", "postgres", "mariadb"]
+    runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for _ in range(2)]
+    try:
+        outputs = [run.communicate(timeout=300) for run in runs]
+    finally:
+        subprocess.run([LABKIT, "down"], env=env, capture_output=True, timeout=300)
+    said = "".join(out for out, _ in outputs)
+    once = all(said.count(f"{name}: starting on") == 1 and said.count(f"{name}: already running") == 1
+               for name in ("postgres", "mariadb"))
+    line = next((ln for ln in said.splitlines() if "waiting for `labkit up`" in ln), "")
+    return Outcome("two `labkit up` at once", line, 0, 0, "none needed (the second waits)",
+                   [r.returncode for r in runs] == [0, 0] and once and "restarting" not in said)
+
+
 SCENARIOS = {
     "postgres_during_generation": postgres_during_generation,
     "postgres_during_seed_ctas": postgres_during_seed_ctas,
@@ -452,4 +501,6 @@ SCENARIOS = {
     "truncated_input": truncated_input,
     "mariadb_during_step_write": mariadb_during_step_write,
     "api_server_during_run": api_server_during_run,
+    "stale_pid_file": stale_pid_file,
+    "two_ups_at_once": two_ups_at_once,
 }

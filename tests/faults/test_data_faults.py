@@ -86,3 +86,9 @@ def test_the_landing_disk_full_keeps_the_previous_landing(cfg, tmp_path):
     except scenarios.inject.NoSmallDisk as exc:
         pytest.skip(f"no small file system here: {exc}")
     check(outcome, "labkit: error: no space left on the device of", "what it held is kept", "free space there")
+
+
+def test_a_stale_pid_file_naming_an_unrelated_process(cfg, tmp_path):
+    """tests/test_procs.py checks status and stop; here `labkit up` itself: the bystander is left alone and the
+    real server starts with its data. (Two `labkit up` at once: tests/faults/test_process_hygiene.py.)"""
+    check(scenarios.stale_pid_file(cfg, tmp_path), "postgres: starting on")
