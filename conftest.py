@@ -24,6 +24,8 @@ def pytest_configure(config):
         os.environ[f"LAB_PORT_{name}"] = str(port)
     os.environ["LAB_SCALE"] = "smoke"
     os.environ["LAB_PROFILE"] = "local"
+    os.environ["LAB_WORKSPACE_DIR"] = str(TEST_STATE_DIR / "workspace")   # purged with the state folder
+    os.environ["LAB_SOLUTIONS"] = "1"      # nbval runs the notebooks' exercises with their solutions applied
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 

@@ -55,7 +55,7 @@ def test_unknown_setting_in_file_lists_valid_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_CONFIG", str(bad))
     with pytest.raises(LabError) as err:
         labkit.load()
-    assert "scael" in str(err.value) and "profile, scale, state_dir, service_user" in str(err.value)
+    assert "scael" in str(err.value) and "profile, scale, state_dir, workspace_dir, service_user" in str(err.value)
 
 
 def test_unknown_section_and_broken_toml(tmp_path, monkeypatch):
@@ -67,3 +67,11 @@ def test_unknown_section_and_broken_toml(tmp_path, monkeypatch):
     bad.write_text("[lab\n")
     with pytest.raises(LabError, match="not valid TOML"):
         labkit.load()
+
+
+def test_the_workspace_is_a_setting_and_its_dags_folder_is_inside_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_WORKSPACE_DIR", str(tmp_path / "mine"))
+    cfg = labkit.load()
+    assert cfg.workspace_dir == tmp_path / "mine" and cfg.workspace_dags_dir == tmp_path / "mine" / "dags"
+    monkeypatch.delenv("LAB_WORKSPACE_DIR")
+    assert labkit.load().workspace_dir == labkit.load().root / "workspace"

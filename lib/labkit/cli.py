@@ -1,4 +1,4 @@
-"""`labkit up|down|status|doctor|logs|env|run|prepare|jupyter|sqoop`: the lab from a terminal (the notebooks call the same functions)."""
+"""`labkit up|down|status|doctor|logs|env|run|prepare|jupyter|workspace|check|sqoop`: the lab from a terminal (the notebooks call the same functions)."""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +6,10 @@ import json
 import sys
 import time
 
-from labkit import config, doctor, java, jupyter, prepare, procs, runner, services, sqoop
+from labkit import config, doctor, exercises, java, jupyter, prepare, procs, runner, services, workspace
 from labkit.errors import LabError
 from labkit.services.airflow import airflow_env
+from labkit.workshop import sqoop
 
 
 def _mb(n: int) -> str:
@@ -104,6 +105,27 @@ def cmd_jupyter(cfg, args) -> int:
     return 0
 
 
+def cmd_workspace(cfg, args) -> int:
+    """Where the learner's DAGs are; `reset` moves them aside (to .trash/) for a fresh start."""
+    if args.action == "reset":
+        aside = workspace.reset(cfg)
+        print(f"workspace {cfg.workspace_dags_dir} is empty again"
+              + (f"; your files are in {aside}" if aside else " (it held no DAG file)"))
+        return 0
+    workspace.ensure(cfg)
+    files = workspace.learner_files(cfg)
+    print(f"{cfg.workspace_dags_dir}  (Airflow's DAG bundle '{workspace.BUNDLE}')")
+    for path in files:
+        print(f"  {path.name}")
+    return 0
+
+
+def cmd_check(cfg, args) -> int:
+    result = exercises.check(args.exercise, cfg)
+    print(result)
+    return 0 if result.passed else 1
+
+
 def cmd_sqoop(cfg, args) -> int:
     return sqoop.run(args)
 
@@ -142,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jupyter", help="JupyterLab on the notebooks, on 127.0.0.1 (what `make lab` runs)")
     p.add_argument("--port", type=int, default=jupyter.DEFAULT_PORT, help=f"default {jupyter.DEFAULT_PORT}")
     p.set_defaults(func=cmd_jupyter)
+    p = sub.add_parser("workspace", help="your own DAG folder (notebooks 06-07); `reset` starts it afresh")
+    p.add_argument("action", nargs="?", choices=["show", "reset"], default="show")
+    p.set_defaults(func=cmd_workspace)
+    p = sub.add_parser("check", help="check an exercise (e.g. `labkit check 06.1`): pass, or what is missing")
+    p.add_argument("exercise")
+    p.set_defaults(func=cmd_check)
     p = sub.add_parser("sqoop", help="`labkit sqoop import --connect ...`: a Sqoop-shaped import from PostgreSQL")
     sqoop.add_arguments(p)
     p.set_defaults(func=cmd_sqoop)

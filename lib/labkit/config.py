@@ -18,7 +18,7 @@ LOOPBACK = "127.0.0.1"
 PROFILES = ("local", "aws")
 SCALES = ("smoke", "full")
 PORT_NAMES = ("postgres", "mariadb", "airflow", "emr")
-LAB_KEYS = ("profile", "scale", "state_dir", "service_user")
+LAB_KEYS = ("profile", "scale", "state_dir", "workspace_dir", "service_user")
 PROFILE_KEYS = ("region", "bucket", "subnet_id")
 
 # The JDBC drivers Spark uses (Debian's libpostgresql-jdbc-java and libmariadb-java; the MariaDB driver
@@ -46,6 +46,7 @@ class Config:
     profile: str
     scale: str
     state_dir: Path
+    workspace_dir: Path
     service_user: str
     ports: dict[str, int]
     region: str
@@ -78,6 +79,11 @@ class Config:
     @property
     def dags_dir(self) -> Path:
         return self.root / "dags"
+
+    @property
+    def workspace_dags_dir(self) -> Path:
+        """The learner's own DAG folder: Airflow's second DAG bundle (`workspace`), beside `dags/`."""
+        return self.workspace_dir / "dags"
 
     @property
     def spark_jobs_dir(self) -> Path:
@@ -145,6 +151,8 @@ def load(settings_file: Path | None = None) -> Config:
     scale = _choice(os.environ.get("LAB_SCALE") or lab.get("scale", "full"), SCALES, "scale", "LAB_SCALE")
     state = Path(os.environ.get("LAB_STATE_DIR") or lab.get("state_dir", ".lab"))
     state_dir = (state if state.is_absolute() else root / state).resolve()
+    workspace = Path(os.environ.get("LAB_WORKSPACE_DIR") or lab.get("workspace_dir", "workspace"))
+    workspace_dir = (workspace if workspace.is_absolute() else root / workspace).resolve()
     service_user = os.environ.get("LAB_SERVICE_USER") or lab.get("service_user", "labkit")
 
     ports: dict[str, int] = {}
@@ -165,6 +173,7 @@ def load(settings_file: Path | None = None) -> Config:
         profile=profile,
         scale=scale,
         state_dir=state_dir,
+        workspace_dir=workspace_dir,
         service_user=service_user,
         ports=ports,
         region=os.environ.get("LAB_REGION") or prof.get("region", "us-east-1"),

@@ -13,13 +13,18 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from labkit import config, procs
+from labkit import config, exercises, procs
 from labkit import services as lab_services
 from labkit.config import Config
 
 
-def start(profile: str | None = None, scale: str | None = None, *, services: Iterable[str] = ()) -> Config:
-    """Apply the parameters, start what is needed, print the header; returns the lab's settings."""
+def start(profile: str | None = None, scale: str | None = None, *, services: Iterable[str] = (),
+          solutions: bool | None = None) -> Config:
+    """Apply the parameters, start what is needed, print the header; returns the lab's settings.
+
+    `solutions` (the LAB_SOLUTIONS parameter of a notebook with checked exercises): True applies each
+    exercise's solution before its check (headless runs), False lets the learner write them; None keeps
+    what the environment says (LAB_SOLUTIONS, unset: the learner writes them)."""
     needed = list(services)
     # The kernel's environment is the one channel to everything the notebook starts (the import CLI,
     # spark-submit, the services): papermill's parameters go there before anything reads them.
@@ -27,6 +32,8 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
         os.environ["LAB_PROFILE"] = profile
     if scale:
         os.environ["LAB_SCALE"] = scale
+    if solutions is not None:
+        os.environ[exercises.ENV] = "1" if solutions else "0"
     os.environ["PATH"] = procs.venv_path(os.environ.get("PATH"))   # `labkit`, `spark-submit` of this environment
     cfg = config.load()
     pd.set_option("display.max_colwidth", None)   # tables show whole values (a URL, a reason), never "..."

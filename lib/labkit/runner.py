@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from labkit import progress
+from labkit import exercises, progress
 from labkit.config import Config
 from labkit.errors import LabError
 
@@ -82,7 +82,9 @@ def run_series(cfg: Config, only: list[str] | None = None, output: Path | None =
     output.mkdir(parents=True, exist_ok=True)
     notebooks = series(cfg, only)
     results = [NotebookResult(nb.name, "not run") for nb in notebooks]
-    with _environ(**{progress.ENV: "text"}):   # no browser draws widgets here: text bars, saved at 100%
+    # No browser draws widgets here: text bars, saved at 100%. No learner writes the exercises: their solutions
+    # are applied (a learner's own attempt is kept aside first, see exercises.solve).
+    with _environ(**{progress.ENV: "text", exercises.ENV: "1"}):
         _run_each(cfg, notebooks, results, output, report)
     write_summary(results, output / "summary.csv")
     return results

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import inject
 
-from labkit import aggregation, connections, emr, procs, services, sqoop, workshop_job
-from labkit.datasets import dummy, retail
+from labkit import connections, emr_client, procs, services
+from labkit.emr_client import retail
 from labkit.errors import LabError
-from labkit.sqoop import engine as sqoop_engine
+from labkit.workshop import aggregates, crosschecks, daily_runs, dummy, landing, spark_aggregation, sqoop
+from labkit.workshop.sqoop import engine as sqoop_engine
 
 LABKIT = str(Path(sys.executable).with_name("labkit"))
 DAY = "2021-01-01"                      # in both scales' date range; the DAG's runs use their own days
@@ -98,7 +99,7 @@ def leftovers(target: Path) -> list[str]:
 
 # -- the DAG's day, as its tasks do it ----------------------------------------------------------------------
 def day_where(ds: str = DAY) -> str:
-    return sqoop.interval_where(*workshop_job.day_interval(ds))
+    return sqoop.interval_where(*daily_runs.day_interval(ds))
 
 
 def generate_day(cfg, ds: str = DAY, crash_after: str | None = None) -> int:
@@ -108,7 +109,7 @@ def generate_day(cfg, ds: str = DAY, crash_after: str | None = None) -> int:
     conn = dummy.connect(cfg)
     try:
         with conn.cursor() as cur:
-            for statement in dummy.statements(workshop_job.generate_sql(cfg, ds)):
+            for statement in dummy.statements(daily_runs.generate_sql(cfg, ds)):
                 cur.execute(statement)
                 if crash_after and statement.lower().startswith(crash_after):
                     inject.crash(cfg, "postgres")
@@ -122,7 +123,7 @@ def generate_day(cfg, ds: str = DAY, crash_after: str | None = None) -> int:
 def import_day(cfg, target: Path, ds: str = DAY, expect_rows: int | None = None):
     """The DAG's second task for day `ds`, called as a function (the same flags)."""
     pg = connections.get(cfg, "postgres")
-    return sqoop.import_table(pg.jdbc_url, username=pg.login, password=pg.password, table=workshop_job.TABLE,
+    return sqoop.import_table(pg.jdbc_url, username=pg.login, password=pg.password, table=daily_runs.TABLE,
                               where=day_where(ds), split_by="id", num_mappers=2, expect_rows=expect_rows,
                               target_dir=target, as_parquetfile=True, delete_target_dir=True, progress=False,
                               log=lambda *_: None)
@@ -188,13 +189,13 @@ def postgres_during_daily_generation(cfg, work: Path) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - what Airflow's SQL operator shows: the driver's exception line
         line = f"{type(exc).__module__}.{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
     inject.recover(cfg, "postgres")
-    kept = pg_counts(cfg, workshop_job.TABLE, day_where(DAY)) == (day_rows(), day_rows()) and \
-        pg_counts(cfg, workshop_job.TABLE, day_where(other)) == (day_rows(), day_rows())   # rolled back, logged
+    kept = pg_counts(cfg, daily_runs.TABLE, day_where(DAY)) == (day_rows(), day_rows()) and \
+        pg_counts(cfg, daily_runs.TABLE, day_where(other)) == (day_rows(), day_rows())   # rolled back, logged
     count = generate_day(cfg, DAY)                          # the task's retry
-    lost, doubled = lost_doubled(pg_counts(cfg, workshop_job.TABLE, day_where(DAY)), day_rows())
+    lost, doubled = lost_doubled(pg_counts(cfg, daily_runs.TABLE, day_where(DAY)), day_rows())
     return Outcome("postgres killed during the DAG's generation", line, lost, doubled,
                    "labkit up; the task's retry (or clear it)", count == day_rows() and
-                   pg_counts(cfg, workshop_job.TABLE, day_where(other)) == (day_rows(), day_rows()), kept=kept)
+                   pg_counts(cfg, daily_runs.TABLE, day_where(other)) == (day_rows(), day_rows()), kept=kept)
 
 
 def postgres_during_import(cfg, work: Path) -> Outcome:
@@ -221,15 +222,15 @@ def postgres_during_import(cfg, work: Path) -> Outcome:
 def postgres_between_unlogged(cfg, work: Path) -> Outcome:
     """PostgreSQL killed between notebook 03's table and notebook 04's import: the UNLOGGED table comes back
     empty, and the import (the CLI, as 04 runs it) must not replace the good landing with nothing."""
-    aggregation.ensure_landed(cfg, progress=False)
-    expected, target = dummy.expected_rows(cfg), aggregation.input_dir(cfg)
+    landing.ensure_landed(cfg, progress=False)
+    expected, target = dummy.expected_rows(cfg), landing.input_dir(cfg)
     inject.crash(cfg, "postgres")
     inject.recover(cfg, "postgres")
     emptied = pg_counts(cfg, dummy.TABLE) == (0, 0) and not dummy.table_is_complete(cfg)
-    status, line = cli_line([LABKIT, *sqoop.lab_command(cfg, dummy.TABLE, target, "-m", "2", "--as-parquetfile",
+    status, line = cli_line([LABKIT, *landing.lab_command(cfg, dummy.TABLE, target, "-m", "2", "--as-parquetfile",
                                                       "--delete-target-dir", "--no-progress")[1:]])
     kept = status != 0 and landed_counts(target) == (expected, expected)
-    said = aggregation.ensure_landed(cfg, progress=False)    # 05's cell (and `labkit prepare 05`): rebuild, import
+    said = landing.ensure_landed(cfg, progress=False)    # 05's cell (and `labkit prepare 05`): rebuild, import
     lost, doubled = lost_doubled(landed_counts(target), expected)
     return Outcome("postgres killed between generation and import (UNLOGGED table)", line, lost, doubled,
                    "labkit up; build the table again, import again (ensure_landed)",
@@ -289,19 +290,19 @@ def truncated_input(cfg, work: Path) -> Outcome:
     landed, output = work / "truncated" / f"ds={DAY}", work / "truncated" / "aggregates"
     import_day(cfg, landed, expect_rows=expected)
     previous = work / "truncated" / "previous"
-    aggregation.duckdb_aggregate(landed, previous)         # "an earlier run's" aggregates of the day, in place
-    for table in (aggregation.HOURLY, aggregation.DAILY):
-        part = aggregation.partition_dir(output, table, DAY)
+    crosschecks.duckdb_aggregate(landed, previous)         # "an earlier run's" aggregates of the day, in place
+    for table in (aggregates.HOURLY, aggregates.DAILY):
+        part = aggregates.partition_dir(output, table, DAY)
         part.mkdir(parents=True)
         shutil.copy(previous / f"{table}.parquet", part / "part-00000.parquet")
     before = files_of(output)
     inject.truncate(sorted(landed.glob("part-m-*.parquet"))[0], keep=0.5)
-    line = error_line(lambda: aggregation.run(cfg, DAY, input=landed, output=output))
+    line = error_line(lambda: spark_aggregation.run(cfg, DAY, input=landed, output=output))
     kept = files_of(output) == before
     import_day(cfg, landed, expect_rows=expected)           # land it again, then run the aggregation again
-    aggregation.run(cfg, DAY, input=landed, output=output)
-    total = int(aggregation.read(output, aggregation.DAILY, DAY)["rows"].sum())
-    hourly = int(aggregation.read(output, aggregation.HOURLY, DAY)["rows"].sum())
+    spark_aggregation.run(cfg, DAY, input=landed, output=output)
+    total = int(aggregates.read(output, aggregates.DAILY, DAY)["rows"].sum())
+    hourly = int(aggregates.read(output, aggregates.HOURLY, DAY)["rows"].sum())
     return Outcome("a truncated landed parquet file, then the aggregation", line, max(0, expected - total),
                    max(0, total - expected), "import again, run the aggregation again", total == hourly == expected,
                    kept=kept)
@@ -326,7 +327,7 @@ def run_step(cfg, ds: str, while_running=None) -> dict:
     """A one-step cluster that ends after its step (what the DAG's tasks do); the step's final status."""
     import time
 
-    client = emr.client(cfg)
+    client = emr_client.client(cfg)
     values = connections.variables(cfg)
     cid = client.run_job_flow(
         Name=f"faults {ds}", ReleaseLabel=values["EMR_RELEASE_LABEL"], LogUri=values["EMR_LOG_URI"],
@@ -356,7 +357,7 @@ def mariadb_during_step_write(cfg, work: Path) -> Outcome:
     the kill lands inside the write); the date's row from an earlier run exists and must stay whole."""
     ds = "2024-05-31"
     retail.generate(cfg, progress=False)
-    emr.stage_job(cfg)
+    emr_client.stage_job(cfg)
     expected = retail.expected_quantity_sum(retail.rows_for(cfg))
     with mariadb_root(cfg) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE IF NOT EXISTS emr_table (date VARCHAR(255), value BIGINT)")
@@ -385,9 +386,9 @@ def mariadb_during_step_write(cfg, work: Path) -> Outcome:
             conn.commit()
     reason = status.get("FailureDetails", {}).get("Reason", "")
     line = f"step {status['State']}: {reason}" if status["State"] != "COMPLETED" else ""
-    kept = emr.results(cfg, ds) == [(ds, expected)]
+    kept = emr_client.results(cfg, ds) == [(ds, expected)]
     again = run_step(cfg, ds)                                 # the recovery: the step (the DAG run) again
-    rows = emr.results(cfg, ds)
+    rows = emr_client.results(cfg, ds)
     return Outcome("mariadb killed during the EMR step's write", line, 0 if rows else 1, max(0, len(rows) - 1),
                    "labkit up; run the step again (clear the DAG run)",
                    again["State"] == "COMPLETED" and rows == [(ds, expected)], kept=kept)
@@ -395,7 +396,7 @@ def mariadb_during_step_write(cfg, work: Path) -> Outcome:
 
 # -- Airflow's api-server during a run -------------------------------------------------------------------------
 def task_states(api, run_id: str) -> dict[str, str]:
-    return {ti["task_id"]: ti["state"] for ti in api.task_instances(workshop_job.DAG_ID, run_id)}
+    return {ti["task_id"]: ti["state"] for ti in api.task_instances(daily_runs.DAG_ID, run_id)}
 
 
 def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00:00Z", finish: bool = True) -> Outcome:
@@ -406,41 +407,41 @@ def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00
 
     airflow = services.get(cfg, "airflow")
     api = airflow.api()
-    api.wait_for_dag(workshop_job.DAG_ID, timeout=180)
-    api.unpause(workshop_job.DAG_ID)
-    run_id = api.run_for_date(workshop_job.DAG_ID, logical_date)
-    ds = api.dag_run(workshop_job.DAG_ID, run_id)["data_interval_start"][:10]
+    api.wait_for_dag(daily_runs.DAG_ID, timeout=180)
+    api.unpause(daily_runs.DAG_ID)
+    run_id = api.run_for_date(daily_runs.DAG_ID, logical_date)
+    ds = api.dag_run(daily_runs.DAG_ID, run_id)["data_interval_start"][:10]
     try:
         procs.wait_for(lambda: "running" in task_states(api, run_id).values() or None,
                        timeout=300, what="a task of the run to run", interval=0.5)
         killed_during = [t for t, state in task_states(api, run_id).items() if state == "running"]
         inject.kill_airflow_component(cfg, "api-server")
-        line = error_line(lambda: api.follow(workshop_job.DAG_ID, run_id, timeout=120, progress=False))
+        line = error_line(lambda: api.follow(daily_runs.DAG_ID, run_id, timeout=120, progress=False))
         procs.wait_for(lambda: airflow.pid() is None, timeout=90, what="Airflow's supervisor to stop")
         said = inject.recover(cfg)                            # `labkit up`
         api = airflow.api()
         after_up = task_states(api, run_id)
         if not finish:          # the tests stop here (the run's end costs a DAG run; the bench goes on)
-            api.request("PATCH", f"dags/{workshop_job.DAG_ID}/dagRuns/{run_id}", json={"state": "failed"},
+            api.request("PATCH", f"dags/{daily_runs.DAG_ID}/dagRuns/{run_id}", json={"state": "failed"},
                         allow=(409,))
             return Outcome("airflow api-server killed during a run (rows not counted)", line, 0, 0, "labkit up",
                            services.get(cfg, "airflow").status().healthy and bool(after_up),
                            detail=f"killed during {killed_during}; after `labkit up`: {after_up}")
         t0 = time.monotonic()
-        final = api.follow(workshop_job.DAG_ID, run_id, timeout=600, progress=False)["state"]
+        final = api.follow(daily_runs.DAG_ID, run_id, timeout=600, progress=False)["state"]
         recovery = "labkit up (the run went on)"
         if final != "success":
-            api.clear_run(workshop_job.DAG_ID, run_id)        # what the UI's Clear does (notebook 06)
-            final = api.follow(workshop_job.DAG_ID, run_id, timeout=600, progress=False)["state"]
+            api.clear_run(daily_runs.DAG_ID, run_id)        # what the UI's Clear does (notebook 06)
+            final = api.follow(daily_runs.DAG_ID, run_id, timeout=600, progress=False)["state"]
             recovery = "labkit up; clear the run"
         seconds = time.monotonic() - t0
     finally:
         api = airflow.api() if airflow.pid() else api
         if airflow.pid():
-            api.pause(workshop_job.DAG_ID)
-    source = workshop_job.source_rows(cfg, ds)
-    landed = workshop_job.landed_rows(cfg, ds) if final == "success" else 0
-    aggregated = workshop_job.aggregated_rows(cfg, ds) if final == "success" else 0
+            api.pause(daily_runs.DAG_ID)
+    source = daily_runs.source_rows(cfg, ds)
+    landed = daily_runs.landed_rows(cfg, ds) if final == "success" else 0
+    aggregated = daily_runs.aggregated_rows(cfg, ds) if final == "success" else 0
     return Outcome("airflow api-server killed during a run", line, max(0, source - min(landed, aggregated)),
                    max(0, max(landed, aggregated) - source), recovery,
                    final == "success" and source == landed == aggregated == day_rows(),
@@ -464,7 +465,7 @@ def stale_pid_file(cfg, work: Path) -> Outcome:
         bystander.kill()
         bystander.wait()
     line = next((s for s in said if s.startswith("postgres:")), "")
-    lost, doubled = lost_doubled(pg_counts(cfg, workshop_job.TABLE, day_where(DAY)), expected)
+    lost, doubled = lost_doubled(pg_counts(cfg, daily_runs.TABLE, day_where(DAY)), expected)
     return Outcome("a stale pid file naming an unrelated live process", line, lost, doubled, "labkit up",
                    pg.pid() not in (None, bystander.pid) and "starting on" in line, kept=alive)
 

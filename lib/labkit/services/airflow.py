@@ -14,7 +14,7 @@ import sys
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
-from labkit import connections, hadoop_client, procs, secrets
+from labkit import connections, hadoop_client, procs, secrets, workspace
 from labkit.airflow_api import AirflowAPI
 from labkit.config import LOOPBACK
 from labkit.errors import LabError
@@ -23,6 +23,7 @@ from labkit.services.postgres import Postgres
 from labkit.state import write_private
 
 ADMIN = "admin"
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
 
 class Airflow(Service):
@@ -68,12 +69,19 @@ class Airflow(Service):
                     "secret_key": secrets.get(cfg, "airflow_api_secret_key"), "expose_config": "False"},
             "api_auth": {"jwt_secret": secrets.get(cfg, "airflow_jwt_secret", factory=_jwt_secret)},
             "logging": {"base_log_folder": str(self.dir / "logs")},
-            "dag_processor": {"refresh_interval": "20"},
+            # Two DAG bundles: the project's reference DAGs, and the learner's own (notebooks 06-07), which
+            # is looked at more often so that a saved file shows up within seconds.
+            "dag_processor": {"refresh_interval": "20", "dag_bundle_config_list": json.dumps([
+                {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(cfg.dags_dir)}},
+                {"name": workspace.BUNDLE, "classpath": LOCAL_BUNDLE,
+                 "kwargs": {"path": str(cfg.workspace_dags_dir), "refresh_interval": 5}},
+            ])},
             "scheduler": {"enable_health_check": "False"},
         }
 
     def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        workspace.ensure(self.cfg)
         parser = configparser.ConfigParser(interpolation=None)
         parser.read_dict(self.settings())
         write_private(self.config_file, _config_text(parser))

@@ -1,0 +1,196 @@
+"""The exercises' machinery: registry, the learner's files, solutions, and the check itself (see the package doc)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit import config, workspace
+from labkit.config import Config
+from labkit.errors import LabError
+
+ENV = "LAB_SOLUTIONS"                      # "1": apply each exercise's solution before its check (headless runs)
+SKELETONS = "skeletons"                    # under notebooks/: the files a learner starts from
+SOLUTIONS = "solutions"                    # under notebooks/: one snippet per exercise, `06_1.py` for "06.1"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str                                # "06.1": notebook 06, exercise 1
+    file: str                              # the learner's DAG file in the workspace (and its skeleton's name)
+    dag_id: str                            # the DAG the check looks at
+    title: str
+    check: Callable[[dict, Config], list[str]]   # the DAG's report, the lab -> what is missing ([] = pass)
+
+    @property
+    def solution_name(self) -> str:
+        return self.id.replace(".", "_") + ".py"
+
+
+@dataclass(frozen=True)
+class Result:
+    exercise: Exercise
+    missing: tuple[str, ...]
+    solved: bool = False                   # the solution was applied first (LAB_SOLUTIONS)
+
+    @property
+    def passed(self) -> bool:
+        return not self.missing
+
+    def __repr__(self) -> str:
+        head = f"{self.exercise.id} {self.exercise.title}: "
+        if self.solved:
+            head += f"(solution applied, {ENV}=1) "
+        if self.passed:
+            return head + "pass"
+        return head + "not yet: " + "; ".join(self.missing)
+
+    __str__ = __repr__
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(exercise_id: str, *, file: str, dag_id: str, title: str):
+    """Register a check: `@exercise("06.1", file="my_workshop_job.py", dag_id="my_workshop_job", title=...)`."""
+    def register(check: Callable[[dict, Config], list[str]]):
+        if exercise_id in REGISTRY:
+            raise ValueError(f"exercise {exercise_id} is registered twice")
+        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check)
+        return check
+    return register
+
+
+def get(exercise_id: str) -> Exercise:
+    try:
+        return REGISTRY[exercise_id]
+    except KeyError:
+        raise LabError(f"no exercise {exercise_id!r}: the exercises are {', '.join(sorted(REGISTRY))}") from None
+
+
+def solutions_on() -> bool:
+    return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+# -- the learner's files --------------------------------------------------------------------------------------
+def skeleton_path(cfg: Config, file: str) -> Path:
+    return cfg.notebooks_dir / SKELETONS / file
+
+
+def solution_path(cfg: Config, ex: Exercise) -> Path:
+    return cfg.notebooks_dir / SOLUTIONS / ex.solution_name
+
+
+def learner_path(cfg: Config, file: str) -> Path:
+    return cfg.workspace_dags_dir / file
+
+
+def begin(file: str, cfg: Config | None = None) -> Path:
+    """Put the skeleton `file` into the workspace (a file already there is the learner's: it is kept)."""
+    cfg = cfg or config.load()
+    workspace.ensure(cfg)
+    target = learner_path(cfg, file)
+    if not target.exists():
+        source = skeleton_path(cfg, file)
+        if not source.exists():
+            raise LabError(f"no skeleton {source}: the skeletons are in {source.parent}")
+        shutil.copyfile(source, target)
+    return target
+
+
+def block(text: str, exercise_id: str) -> tuple[int, int, str]:
+    """(start, end, indent) of the lines strictly between an exercise's TODO markers in a file's text."""
+    lines = text.splitlines(keepends=True)
+    start = end = None
+    for i, line in enumerate(lines):
+        if re.fullmatch(rf"\s*# \[TODO {re.escape(exercise_id)}\].*\n?", line):
+            start = i
+        elif re.fullmatch(rf"\s*# \[END TODO {re.escape(exercise_id)}\]\s*\n?", line) and start is not None:
+            end = i
+            break
+    if start is None or end is None:
+        raise LabError(f"the file has no '# [TODO {exercise_id}]' ... '# [END TODO {exercise_id}]' block to fill in: "
+                       "put the two marker lines back around your code, or start afresh with `labkit workspace reset`")
+    indent = re.match(r"\s*", lines[start]).group(0)
+    return start, end, indent
+
+
+def solve(exercise_id: str, cfg: Config | None = None) -> Path:
+    """Write the exercise's solution between its markers in the learner's file (the rest of the file is kept)."""
+    cfg = cfg or config.load()
+    ex = get(exercise_id)
+    path = begin(ex.file, cfg)
+    text = path.read_text()
+    start, end, indent = block(text, exercise_id)
+    snippet = textwrap.indent(textwrap.dedent(solution_path(cfg, ex).read_text()).strip("\n") + "\n", indent)
+    lines = text.splitlines(keepends=True)
+    mine = "".join(lines[start + 1:end])
+    if mine.strip() and mine != snippet and mine != _skeleton_block(cfg, ex):
+        kept = workspace.keep_copy(cfg, path)            # the learner's own attempt is never lost
+        print(f"{exercise_id}: your version of {path.name} is kept in {kept}")
+    path.write_text("".join(lines[:start + 1]) + snippet + "".join(lines[end:]))
+    return path
+
+
+def _skeleton_block(cfg: Config, ex: Exercise) -> str:
+    text = skeleton_path(cfg, ex.file).read_text()
+    start, end, _ = block(text, ex.id)
+    return "".join(text.splitlines(keepends=True)[start + 1:end])
+
+
+# -- checking ----------------------------------------------------------------------------------------------
+def parse(cfg: Config, *paths: Path) -> dict[str, dict]:
+    """What Airflow's DagBag makes of each file, by path (one subprocess; a throwaway AIRFLOW_HOME)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    with tempfile.TemporaryDirectory(prefix="labkit-dagbag-") as home:
+        env.update(AIRFLOW_HOME=home, AIRFLOW__CORE__LOAD_EXAMPLES="False")
+        out = subprocess.run([sys.executable, "-m", "labkit.exercises.dagbag", *map(str, paths)],
+                             capture_output=True, text=True, env=env, timeout=300)
+    if out.returncode != 0:
+        tail = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise LabError(f"could not parse {', '.join(map(str, paths))} with Airflow's DagBag: {tail}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def verdict(ex: Exercise, report: dict, path: Path, cfg: Config, solved: bool = False) -> Result:
+    """The check's answer for one parsed file."""
+    problem = import_problem(report, path)
+    if problem:
+        return Result(ex, (problem,), solved)
+    if ex.dag_id not in report["dags"]:
+        return Result(ex, (f"{path.name} defines no DAG with dag_id {ex.dag_id!r} "
+                           f"(it defines: {', '.join(report['dags']) or 'none'})",), solved)
+    return Result(ex, tuple(ex.check(report["dags"][ex.dag_id], cfg)), solved)
+
+
+def import_problem(report: dict, path: Path) -> str | None:
+    """The last line of an import error, as the Airflow UI would show it (None when the file imports)."""
+    for file, error in report["import_errors"].items():
+        if Path(file).name == path.name:
+            lines = [line for line in error.strip().splitlines() if line.strip()]
+            return f"{path.name} does not import: {lines[-1].strip() if lines else error}"
+    return None
+
+
+def check(exercise_id: str, cfg: Config | None = None) -> Result:
+    """Check the learner's DAG for one exercise; with LAB_SOLUTIONS=1, apply the solution first (and a failure raises)."""
+    cfg = cfg or config.load()
+    ex = get(exercise_id)
+    solved = solutions_on()
+    path = solve(exercise_id, cfg) if solved else learner_path(cfg, ex.file)
+    if not path.exists():
+        result = Result(ex, (f"there is no {path}: run the cell that begins this exercise (exercises.begin)",))
+    else:
+        result = verdict(ex, parse(cfg, path)[str(path)], path, cfg, solved)
+    if solved and not result.passed:
+        raise LabError(f"the solution of {exercise_id} does not pass its own check: {result}")
+    return result
+

@@ -1,0 +1,88 @@
+"""Parse one DAG file with Airflow's own DagBag and print, as JSON, what the exercise checks look at.
+
+Run as `python -m labkit.exercises.dagbag <file>...` (a subprocess of the check, with a throwaway AIRFLOW_HOME:
+parsing needs no lab and never touches its metadata database): the learner's file is parsed as the lab's DAG
+processor parses it, and a file that does not import is reported, never raised into the notebook.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from airflow.dag_processing.dagbag import DagBag
+
+
+def _text(value) -> object:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_text(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _text(v) for k, v in value.items()}
+    return repr(value)
+
+
+def _assets(objects) -> list[str]:
+    """Asset names (or URIs) among a task's outlets or inlets."""
+    out = []
+    for obj in objects or []:
+        name = getattr(obj, "name", None) or getattr(obj, "uri", None)
+        if name is not None:
+            out.append(str(name))
+    return out
+
+
+def _schedule_assets(dag) -> list[str]:
+    condition = getattr(dag.timetable, "asset_condition", None)
+    if condition is None:
+        return []
+    return [str(getattr(a, "name", None) or getattr(a, "uri", a)) for a in getattr(condition, "iter_assets",
+                                                                                      lambda: [])()
+            for a in ([a[1]] if isinstance(a, tuple) else [a])]
+
+
+def task_report(task) -> dict:
+    return {
+        "operator": type(task).__name__,
+        "module": type(task).__module__,
+        "upstream": sorted(task.upstream_task_ids),
+        "downstream": sorted(task.downstream_task_ids),
+        "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
+        "retries": task.retries,
+        "owner": task.owner,
+        "is_setup": bool(getattr(task, "is_setup", False)),
+        "is_teardown": bool(getattr(task, "is_teardown", False)),
+        "deferrable": bool(getattr(task, "deferrable", False)),
+        "outlets": _assets(getattr(task, "outlets", [])),
+        "inlets": _assets(getattr(task, "inlets", [])),
+        "fields": {name: _text(getattr(task, name, None)) for name in getattr(task, "template_fields", ())},
+        "callable": getattr(getattr(task, "python_callable", None), "__name__", None),
+    }
+
+
+def dag_report(dag) -> dict:
+    timetable = dag.timetable
+    return {
+        "fileloc": dag.fileloc,
+        "timetable": type(timetable).__name__,
+        "schedule": getattr(timetable, "summary", None),
+        "schedule_assets": _schedule_assets(dag),
+        "catchup": bool(dag.catchup),
+        "max_active_runs": dag.max_active_runs,
+        "start_date": dag.start_date.isoformat() if dag.start_date else None,
+        "tags": sorted(dag.tags),
+        "params": sorted(dag.params.keys()) if dag.params else [],
+        "doc_md": bool(dag.doc_md),
+        "macros": sorted((dag.user_defined_macros or {}).keys()),
+        "tasks": {t.task_id: task_report(t) for t in dag.tasks},
+    }
+
+
+def report(path: str) -> dict:
+    bag = DagBag(dag_folder=path, safe_mode=False)
+    return {"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+            "dags": {dag_id: dag_report(dag) for dag_id, dag in bag.dags.items()}}
+
+
+if __name__ == "__main__":
+    print(json.dumps({path: report(path) for path in sys.argv[1:]}))
