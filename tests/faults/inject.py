@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from labkit import procs, services
+from labkit.workshop import dummy
 
 
 def crash(cfg, name: str) -> int:
@@ -93,8 +94,6 @@ def patched(owner, name: str, replacement):
 
 def wait_for_statement(cfg, fragment: str, timeout: float = 60.0) -> int:
     """The pid of the PostgreSQL backend running a statement that contains `fragment` (once it runs)."""
-    from labkit.datasets import dummy
-
     def running():
         frame = dummy.query(cfg, "select pid from pg_stat_activity where state = 'active' and query like %s "
                                  "and pid <> pg_backend_pid()", (f"%{fragment}%",))
