@@ -31,8 +31,8 @@ def test_notebook_shape(path):
     assert len(params) == 1, f"{path.name}: one cell tagged `parameters`"
     assert "LAB_SCALE = None" in params[0].source and "LAB_PROFILE = None" in params[0].source
     assert "Exercise" in markdown, f"{path.name} has no exercise"
-    assert any(c.metadata.get("jupyter", {}).get("source_hidden") for c in code), \
-        f"{path.name}: the exercise's solution belongs right after it, in a collapsed cell"
+    assert any(c.metadata.get("jupyter", {}).get("source_hidden") or "exercises.check(" in c.source for c in code), \
+        f"{path.name}: an exercise is checked (exercises.check), or its solution is right after it, in a collapsed cell"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
