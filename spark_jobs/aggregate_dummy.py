@@ -35,6 +35,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import sys
 import time
 from urllib.parse import urlparse
@@ -230,6 +231,12 @@ def one_line(exc: Exception, args: argparse.Namespace) -> str | None:
         from pyspark.sql.utils import AnalysisException
     if isinstance(exc, AnalysisException):
         return f"--input {args.input}: {text.splitlines()[0]}"
+    broken = re.search(r"(\S+) is not a Parquet file", text)
+    if broken or "can not read class org.apache.parquet" in text or "Could not read footer" in text:
+        where = broken.group(1) if broken else f"a file of {args.input}"
+        return (f"--input {args.input}: {where} is not a whole parquet file (cut short by a copy or a full disk?); "
+                "land the table again (the import, with --delete-target-dir; in the DAG: clear the import task), "
+                f"then run this job again; the output of run date {args.run_date} is unchanged")
     return None
 
 

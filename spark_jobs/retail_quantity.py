@@ -18,10 +18,10 @@ it. `--credentials` names where it is:
   into this process and nowhere else: no file, no S3 object, no argument. (The CLI and not boto3: a Spark job
   imports pyspark and the standard library only, and signing AWS requests by hand is not this job's business.)
 
-Idempotent per date: the job deletes the row for `--run-date` (over JDBC, before writing) and then
-appends the new one with Spark's JDBC writer, so a rerun replaces that date's row instead of adding a
-second one. (Between the two statements the date has no row; if the write fails, the step fails and the
-rerun fills it in. The table is created if it does not exist, with the seed's columns.)
+Idempotent per date: the job deletes the row for `--run-date` and inserts the new one in one
+transaction (over JDBC), so a rerun replaces that date's row instead of adding a second one, and a
+failure in between (the database killed during the write) leaves the date's previous row as it was:
+never no row, never two. The table is created if it does not exist, with the seed's columns.
 """
 from __future__ import annotations
 
@@ -132,7 +132,10 @@ def execute_sql(spark: SparkSession, url: str, props: dict[str, str], statements
         for sql, params in statements:
             stmt = conn.prepareStatement(sql)
             for i, value in enumerate(params, start=1):
-                stmt.setString(i, str(value))
+                if isinstance(value, int):
+                    stmt.setLong(i, value)
+                else:
+                    stmt.setString(i, str(value))
             stmt.execute()
             stmt.close()
         conn.commit()
@@ -155,13 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"retail_quantity: sum(Quantity) over {args.input} = {row['value']:,} for {args.run_date}", flush=True)
 
         table = args.table
+        # DDL commits on its own in MySQL: the table first, then the date's row replaced in one transaction.
         execute_sql(spark, args.jdbc_url, props, [
             (f"CREATE TABLE IF NOT EXISTS {table} (date VARCHAR(255), value BIGINT)", []),
-            (f"DELETE FROM {table} WHERE date = ?", [args.run_date]),
         ])
-        (result.coalesce(1).write
-         .jdbc(url=args.jdbc_url, table=table, mode="append",
-               properties={"user": props["user"], "password": props["password"], "driver": props["driver"]}))
+        execute_sql(spark, args.jdbc_url, props, [
+            (f"DELETE FROM {table} WHERE date = ?", [args.run_date]),
+            (f"INSERT INTO {table} (date, value) VALUES (?, ?)", [args.run_date, int(row["value"])]),
+        ])
         print(f"retail_quantity: wrote ({args.run_date}, {row['value']}) to {table} (replacing that date's row)",
               flush=True)
     finally:

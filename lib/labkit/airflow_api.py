@@ -25,9 +25,19 @@ class AirflowAPI:
         resp.raise_for_status()
         return resp.json()
 
+    def _call(self, method: str, url: str, **kwargs) -> requests.Response:
+        """One HTTP call; an api-server that is gone (killed, stopped, restarting) is one line saying what to do."""
+        try:
+            return self._session.request(method, url, timeout=self.timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            why = "did not answer in time" if isinstance(exc, requests.Timeout) else "refused the connection"
+            raise LabError(f"Airflow's api-server at {self.base_url} {why} (it stopped, or is starting): "
+                           "`labkit status` shows it, `labkit up` starts it again; a run that was running then "
+                           "may have failed tasks: clear them to run them again") from None
+
     def login(self) -> str:
-        resp = self._session.post(f"{self.base_url}/auth/token", timeout=self.timeout,
-                                  json={"username": self.username, "password": self.password})
+        resp = self._call("POST", f"{self.base_url}/auth/token",
+                          json={"username": self.username, "password": self.password})
         if resp.status_code in (401, 403):
             raise LabError(f"Airflow at {self.base_url} rejected the password of user {self.username!r}; "
                            "the generated one is in the lab's secrets folder (labkit status shows where)")
@@ -44,7 +54,7 @@ class AirflowAPI:
 
         def send():
             headers = {"Authorization": f"Bearer {self._token}", **(headers_extra or {})}
-            return self._session.request(method, url, timeout=self.timeout, headers=headers, **kwargs)
+            return self._call(method, url, headers=headers, **kwargs)
 
         resp = send()
         if resp.status_code == 401:  # token expired: log in again once

@@ -332,7 +332,12 @@ def create_table(cfg: Config, *, variant: str = "fixed", table: str = TABLE, pro
         seconds = time.perf_counter() - started
     except psycopg2.Error as exc:
         _drop_quietly(cfg, new, password)
-        raise LabError(f"building {table} ({label}) failed: {str(exc).strip().splitlines()[0]}") from None
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+            raise LabError(f"building {table} ({label}) failed: PostgreSQL stopped answering ({why}); start it "
+                           "again with `labkit up postgres`, then build the table again (create_table; a crash "
+                           "also empties an UNLOGGED table)") from None
+        raise LabError(f"building {table} ({label}) failed: {why}") from None
     finally:
         if bar is not None:
             bar.update(max(0, rows - bar.n))     # exact at the end (the database-size watcher only estimates)

@@ -2,6 +2,7 @@
 server sent with what landed."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -20,10 +21,10 @@ from labkit.workshop.sqoop.files import (
     CHUNK, CODECS, arrow_schema, dictionary_columns, landed_rows, move_into_place, part_name, write_parquet,
     write_text,
 )
-from labkit.workshop.sqoop.interval import check_expect_rows, check_source_rows
+from labkit.workshop.sqoop.interval import check_expect_rows, check_not_crash_emptied, check_source_rows
 from labkit.workshop.sqoop.results import ImportResult, MapperResult
 from labkit.workshop.sqoop.source import (
-    copy_statement, count_rows, describe, open_db, parse_connect, parse_target, plan, read_password_file,
+    copy_statement, count_rows, describe, is_empty, open_db, parse_connect, parse_target, plan, read_password_file,
     Split, TableInfo,
 )
 
@@ -69,7 +70,7 @@ class _Mapper:
                 else:
                     landed, size = write_text(stream, self.path, self.bar)
         except BaseException:
-            self.conn.cancel()                      # stop the server's COPY; the producer then ends
+            cancel(self.conn)                       # stop the server's COPY; the producer then ends
             producer.join()
             if self.error is not None and not isinstance(self.error, (BrokenPipeError, extensions.QueryCanceledError)):
                 raise self.error from None
@@ -144,7 +145,7 @@ def _run(mappers: list[_Mapper], coord, info: TableInfo, validate: bool) -> tupl
                 if first_error is None:
                     first_error = exc
                     for conn in [coord, *(m.conn for m in mappers)]:
-                        conn.cancel()
+                        cancel(conn)
         source_rows = None
         try:
             source_rows = counting.result() if counting else None
@@ -152,10 +153,35 @@ def _run(mappers: list[_Mapper], coord, info: TableInfo, validate: bool) -> tupl
             if first_error is None:
                 raise
     if first_error is not None:
-        if isinstance(first_error, psycopg2.Error):
-            raise LabError(f"a mapper's COPY failed: {str(first_error).strip().splitlines()[0]}") from None
         raise first_error
     return results, source_rows
+
+
+def cancel(conn) -> None:
+    """Ask the server to stop what `conn` runs. A server that is gone cannot be asked (PQcancel fails to
+    connect): the failure that made us cancel is the one to report, not this one."""
+    try:
+        conn.cancel()
+    except psycopg2.Error:
+        pass
+
+
+def failure(exc: BaseException, source, target: Path) -> LabError | None:
+    """The one line for a failure during the import itself (not bad input): the database went away or
+    refused a statement, or the landing zone's disk is full. None for anything else (a bug: its traceback)."""
+    kept = f"nothing was moved into {target} and no _SUCCESS was written (what it held is kept)"
+    why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+        return LabError(f"PostgreSQL at {source.address} stopped answering during the import ({why}); {kept}; "
+                        "once it runs again (the lab: `labkit up postgres`), run the import again")
+    if isinstance(exc, psycopg2.Error):
+        return LabError(f"a mapper's COPY failed: {why}; {kept}")
+    if isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or "No space left on device" in str(exc)):
+        free = shutil.disk_usage(target.parent).free if target.parent.exists() else 0
+        return LabError(f"no space left on the device of {target.parent} ({free / 2**20:,.1f} MiB free) while "
+                        f"writing the import's files; {kept}; free space there (`df -h {target.parent}`) "
+                        "and run the import again")
+    return None
 
 
 def reconcile(info: TableInfo, results: list[MapperResult], counted: int | None, file_format: str,
@@ -262,6 +288,8 @@ def import_table(connect: str, *, username: str, table: str, target_dir: str | o
             bar.close()
         source_rows, landed = reconcile(info, results, counted, file_format, target)
         check_source_rows(expect_rows, source_rows, info.display, info.where, target)
+        if source_rows == 0 and info.unlogged:
+            check_not_crash_emptied(info.display, info.unlogged, is_empty(cur, info), expect_rows, target)
         mode = move_into_place(staging, target, results, file_format, append=append)
         staging = None
         result = ImportResult(table=info.display, target_dir=target, file_format=file_format, splitting=how,
@@ -269,6 +297,11 @@ def import_table(connect: str, *, username: str, table: str, target_dir: str | o
                               seconds=time.perf_counter() - t0, mode=mode, files=[r.file for r in results])
         log(result.summary())
         return result
+    except (psycopg2.Error, OSError) as exc:
+        line = failure(exc, source, target)
+        if line is None:
+            raise
+        raise line from None
     finally:
         for bar in bars:
             bar.close()

@@ -60,3 +60,14 @@ def check_source_rows(expect_rows: int | None, sent: int, table: str, where: str
                    "rows since they were counted (a crash empties an UNLOGGED table); nothing was moved into "
                    f"{target} and no _SUCCESS was written: write the rows again (in the DAG: clear the run), "
                    "then import")
+
+
+def check_not_crash_emptied(table: str, unlogged: bool, empty: bool, expect_rows: int | None, target) -> None:
+    """LabError for an empty UNLOGGED source imported without --expect-rows: after a crash of PostgreSQL such a
+    table is empty, and landing it would replace a good landing with no rows (and a `_SUCCESS`)."""
+    if not (unlogged and empty) or expect_rows is not None:
+        return
+    raise LabError(f"{table} is UNLOGGED and holds no rows: a crash or an unclean stop of PostgreSQL empties an "
+                   f"unlogged table; nothing was moved into {target} and no _SUCCESS was written (what it held is "
+                   "kept); build the table again (notebook 03), then import; to land an empty table on purpose, "
+                   "add --expect-rows 0")

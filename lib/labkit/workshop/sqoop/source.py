@@ -127,6 +127,7 @@ class TableInfo:
     reltuples: int
     server_version: int
     where: str | None = None                 # Sqoop's --where: a condition every mapper adds to its slice
+    unlogged: bool = False                   # an UNLOGGED table: a crash of the server empties it
     n_distinct: dict[str, float] = field(default_factory=dict)   # from pg_stats (ANALYZE), when there are any
 
     @property
@@ -159,14 +160,15 @@ def describe(cur, table: str) -> TableInfo:
     cur.execute("""select n.nspname, c.relname, c.relkind, greatest(c.reltuples, 0)::bigint,
                           case when c.relkind in ('r', 'm', 't')
                                then pg_relation_size(c.oid) / current_setting('block_size')::int else 0 end,
-                          current_setting('server_version_num')::int
+                          current_setting('server_version_num')::int, c.relpersistence = 'u'
                    from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = %s""", (oid,))
-    schema, name, kind, reltuples, blocks, version = cur.fetchone()
+    schema, name, kind, reltuples, blocks, version, unlogged = cur.fetchone()
     if kind not in ("r", "v", "m", "f", "p"):
         raise LabError(f"--table {table!r} is not a table or view (relkind {kind!r}); give a table name")
     cur.execute("""select attname, format_type(atttypid, atttypmod) from pg_attribute
                    where attrelid = %s and attnum > 0 and not attisdropped order by attnum""", (oid,))
-    info = TableInfo(oid, schema, name, kind, cur.fetchall(), int(blocks), int(reltuples), int(version))
+    info = TableInfo(oid, schema, name, kind, cur.fetchall(), int(blocks), int(reltuples), int(version),
+                     unlogged=bool(unlogged))
     cur.execute("select attname::text, n_distinct from pg_stats where schemaname = %s and tablename = %s", (schema, name))
     info.n_distinct = dict(cur.fetchall())
     return info
@@ -301,3 +303,9 @@ def count_rows(conn, info: TableInfo) -> int:
         cur.execute("set local max_parallel_workers_per_gather = 0")   # one core for the count; the mappers need the rest
         cur.execute(sql.SQL("select count(*) {}").format(from_clause(info)))
         return cur.fetchone()[0]
+
+
+def is_empty(cur, info: TableInfo) -> bool:
+    """Whether the whole table (not only --where's rows) holds no row, in the import's snapshot."""
+    cur.execute(sql.SQL("select not exists (select 1 from {})").format(info.ident))
+    return cur.fetchone()[0]
