@@ -55,6 +55,7 @@ with DAG(
     description="My build of the workshop job: the day's rows, imported Sqoop-style, reconciled, aggregated",
     schedule=SCHEDULE,
     start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
+    end_date=pendulum.datetime(2021, 6, 30, tz="UTC"),   # the seed's dates: unpausing starts no run of "yesterday"
     catchup=False,
     max_active_runs=1,
     user_defined_macros={"interval": interval},
