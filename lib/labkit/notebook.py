@@ -9,6 +9,8 @@ up, where its UI is.
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 from collections.abc import Iterable
 
 import pandas as pd
@@ -16,6 +18,8 @@ import pandas as pd
 from labkit import config, exercises, procs
 from labkit import services as lab_services
 from labkit.config import Config
+from labkit.errors import LabError
+from labkit.services.airflow import airflow_env
 
 
 def start(profile: str | None = None, scale: str | None = None, *, services: Iterable[str] = (),
@@ -41,6 +45,17 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
         lab_services.up(cfg, only=needed, report=_report_changes)
     print(header(cfg, airflow="airflow" in needed))
     return cfg
+
+
+def airflow_cli(cfg: Config, command: str, timeout: float = 300) -> str:
+    """Run one `airflow ...` command as a terminal after `eval "$(labkit env)"` would; print it and what it printed."""
+    print(f"$ {command}")
+    done = subprocess.run(shlex.split(command), env=airflow_env(cfg), capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        raise LabError(f"`{command}` failed (exit {done.returncode}): {last}")
+    print(done.stdout.rstrip())
+    return done.stdout
 
 
 def header(cfg: Config, *, airflow: bool = False) -> str:
