@@ -9,6 +9,7 @@ up, where its UI is.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Iterable
@@ -50,12 +51,17 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
 def airflow_cli(cfg: Config, command: str, timeout: float = 300) -> str:
     """Run one `airflow ...` command as a terminal after `eval "$(labkit env)"` would; print it and what it printed."""
     print(f"$ {command}")
-    done = subprocess.run(shlex.split(command), env=airflow_env(cfg), capture_output=True, text=True, timeout=timeout)
+    env = {**airflow_env(cfg), "NO_COLOR": "1"}          # plain text: a cell is no terminal, and -o json parses
+    done = subprocess.run(shlex.split(command), env=env, capture_output=True, text=True, timeout=timeout)
+    out = _ANSI.sub("", done.stdout)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        last = (_ANSI.sub("", done.stderr).strip().splitlines() or ["(nothing on stderr)"])[-1]
         raise LabError(f"`{command}` failed (exit {done.returncode}): {last}")
-    print(done.stdout.rstrip())
-    return done.stdout
+    print(out.rstrip())
+    return out
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def header(cfg: Config, *, airflow: bool = False) -> str:

@@ -1,7 +1,8 @@
 """Test a learner's DAG in-process, as Airflow's `dag.test()` does: every task in one Python process, no scheduler.
 
 `run(cfg, path, dag_id, logical_date)` starts `python -m labkit.exercises.dagtest` with the lab's Airflow settings
-(its metadata database, connections and variables), which loads the file with a DagBag and calls
+(its metadata database, connections and variables), which loads the file with a DagBag, pauses the DAG if
+the scheduler knows it unpaused (it would run the test run's tasks as well), and calls
 
     dag.test(logical_date=...)
 
@@ -46,14 +47,15 @@ def log_path(cfg: Config, dag_id: str) -> Path:
 def run(cfg: Config, path: Path, dag_id: str, logical_date: str, timeout: float = 900) -> DagTest:
     """`dag.test(logical_date=...)` of `dag_id` from the file `path`, in a process with the lab's Airflow settings."""
     log = log_path(cfg, dag_id)
+    answer = log.with_suffix(".json")
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        done = subprocess.run([sys.executable, "-m", "labkit.exercises.dagtest", str(path), dag_id, logical_date],
-                              stdout=subprocess.PIPE, stderr=out, text=True, env=airflow_env(cfg), timeout=timeout)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
+    answer.unlink(missing_ok=True)
+    with open(log, "w") as out:          # Airflow logs to stdout and stderr: both go to the file
+        done = subprocess.run([sys.executable, "-m", "labkit.exercises.dagtest", str(path), dag_id, logical_date,
+                               str(answer)], stdout=out, stderr=subprocess.STDOUT, env=airflow_env(cfg), timeout=timeout)
+    if done.returncode != 0 or not answer.exists():
         raise LabError(f"dag.test() of {dag_id} did not finish (exit {done.returncode}): see {log}")
-    result = json.loads(lines[-1])
+    result = json.loads(answer.read_text())
     if "error" in result:
         raise LabError(f"dag.test() of {dag_id}: {result['error']}")
     test = DagTest(dag_id, result["state"], tuple(result["data_interval"]), result["tasks"], log)
@@ -73,6 +75,7 @@ def _main(path: str, dag_id: str, logical_date: str) -> dict:
         errors = [str(e).strip().splitlines()[-1] for e in bag.import_errors.values()]
         return {"error": f"{Path(path).name} defines no DAG {dag_id!r}" + (f": {errors[0]}" if errors else "")}
     dag = bag.dags[dag_id]
+    _pause(dag_id)            # an unpaused DAG's scheduler would take this test run's tasks too
     # [START dag_test]
     run = dag.test(logical_date=pendulum.parse(logical_date))
     # [END dag_test]
@@ -84,5 +87,15 @@ def _main(path: str, dag_id: str, logical_date: str) -> dict:
     return {"state": str(run.state), "data_interval": interval, "tasks": tasks}
 
 
+def _pause(dag_id: str) -> None:
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        model = session.get(DagModel, dag_id)
+        if model is not None and not model.is_paused:
+            model.is_paused = True
+
+
 if __name__ == "__main__":
-    print(json.dumps(_main(*sys.argv[1:4])), flush=True)
+    Path(sys.argv[4]).write_text(json.dumps(_main(*sys.argv[1:4])))

@@ -17,10 +17,11 @@ GENERATE, IMPORT, RECONCILE, AGGREGATE = ("generate_interval_rows", "sqoop_impor
                                           "spark_aggregate_dummy")
 
 
-def _task(dag: dict, task_id: str, missing: list[str]) -> dict | None:
+def _task(dag: dict, task_id: str, missing: list[str], hint: str = "") -> dict | None:
+    """The task's report, or None (and "there is no task ..." among what is missing)."""
     task = dag["tasks"].get(task_id)
     if task is None:
-        missing.append(f"there is no task `{task_id}` yet")
+        missing.append(f"there is no task `{task_id}` yet" + (f": {hint}" if hint else ""))
     return task
 
 
@@ -66,10 +67,10 @@ def data_interval(dag: dict, cfg: Config) -> list[str]:
 @exercise("06.3", file=FILE, dag_id=DAG_ID, title="a TaskFlow step that takes XComArgs")
 def reconcile(dag: dict, cfg: Config) -> list[str]:
     missing: list[str] = []
-    task = _task(dag, RECONCILE, missing)
+    task = _task(dag, RECONCILE, missing, f"a function decorated with @task, called with {GENERATE}.output and "
+                                          f"{IMPORT}.output")
     if task is None:
-        return [f"there is no task `{RECONCILE}` yet: a function decorated with @task, called with "
-                f"{GENERATE}.output and {IMPORT}.output"]
+        return missing
     if task["callable"] is None:
         missing.append(f"`{RECONCILE}` is a {task['operator']}: write it as a Python function decorated with @task")
     arguments = repr(task["fields"].get("op_args")) + repr(task["fields"].get("op_kwargs"))
@@ -82,9 +83,9 @@ def reconcile(dag: dict, cfg: Config) -> list[str]:
 @exercise("06.4", file=FILE, dag_id=DAG_ID, title="the aggregation with SparkSubmitOperator, producing an Asset")
 def aggregation(dag: dict, cfg: Config) -> list[str]:
     missing: list[str] = []
-    task = _task(dag, AGGREGATE, missing)
+    task = _task(dag, AGGREGATE, missing, "a SparkSubmitOperator on connection spark_default")
     if task is None:
-        return [f"there is no task `{AGGREGATE}` yet: a SparkSubmitOperator on connection spark_default"]
+        return missing
     if task["operator"] != "SparkSubmitOperator":
         missing.append(f"`{AGGREGATE}` is a {task['operator']}: use SparkSubmitOperator (the seed's operator)")
     else:
