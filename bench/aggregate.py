@@ -8,7 +8,7 @@ Target (issue 3):
 Both compute the same two tables (rows per line per hour, rows per line per day) from the same files, the
 same way (one pass for the hourly table, the daily one rolled up from it), and write them as parquet. The
 results must be identical (EXCEPT ALL both ways, and the column types), else the benchmark fails. The Spark
-side is `labkit.aggregation.run` (what notebook 05 and the DAG run): its aggregation time is measured inside
+side is `labkit.workshop.spark_aggregation.run` (what notebook 05 and the DAG run): its aggregation time is measured inside
 the job once the SparkSession exists; the session start and the whole spark-submit wall time are reported
 beside it, not inside the ratio. DuckDB runs with one thread per core, as Spark's local[*] does.
 
@@ -28,8 +28,9 @@ from datetime import datetime
 from pathlib import Path
 
 import labkit
-from labkit import aggregation, services, state
+from labkit import services, state
 from labkit.errors import LabError
+from labkit.workshop import aggregates, crosschecks, dummy, landing, spark_aggregation, synthetic
 
 RUN_DATE = "2021-07-01"
 THREADS = os.cpu_count() or 1   # Spark's local[*] (spark-defaults.conf): one task thread per core
@@ -38,25 +39,25 @@ WARM_ROUNDS = 2      # the job runs the aggregation again this many times in its
 
 def expected_rows(cfg) -> int:
     first, last = (datetime.strptime(t, "%Y-%m-%d %H:%M") for t in cfg.date_range)
-    return (int((last - first).total_seconds() // 60) + 1) * aggregation.LINES
+    return (int((last - first).total_seconds() // 60) + 1) * dummy.LINES
 
 
 def choose_input(cfg, given: str | None) -> tuple[Path, str]:
     if given:
         path = Path(given)
-        if aggregation.parquet_rows(path) is None:
+        if landing.parquet_rows(path) is None:
             raise LabError(f"--input {path} is not a landed parquet table (part-m-*.parquet and _SUCCESS)")
         return path, "given with --input"
     want = expected_rows(cfg)
-    landed = aggregation.input_dir(cfg)
-    if aggregation.parquet_rows(landed) == want:
+    landed = landing.input_dir(cfg)
+    if landing.parquet_rows(landed) == want:
         return landed, "the landing zone (labkit sqoop import)"
     state.ensure_state_dir(cfg)             # the lab's state folder (made, or checked to be ours)
-    synthetic = cfg.state_dir / "bench" / f"aggregate-landed-{cfg.scale}"
-    if aggregation.parquet_rows(synthetic) == want:
-        return synthetic, "synthetic (pyarrow, kept from an earlier run)"
-    done = aggregation.land_synthetic(synthetic, cfg.date_range)
-    return synthetic, f"synthetic (pyarrow, written in {done.seconds:.1f} s)"
+    generated = cfg.state_dir / "bench" / f"aggregate-landed-{cfg.scale}"
+    if landing.parquet_rows(generated) == want:
+        return generated, "synthetic (pyarrow, kept from an earlier run)"
+    done = synthetic.land_synthetic(generated, cfg.date_range)
+    return generated, f"synthetic (pyarrow, written in {done.seconds:.1f} s)"
 
 
 def duckdb_two_scans(source: Path, threads: int = THREADS) -> float:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = labkit.load()
 
     source, how = choose_input(cfg, args.input)
-    rows = aggregation.parquet_rows(source)
+    rows = landing.parquet_rows(source)
     size = warm_page_cache(source)
     print(f"input: {source} ({rows:,} rows, {size / 2**20:.0f} MiB parquet; {how})", flush=True)
 
@@ -103,22 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sparks, ducks = [], []
         for i in range(args.repeat):
-            run = aggregation.run(cfg, RUN_DATE, input=source, output=work / "spark", repeat=WARM_ROUNDS + 1)
+            run = spark_aggregation.run(cfg, RUN_DATE, input=source, output=work / "spark", repeat=WARM_ROUNDS + 1)
             r = run.result
             warm = min(r["repeat_seconds"][1:])
             sparks.append((r["aggregate_seconds"], r["session_seconds"], run.seconds, warm))
             print(f"  spark  run {i + 1}: aggregation {r['aggregate_seconds']:6.2f} s  (session start "
                   f"{r['session_seconds']:.2f} s, spark-submit wall {run.seconds:.2f} s; the same aggregation "
                   f"again in that JVM: {', '.join(f'{s:.2f}' for s in r['repeat_seconds'][1:])} s)", flush=True)
-            duck = aggregation.duckdb_aggregate(source, work / "duckdb", threads=THREADS)
+            duck = crosschecks.duckdb_aggregate(source, work / "duckdb", threads=THREADS)
             ducks.append(duck.seconds)
             print(f"  duckdb run {i + 1}: aggregation {duck.seconds:6.2f} s", flush=True)
 
         # same input, same results: row counts, then every row and the column types
         assert r["input_rows"] == duck.input_rows == rows, (r["input_rows"], duck.input_rows, rows)
         assert (r["hourly_rows"], r["daily_rows"]) == (duck.hourly_rows, duck.daily_rows), (r, duck)
-        diff = aggregation.differences(work / "spark", RUN_DATE, work / "duckdb")
-        assert diff == {aggregation.HOURLY: 0, aggregation.DAILY: 0}, f"Spark and DuckDB results differ: {diff}"
+        diff = crosschecks.differences(work / "spark", RUN_DATE, work / "duckdb")
+        assert diff == {aggregates.HOURLY: 0, aggregates.DAILY: 0}, f"Spark and DuckDB results differ: {diff}"
 
         plain = duckdb_two_scans(source)
         spark_agg = statistics.median(s[0] for s in sparks)

@@ -20,10 +20,10 @@ import sys
 import time
 
 import labkit
-from labkit import services, sqoop, workshop_job
-from labkit.datasets import dummy
-from labkit.sqoop.interval import interval_where
+from labkit import services
 from labkit.services.airflow import airflow_env
+from labkit.workshop import daily_runs, dummy, landing
+from labkit.workshop.sqoop.interval import interval_where
 
 GOAL = 15.0
 
@@ -32,19 +32,19 @@ def direct(cfg, ds: str) -> dict[str, float]:
     """The DAG's three steps for day `ds` without Airflow (the DAG's SQL file, the same command lines)."""
     timings = {}
     out = cfg.landing_dir / "bench_direct"
-    landed = out / workshop_job.TABLE / f"ds={ds}"
+    landed = out / daily_runs.TABLE / f"ds={ds}"
     env = airflow_env(cfg)
 
     start = time.perf_counter()
     with dummy.connect(cfg) as conn, conn.cursor() as cur:        # one transaction, as the DAG's SQL task
-        for statement in dummy.statements(workshop_job.generate_sql(cfg, ds)):
+        for statement in dummy.statements(daily_runs.generate_sql(cfg, ds)):
             cur.execute(statement)
         expected = cur.fetchone()[0]
     timings["generate"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    subprocess.run(sqoop.lab_command(cfg, workshop_job.TABLE, f"file://{landed}",
-                                     "--where", interval_where(*workshop_job.day_interval(ds)), "--split-by", "id",
+    subprocess.run(landing.lab_command(cfg, daily_runs.TABLE, f"file://{landed}",
+                                     "--where", interval_where(*daily_runs.day_interval(ds)), "--split-by", "id",
                                      "-m", "2", "--expect-rows", str(expected), "--as-parquetfile",
                                      "--delete-target-dir", "--no-progress"), check=True, env=env, capture_output=True)
     timings["import"] = time.perf_counter() - start
@@ -62,9 +62,9 @@ def via_airflow(api, ds: str) -> float:
     """One DAG run for day `ds` (a manual run's interval is the day before its logical date: give the next day)."""
     start = time.perf_counter()
     after = (dt.date.fromisoformat(ds) + dt.timedelta(days=1)).isoformat()
-    run_id = api.trigger(workshop_job.DAG_ID, logical_date=f"{after}T00:00:00Z",
+    run_id = api.trigger(daily_runs.DAG_ID, logical_date=f"{after}T00:00:00Z",
                          run_id=f"bench__{ds}__{time.time():.0f}")
-    run = api.follow(workshop_job.DAG_ID, run_id, progress=False, interval=0.5)
+    run = api.follow(daily_runs.DAG_ID, run_id, progress=False, interval=0.5)
     if run["state"] != "success":
         raise SystemExit(f"the DAG run {run_id} ended {run['state']}")
     return time.perf_counter() - start
@@ -79,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = labkit.load()
     services.up(cfg, only=["airflow"], report=lambda _: None)
     api = services.get(cfg, "airflow").api()
-    api.wait_for_dag(workshop_job.DAG_ID)
-    was_paused = api.get(f"dags/{workshop_job.DAG_ID}")["is_paused"]
-    api.unpause(workshop_job.DAG_ID)   # manual runs of a paused DAG never start
+    api.wait_for_dag(daily_runs.DAG_ID)
+    was_paused = api.get(f"dags/{daily_runs.DAG_ID}")["is_paused"]
+    api.unpause(daily_runs.DAG_ID)   # manual runs of a paused DAG never start
     time.sleep(8)                      # unpausing may schedule the latest interval: let it finish first
-    for run in api.dag_runs(workshop_job.DAG_ID):
+    for run in api.dag_runs(daily_runs.DAG_ID):
         if run["state"] in ("queued", "running"):
-            api.follow(workshop_job.DAG_ID, run["dag_run_id"], progress=False)
+            api.follow(daily_runs.DAG_ID, run["dag_run_id"], progress=False)
     directs, dags = [], []
     try:
         for i in range(args.repeat):
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {i + 1}: direct {directs[-1]['total']:.1f} s, DAG run {dags[-1]:.1f} s", flush=True)
     finally:
         if was_paused:
-            api.pause(workshop_job.DAG_ID)
+            api.pause(daily_runs.DAG_ID)
         shutil.rmtree(cfg.landing_dir / "bench_direct", ignore_errors=True)
     med = {k: statistics.median(d[k] for d in directs) for k in directs[0]}
     dag_med = statistics.median(dags)

@@ -19,15 +19,15 @@ import sys
 import time
 
 import labkit
-from labkit import connections, emr, services
-from labkit.datasets import retail
+from labkit import connections, emr_client, services
 from labkit.emr import steps
+from labkit.emr_client import retail
 
 DAG_ID = "emr_ephemeral_job"
 
 
 def job_args(cfg, run_date: str) -> list[str]:
-    v, uris = connections.variables(cfg), emr.job_uris(cfg)
+    v, uris = connections.variables(cfg), emr_client.job_uris(cfg)
     return ["--jars", uris["jar"], uris["job"], "--input", v["RAW_DATA_PATH"],
             "--jdbc-url", connections.get(cfg, "mysql").jdbc_url,
             "--credentials", v["EMR_JDBC_CREDENTIALS"], "--run-date", run_date]
@@ -41,7 +41,7 @@ def direct(cfg) -> float:
 
 
 def emr_step(cfg) -> float:
-    client = emr.client(cfg)
+    client = emr_client.client(cfg)
     t0 = time.perf_counter()
     cid = client.run_job_flow(Name="bench", LogUri=connections.variables(cfg)["EMR_LOG_URI"],
                               Instances={"KeepJobFlowAliveWhenNoSteps": False},
@@ -70,7 +70,7 @@ def main() -> int:
     cfg = labkit.load()
     services.up(cfg, report=lambda _: None)
     data = retail.generate(cfg, progress=sys.stderr.isatty())
-    emr.stage_job(cfg)
+    emr_client.stage_job(cfg)
     print(f"retail: {data.rows:,} lines, sum(Quantity) = {data.quantity_sum:,} ({args.scale})")
 
     spark_s = direct(cfg)

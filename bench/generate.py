@@ -16,7 +16,7 @@ import sys
 
 import labkit
 from labkit import services
-from labkit.datasets import dummy
+from labkit.workshop import dummy
 
 GOAL = 2.4
 METHODS = (  # (label, variant, method, table)

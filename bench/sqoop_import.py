@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 import labkit
-from labkit import connections, secrets, services, sqoop
-from labkit.datasets import dummy
+from labkit import connections, secrets, services
+from labkit.workshop import dummy, landing, sqoop
 
 TABLE = dummy.TABLE
 FIXED_COLUMNS = ["id", "line", "comment", "created"]
@@ -79,7 +79,7 @@ def bare_copy_parallel(cfg, password: str, streams: int) -> float:
 
 
 def our_import(cfg, target: Path, mappers: int, parquet: bool, codec: str = "snappy", validate: bool = False):
-    return sqoop.import_table(sqoop.lab_connect(cfg), username="airline",
+    return sqoop.import_table(landing.lab_connect(cfg), username="airline",
                               password_file=secrets.path(cfg, "postgres_airline"), table=TABLE, target_dir=target,
                               num_mappers=mappers, as_parquetfile=parquet, compression_codec=codec,
                               validate=validate, delete_target_dir=True, progress=False, log=lambda *_: None)

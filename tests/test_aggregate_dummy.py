@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import labkit
-from labkit import LabError, aggregation, spark_submit
+from labkit import LabError, spark_submit
+from labkit.workshop import aggregates, crosschecks, spark_aggregation, synthetic
 
 # 3 lines x 180 minutes from 22:30 to 01:29: two days, four hours, partial first and last hours.
 RANGE = ("2021-01-01 22:30", "2021-01-02 01:29")
@@ -25,14 +26,14 @@ def cfg():
 
 @pytest.fixture(scope="module")
 def landed(tmp_path_factory):
-    return aggregation.land_synthetic(tmp_path_factory.mktemp("landed") / "tbl_airflow_dummy", RANGE, lines=3,
+    return synthetic.land_synthetic(tmp_path_factory.mktemp("landed") / "tbl_airflow_dummy", RANGE, lines=3,
                                       files=2, progress=False)
 
 
 @pytest.fixture(scope="module")
 def first_run(cfg, landed, tmp_path_factory):
     out = tmp_path_factory.mktemp("aggregates")
-    run = aggregation.run(cfg, RUN_A, input=landed.path, output=out)
+    run = spark_aggregation.run(cfg, RUN_A, input=landed.path, output=out)
     return out, run
 
 
@@ -55,11 +56,11 @@ def test_exact_numbers(first_run):
     assert run.result["input_rows"] == 540 and run.result["hourly_rows"] == 12 and run.result["daily_rows"] == 6
     assert run.result["session_seconds"] > 0 and run.result["aggregate_seconds"] > 0
     assert run.seconds > run.result["aggregate_seconds"]
-    daily = aggregation.read(out, aggregation.DAILY, RUN_A)
+    daily = aggregates.read(out, aggregates.DAILY, RUN_A)
     assert list(daily.columns) == ["line", "day", "rows"]
     assert [(r.line, str(r.day.date()), r.rows) for r in daily.itertuples()] == [
         (line, day, 90) for line in ("dummy01", "dummy02", "dummy03") for day in (DAY1, DAY2)]
-    hourly = aggregation.read(out, aggregation.HOURLY, RUN_A)
+    hourly = aggregates.read(out, aggregates.HOURLY, RUN_A)
     assert list(hourly.columns) == ["line", "day", "hour", "rows"]
     assert [(str(r.day.date()), r.hour, r.rows) for r in hourly.itertuples() if r.line == "dummy02"] == [
         (DAY1, 22, 30), (DAY1, 23, 60), (DAY2, 0, 60), (DAY2, 1, 30)]
@@ -74,30 +75,30 @@ def test_exact_numbers(first_run):
 
 def test_same_results_as_duckdb(first_run, landed, tmp_path):
     out, _ = first_run
-    duck = aggregation.duckdb_aggregate(landed.path, tmp_path)
+    duck = crosschecks.duckdb_aggregate(landed.path, tmp_path)
     assert (duck.input_rows, duck.hourly_rows, duck.daily_rows) == (540, 12, 6)
-    assert aggregation.differences(out, RUN_A, tmp_path) == {aggregation.HOURLY: 0, aggregation.DAILY: 0}
+    assert crosschecks.differences(out, RUN_A, tmp_path) == {aggregates.HOURLY: 0, aggregates.DAILY: 0}
 
 
 def test_rerun_replaces_the_partition_and_other_run_dates_are_kept(cfg, first_run, landed):
     out, _ = first_run
-    part_a = aggregation.partition_dir(out, aggregation.DAILY, RUN_A)
-    before = aggregation.read(out, aggregation.DAILY, RUN_A)
+    part_a = aggregates.partition_dir(out, aggregates.DAILY, RUN_A)
+    before = aggregates.read(out, aggregates.DAILY, RUN_A)
     files_before = parts(part_a)
     assert len(files_before) == 1
 
     # the retried task; run twice in the one JVM (the benchmark's --repeat): still one file, same rows
-    again = aggregation.run(cfg, RUN_A, input=landed.path, output=out, repeat=2)
+    again = spark_aggregation.run(cfg, RUN_A, input=landed.path, output=out, repeat=2)
     assert len(again.result["repeat_seconds"]) == 2 and again.result["input_rows"] == 540
-    after = aggregation.read(out, aggregation.DAILY, RUN_A)
+    after = aggregates.read(out, aggregates.DAILY, RUN_A)
     assert after.equals(before)                                            # same rows, no duplicates
     assert len(parts(part_a)) == 1 and parts(part_a) != files_before     # replaced, not appended
 
-    aggregation.run(cfg, RUN_B, input=landed.path, output=out)            # the next day's run
-    assert aggregation.run_dates(out) == [RUN_A, RUN_B]
-    assert aggregation.run_dates(out, aggregation.HOURLY) == [RUN_A, RUN_B]
-    assert aggregation.read(out, aggregation.DAILY, RUN_A).equals(before)  # untouched
-    assert aggregation.read(out, aggregation.DAILY, RUN_B)["rows"].sum() == 540
+    spark_aggregation.run(cfg, RUN_B, input=landed.path, output=out)            # the next day's run
+    assert aggregates.run_dates(out) == [RUN_A, RUN_B]
+    assert aggregates.run_dates(out, aggregates.HOURLY) == [RUN_A, RUN_B]
+    assert aggregates.read(out, aggregates.DAILY, RUN_A).equals(before)  # untouched
+    assert aggregates.read(out, aggregates.DAILY, RUN_B)["rows"].sum() == 540
 
 
 def test_text_input(cfg, landed, tmp_path):
@@ -105,7 +106,7 @@ def test_text_input(cfg, landed, tmp_path):
     text = tmp_path / "text"
     text.mkdir()
     pq.read_table(landed.path).to_pandas().to_csv(text / "part-m-00000", header=False, index=False)
-    run = spark_submit.submit(cfg, aggregation.JOB, ["--input", text, "--output", tmp_path / "out",
+    run = spark_submit.submit(cfg, spark_aggregation.JOB, ["--input", text, "--output", tmp_path / "out",
                                                      "--run-date", RUN_A, "--input-format", "text"])
     assert (run.result["input_rows"], run.result["hourly_rows"], run.result["daily_rows"]) == (540, 12, 6)
 
@@ -113,7 +114,7 @@ def test_text_input(cfg, landed, tmp_path):
 # -- bad input: one line, non-zero exit ------------------------------------------------------------------
 def test_missing_input_folder(cfg, tmp_path):
     with pytest.raises(LabError) as err:
-        aggregation.run(cfg, RUN_A, input=tmp_path / "nowhere", output=tmp_path / "out")
+        spark_aggregation.run(cfg, RUN_A, input=tmp_path / "nowhere", output=tmp_path / "out")
     assert "failed (exit 1)" in str(err.value) and "no such folder; land the table first" in str(err.value)
     assert not (tmp_path / "out").exists()
 
@@ -131,16 +132,16 @@ def test_empty_input_folder(tmp_path):
 def test_malformed_created_fails_and_keeps_the_previous_output(cfg, first_run, tmp_path):
     """The seed's text or a hand-made file with other dates: one line, and the run date's output is untouched."""
     out, _ = first_run
-    before = aggregation.read(out, aggregation.HOURLY, RUN_A)
+    before = aggregates.read(out, aggregates.HOURLY, RUN_A)
     bad = tmp_path / "bad"
     bad.mkdir()
     pq.write_table(pa.table({"id": [1, 2], "line": ["dummy01"] * 2, "comment": ["x"] * 2,
                              "created": ["2021-01-01 00:00", "01/02/2021 13:05"]}), bad / "part-m-00000.parquet")
     with pytest.raises(LabError) as err:
-        aggregation.run(cfg, RUN_A, input=bad, output=out)
+        spark_aggregation.run(cfg, RUN_A, input=bad, output=out)
     assert "column created holds '01/02/2021 13'..., not 'YYYY-MM-DD HH24:MI'" in str(err.value)
     assert f"the output of run date {RUN_A} is unchanged" in str(err.value)
-    assert aggregation.read(out, aggregation.HOURLY, RUN_A).equals(before)
+    assert aggregates.read(out, aggregates.HOURLY, RUN_A).equals(before)
 
 
 @pytest.mark.parametrize("bad", ["2021-13-01", "20210701", "yesterday"])
@@ -161,7 +162,7 @@ def test_repeat_must_be_positive(tmp_path, landed):
 
 def test_bad_run_date_through_spark_submit(cfg, landed, tmp_path):
     with pytest.raises(LabError, match=r"failed \(exit 2\): argument --run-date: '2021-02-30' is not a date"):
-        aggregation.run(cfg, "2021-02-30", input=landed.path, output=tmp_path)
+        spark_aggregation.run(cfg, "2021-02-30", input=landed.path, output=tmp_path)
 
 
 def test_wrong_table_is_named(cfg, tmp_path):
@@ -169,13 +170,13 @@ def test_wrong_table_is_named(cfg, tmp_path):
     wrong.mkdir()
     pq.write_table(pa.table({"id": [1], "when": ["2021-01-01 00:00"]}), wrong / "part-m-00000.parquet")
     with pytest.raises(LabError) as err:
-        aggregation.run(cfg, RUN_A, input=wrong, output=tmp_path / "out")
+        spark_aggregation.run(cfg, RUN_A, input=wrong, output=tmp_path / "out")
     assert "column(s) line, created missing (found id, when)" in str(err.value)
     assert "\n" not in str(err.value)
 
 
 def test_command_reads_as_typed(cfg):
-    text = spark_submit.pretty(spark_submit.command(cfg, aggregation.JOB, ["--input", "a b", "--run-date", RUN_A]))
+    text = spark_submit.pretty(spark_submit.command(cfg, spark_aggregation.JOB, ["--input", "a b", "--run-date", RUN_A]))
     lines = text.split(" \\\n    ")
     assert lines[1:] == ["--name aggregate_dummy", JOB, "--input 'a b'", f"--run-date {RUN_A}"]
 

@@ -36,3 +36,41 @@ def test_command_output_keeps_what_the_command_printed_blank_lines_included():
         "[2026-11-22T07:43:41Z] INFO Task instance in success state",
     ])
     assert command_output(log) == ["importing tbl_airflow_dummy ...", "", "warning: no index starts with 'id'"]
+
+
+class _Parsed:
+    """An AirflowAPI whose `GET dags/<id>` answers with last_parsed_time values in turn."""
+
+    def __init__(self, *stamps):
+        from labkit.airflow_api import AirflowAPI
+
+        self.api = AirflowAPI("http://127.0.0.1:1", "admin", "unused")
+        self.stamps = list(stamps)
+        self.api.request = self.request
+        self.api.get = lambda path, **params: {"import_errors": []}
+
+    def request(self, method, path, allow=(), **kwargs):
+        import requests
+
+        resp = requests.Response()
+        resp.status_code = 200
+        resp._content = ('{"dag_id": "d", "last_parsed_time": "%s"}' % self.stamps.pop(0)).encode()
+        return resp
+
+
+def test_wait_for_dag_waits_for_the_version_parsed_after_an_edit(monkeypatch):
+    import time
+    from datetime import datetime
+
+    import pytest
+
+    from labkit.errors import LabError
+
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    edited = datetime.fromisoformat("2026-12-01T18:27:00+00:00").timestamp()
+    fake = _Parsed("2026-12-01T18:26:59.866297Z", "2026-12-01T18:27:01.000000Z")
+    assert fake.api.wait_for_dag("d", parsed_after=edited)["last_parsed_time"].startswith("2026-12-01T18:27:01")
+    assert fake.stamps == []                                   # it asked again after the older parse
+    stale = _Parsed(*["2026-12-01T18:26:59Z"] * 3)
+    with pytest.raises(LabError, match="has not parsed the latest version of DAG 'd' after 0 s"):
+        stale.api.wait_for_dag("d", timeout=0, parsed_after=edited)

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from labkit import airflow_api, services, workshop_job
-from labkit.workshop_job import aggregated_rows, landed_rows, landed_span, source_rows
+from labkit import airflow_api, services
 from labkit.connections import connections
-from labkit.sqoop.interval import interval_where
+from labkit.workshop import daily_runs
+from labkit.workshop.daily_runs import aggregated_rows, landed_rows, landed_span, source_rows
+from labkit.workshop.sqoop.interval import interval_where
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
@@ -240,19 +241,19 @@ def test_a_backfill_lands_each_day_once_and_a_rerun_changes_nothing(workshop_run
         assert source_rows(cfg, ds) == landed_rows(cfg, ds) == aggregated_rows(cfg, ds) == 144_000
         assert landed_span(cfg, ds) == (f"{ds} 00:00", f"{ds} 23:59")
     # a rerun of the second date: the same counts, and the first date's files are not touched
-    other = {p.name: p.stat().st_mtime_ns for p in workshop_job.landed_dir(cfg, dates[0]).iterdir()}
+    other = {p.name: p.stat().st_mtime_ns for p in daily_runs.landed_dir(cfg, dates[0]).iterdir()}
     before = (source_rows(cfg, dates[1]), landed_rows(cfg, dates[1]), aggregated_rows(cfg, dates[1]))
     again = next(r for r in runs if r["data_interval_start"].startswith(dates[1]))
     api.clear_run(DAG_ID, again["dag_run_id"])
     assert api.follow(DAG_ID, again["dag_run_id"], timeout=900, progress=False)["state"] == "success"
     assert (source_rows(cfg, dates[1]), landed_rows(cfg, dates[1]), aggregated_rows(cfg, dates[1])) == before
-    assert {p.name: p.stat().st_mtime_ns for p in workshop_job.landed_dir(cfg, dates[0]).iterdir()} == other
+    assert {p.name: p.stat().st_mtime_ns for p in daily_runs.landed_dir(cfg, dates[0]).iterdir()} == other
 
 
 @pytest.mark.services
 def test_a_manual_run_without_a_logical_date_stops_at_its_first_task(workshop_run):
     cfg, api, _ = workshop_run
-    folders = sorted(p.name for p in (workshop_job.dag_dir(cfg) / workshop_job.TABLE).iterdir())
+    folders = sorted(p.name for p in (daily_runs.dag_dir(cfg) / daily_runs.TABLE).iterdir())
     run_id = api.trigger(DAG_ID, logical_date=None)
     run = api.follow(DAG_ID, run_id, timeout=900, progress=False)
     states = {ti["task_id"]: ti["state"] for ti in api.task_instances(DAG_ID, run_id)}
@@ -261,4 +262,4 @@ def test_a_manual_run_without_a_logical_date_stops_at_its_first_task(workshop_ru
                       "spark_aggregate_dummy": "upstream_failed"}
     log = api.task_log(DAG_ID, run_id, "generate_interval_rows")
     assert "ValueError: airflow_workshop_job works on a data interval and this run has none" in log
-    assert sorted(p.name for p in (workshop_job.dag_dir(cfg) / workshop_job.TABLE).iterdir()) == folders
+    assert sorted(p.name for p in (daily_runs.dag_dir(cfg) / daily_runs.TABLE).iterdir()) == folders

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from labkit import connections, emr, services
+from labkit import connections, emr_client, services
 from labkit.aws import spec
-from labkit.datasets import retail
+from labkit.emr_client import retail
 
 pytestmark = pytest.mark.services
 DAG_ID = "emr_ephemeral_job"
@@ -17,11 +17,11 @@ DAG_ID = "emr_ephemeral_job"
 def stack(lab):
     cfg, _ = lab
     retail.generate(cfg, progress=False)
-    emr.stage_job(cfg)
+    emr_client.stage_job(cfg)
     api = services.get(cfg, "airflow").api()
     api.wait_for_dag(DAG_ID, timeout=180)
     api.unpause(DAG_ID)
-    return cfg, api, emr.client(cfg)
+    return cfg, api, emr_client.client(cfg)
 
 
 def clusters_for(client, run_date: str) -> list[dict]:
@@ -40,7 +40,7 @@ def test_the_run_writes_emr_table_terminates_the_cluster_and_a_rerun_keeps_one_r
     run_id = api.trigger(DAG_ID, logical_date="2024-03-31T00:00:00Z")
     assert api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)["state"] == "success"
     expected = retail.expected_quantity_sum(retail.rows_for(cfg))
-    assert emr.results(cfg, "2024-03-31") == [("2024-03-31", expected)]
+    assert emr_client.results(cfg, "2024-03-31") == [("2024-03-31", expected)]
     [cluster] = clusters_for(client, "2024-03-31")
     assert cluster["Status"]["State"] == "TERMINATED"
     assert cluster["Status"]["StateChangeReason"]["Code"] == "USER_REQUEST"      # by the terminate task
@@ -49,7 +49,7 @@ def test_the_run_writes_emr_table_terminates_the_cluster_and_a_rerun_keeps_one_r
 
     api.clear_run(DAG_ID, run_id)                                                  # the same date again
     assert api.follow(DAG_ID, run_id, timeout=600, progress=False, interval=1)["state"] == "success"
-    assert emr.results(cfg, "2024-03-31") == [("2024-03-31", expected)]
+    assert emr_client.results(cfg, "2024-03-31") == [("2024-03-31", expected)]
     assert [c["Status"]["State"] for c in clusters_for(client, "2024-03-31")] == ["TERMINATED", "TERMINATED"]
 
 
@@ -66,7 +66,7 @@ def test_a_failing_step_fails_the_run_and_the_cluster_is_still_terminated(stack)
                                    "terminate_cluster": "success", "end_job": "upstream_failed"}
     [cluster] = clusters_for(client, "2024-04-01")
     assert cluster["Status"]["State"] == "TERMINATED"
-    assert emr.results(cfg, "2024-04-01") == []
+    assert emr_client.results(cfg, "2024-04-01") == []
     [step] = client.list_steps(ClusterId=cluster["Id"])["Steps"]
     assert step["Status"]["State"] == "FAILED"
     assert "does not exist" in step["Status"]["FailureDetails"]["Reason"]

@@ -14,9 +14,9 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 import labkit
-from labkit import connections, emr, services
-from labkit.datasets import retail
+from labkit import connections, emr_client, services
 from labkit.emr import bucket
+from labkit.emr_client import retail
 
 from helpers import free_port, processes_with
 
@@ -37,13 +37,13 @@ def cfg():
     cfg = labkit.load()
     services.up(cfg, only=["mariadb", "emr"], report=lambda _: None)
     retail.generate(cfg, progress=False)
-    emr.stage_job(cfg)
+    emr_client.stage_job(cfg)
     return cfg
 
 
 @pytest.fixture(scope="module")
 def client(cfg):
-    return emr.client(cfg)
+    return emr_client.client(cfg)
 
 
 def cluster(client, *, keep=True, steps=(), **extra) -> str:
@@ -61,7 +61,7 @@ def bash(name: str, script: str, action: str = "CONTINUE") -> dict:
 
 
 def quantity_step(cfg, name: str, run_date: str, action: str = "CONTINUE", input_uri: str | None = None) -> dict:
-    v, uris = connections.variables(cfg), emr.job_uris(cfg)
+    v, uris = connections.variables(cfg), emr_client.job_uris(cfg)
     return {"Name": name, "ActionOnFailure": action, "HadoopJarStep": {"Jar": "command-runner.jar", "Args": [
         "spark-submit", "--deploy-mode", "cluster", "--jars", uris["jar"], uris["job"],
         "--input", input_uri or v["RAW_DATA_PATH"], "--jdbc-url", f"jdbc:mysql://{v['AURORA_ENDPOINT']}/airflow",
@@ -123,7 +123,7 @@ def test_spark_steps_run_one_at_a_time_write_emr_table_and_rerun_replaces(cfg, c
     one, two = step_state(client, cid, first), step_state(client, cid, rerun)
     assert two["Timeline"]["StartDateTime"] >= one["Timeline"]["EndDateTime"]    # never two at once
     expected = retail.expected_quantity_sum(retail.rows_for(cfg))
-    assert emr.results(cfg, "2024-03-31") == [("2024-03-31", expected)]          # two runs, one row
+    assert emr_client.results(cfg, "2024-03-31") == [("2024-03-31", expected)]          # two runs, one row
 
     # no KeepJobFlowAliveWhenNoSteps: the cluster ends by itself when its steps are done
     client.get_waiter("cluster_terminated").wait(ClusterId=cid, WaiterConfig=FAST)
@@ -133,7 +133,7 @@ def test_spark_steps_run_one_at_a_time_write_emr_table_and_rerun_replaces(cfg, c
     log_dir = bucket.local_path(cfg.s3_dir, f"s3://lab-bucket/emr-logs/{cid}/steps/{first}/")
     assert {"stdout.gz", "stderr.gz", "controller.gz"} <= {p.name for p in log_dir.iterdir()}
     assert f"= {expected:,} for 2024-03-31" in gzip.decompress((log_dir / "stdout.gz").read_bytes()).decode()
-    controller = emr.step_log(cfg, "s3://lab-bucket/emr-logs/", cid, first, "controller")
+    controller = emr_client.step_log(cfg, "s3://lab-bucket/emr-logs/", cid, first, "controller")
     command = next(line for line in controller.splitlines() if "local command:" in line)
     assert "--master local[" in command and "--deploy-mode" not in command
 
@@ -152,7 +152,7 @@ def test_failing_spark_step_explains_itself_and_continue_runs_the_next(cfg, clie
     assert bucket.local_path(cfg.s3_dir, details["LogFile"]).exists()
     client.get_waiter("step_complete").wait(ClusterId=cid, StepId=after, WaiterConfig=FAST)
     wait_for(lambda: state(client, cid) == "WAITING", what="WAITING after the steps")
-    assert emr.results(cfg, "2024-04-01") == []
+    assert emr_client.results(cfg, "2024-04-01") == []
     client.terminate_job_flows(JobFlowIds=[cid])
 
 
@@ -277,7 +277,7 @@ def test_requests_must_be_signed_with_the_labs_key(cfg):
     import boto3
 
     assert _raw(cfg, "ListClusters", b"{}", sign=False) == (403, "MissingAuthenticationTokenException")
-    url, region = emr.endpoint_url(cfg), cfg.region
+    url, region = emr_client.endpoint_url(cfg), cfg.region
     for key, secret, expected in (("lab-local", "not-the-secret", "InvalidSignatureException"),
                                   ("someone-else", "x", "UnrecognizedClientException")):
         other = boto3.client("emr", endpoint_url=url, region_name=region, aws_access_key_id=key,
@@ -295,7 +295,7 @@ def test_the_amazon_provider_reaches_the_endpoint_through_aws_default(cfg):
     conn = Connection(conn_id="aws_default", conn_type="aws", login=record["login"], password=record["password"],
                       extra=record["extra"])
     wrapper = AwsConnectionWrapper(conn)
-    assert wrapper.get_service_endpoint_url("emr") == emr.endpoint_url(cfg)
+    assert wrapper.get_service_endpoint_url("emr") == emr_client.endpoint_url(cfg)
     assert wrapper.get_service_endpoint_url("s3") is None          # only EMR is redirected
     assert wrapper.region_name == cfg.region
 
@@ -307,7 +307,7 @@ def _raw(cfg, action: str, body: bytes, sign: bool = True) -> tuple[int, str]:
     from botocore.credentials import Credentials
 
     record = next(c for c in connections.connections(cfg) if c["connection_id"] == "aws_default")
-    request = AWSRequest(method="POST", url=emr.endpoint_url(cfg) + "/", data=body, headers={
+    request = AWSRequest(method="POST", url=emr_client.endpoint_url(cfg) + "/", data=body, headers={
         "X-Amz-Target": f"ElasticMapReduce.{action}", "Content-Type": "application/x-amz-json-1.1"})
     if sign:
         SigV4Auth(Credentials(record["login"], record["password"]), "elasticmapreduce", cfg.region).add_auth(request)

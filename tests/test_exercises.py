@@ -16,7 +16,7 @@ import pytest
 import labkit
 from labkit import exercises, workspace
 from labkit.errors import LabError
-from labkit.exercises import checking
+from labkit.exercises import checking, parsing
 
 EXERCISES = sorted(exercises.REGISTRY, key=lambda i: tuple(int(n) for n in i.split(".")))
 
@@ -158,6 +158,17 @@ def test_a_file_without_its_markers_is_one_line_with_the_fix(tiny):
     path.write_text(SKELETON.replace("# [END TODO 99.1]", ""))
     with pytest.raises(LabError, match=r"no '# \[TODO 99.1\]' \.\.\. .*labkit workspace reset"):
         checking.solve("99.1", tiny)
+
+
+def test_the_dagbag_process_is_reused_restarted_when_it_died_and_deaf_to_prints(tiny):
+    path = checking.begin("tiny.py", tiny)
+    path.write_text("print('a DAG file that prints')\n" + SKELETON)
+    proc = parsing.start()
+    assert not checking.check("99.1", tiny).passed and parsing.start() is proc    # one process for every check
+    proc.kill()
+    proc.wait()
+    checking.solve("99.1", tiny)
+    assert checking.check("99.1", tiny).passed and parsing.start() is not proc   # a new one after it died
 
 
 def test_unknown_exercise_is_one_line():

@@ -33,9 +33,12 @@ def test_notebook_shape(path):
     assert "LAB_SCALE = None" in params[0].source and "LAB_PROFILE = None" in params[0].source
     assert "Exercise" in markdown, f"{path.name} has no exercise"
     for exercise, answer in exercises_and_answers(nb):
-        assert answer is not None and (CHECK.search(answer.source) or runner.is_solution(answer)), \
+        open_form = answer is not None and answer.source.strip() == "# Your code here" and \
+            "%load solutions/" in exercise.source        # a cell for the learner, the solution loaded on request
+        assert answer is not None and (CHECK.search(answer.source) or runner.is_solution(answer) or open_form), \
             f"{path.name}: an exercise ({exercise.source.strip().splitlines()[0][:60]!r}) is followed by its check " \
-            "(exercises.check) or, in the old form, by its solution in a collapsed cell"
+            "(exercises.check), by '# Your code here' with its `%load solutions/...` named, or, in the old form, " \
+            "by its solution in a collapsed cell"
 
 
 CHECK = re.compile(r"\bexercises\.check(_all)?\(")

@@ -15,8 +15,7 @@ FLOORS = {
                "labkit.procs", "labkit.progress", "labkit.connections", "labkit.workspace",
                "labkit.aws.spec", "labkit.aws.outputs"],          # aws data: names, sizes, what provisioning made
     "lab": ["labkit.services", "labkit.hadoop_client", "labkit.airflow_api", "labkit.spark_submit"],
-    "pipes": ["labkit.sqoop", "labkit.datasets", "labkit.aggregation", "labkit.workshop_job", "labkit.emr",
-              "labkit.aws"],
+    "pipes": ["labkit.workshop", "labkit.emr", "labkit.emr_client", "labkit.aws"],
     "top": ["labkit.cli", "labkit.runner", "labkit.notebook", "labkit.exercises", "labkit.jupyter", "labkit.prepare", "labkit.doctor", "labkit.screenshots", "labkit.plots",
             "labkit.architecture"],
 }
@@ -135,7 +134,7 @@ def test_one_home(pattern, home, why):
 def test_the_ground_floor_imports_without_the_rest():
     """Importing the endpoints loads no service, pipeline or AWS SDK code."""
     code = ("import sys, labkit.connections as c; "
-            "print(sorted(m for m in sys.modules if m.startswith(('labkit.services', 'labkit.sqoop', 'boto3', "
+            "print(sorted(m for m in sys.modules if m.startswith(('labkit.services', 'labkit.workshop', 'boto3', "
             "'pyspark', 'airflow'))))")
     out = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code], capture_output=True, text=True,
                          check=True)
@@ -166,8 +165,8 @@ def _line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
-@pytest.mark.parametrize("value, home", [("tbl_airflow_dummy", "labkit.datasets.dummy"),
-                                         ("tbl_airflow_dummy_daily", "labkit.workshop_job")])
+@pytest.mark.parametrize("value, home", [("tbl_airflow_dummy", "labkit.workshop.dummy"),
+                                         ("tbl_airflow_dummy_daily", "labkit.workshop.daily_runs")])
 def test_a_table_name_has_one_home(value, home):
     """The dummy tables' names are values in one module each; everything else asks it (prose may name them)."""
     found = [name for name, path in modules().items() for node in ast.walk(ast.parse(path.read_text()))

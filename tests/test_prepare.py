@@ -8,7 +8,7 @@ import pytest
 
 import labkit
 from labkit import prepare, runner, services
-from labkit.datasets import dummy
+from labkit.workshop import dummy
 from helpers import isolated_lab
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ import pytest
 
 import labkit
 from labkit import LabError
-from labkit.datasets import retail
 from labkit.emr import bucket, steps
+from labkit.emr_client import retail
 
 SCHEMA = {"InvoiceNo": pa.int64(), "StockCode": pa.string(), "Description": pa.string(), "Quantity": pa.int32(),
           "InvoiceDate": pa.string(), "UnitPrice": pa.float64(), "CustomerID": pa.string(), "Country": pa.string()}

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import labkit
-from labkit import LabError, secrets, services, sqoop
+from labkit import LabError, secrets, services
+from labkit.workshop import landing, sqoop
 
 pytestmark = pytest.mark.services
 LABKIT = str(Path(sys.executable).with_name("labkit"))
@@ -59,7 +60,7 @@ def source_db():
 def run(cfg, table="sq_dummy", target=None, **kw):
     kw.setdefault("progress", False)
     kw.setdefault("log", lambda *_: None)
-    return sqoop.import_table(sqoop.lab_connect(cfg), username="airline",
+    return sqoop.import_table(landing.lab_connect(cfg), username="airline",
                               password_file=secrets.path(cfg, "postgres_airline"), table=table,
                               target_dir=target, **kw)
 
@@ -230,7 +231,7 @@ def test_a_mapper_that_fails_stops_the_import_and_lands_nothing(source_db, tmp_p
 # -- the command line, as the DAG's BashOperator runs it -----------------------------------------------------------
 def test_cli_with_the_labs_password_file(source_db, tmp_path):
     cfg, _ = source_db
-    cmd = sqoop.lab_command(cfg, "sq_dummy", tmp_path / "cli", "-m", "2", "--as-parquetfile", "--delete-target-dir",
+    cmd = landing.lab_command(cfg, "sq_dummy", tmp_path / "cli", "-m", "2", "--as-parquetfile", "--delete-target-dir",
                             "--validate")
     assert cmd[:3] == ["labkit", "sqoop", "import"]
     assert cmd[cmd.index("--password-file") + 1] == str(cfg.secrets_dir / "postgres_airline")
@@ -243,7 +244,7 @@ def test_cli_with_the_labs_password_file(source_db, tmp_path):
 
 def test_cli_bad_input_is_one_line_and_exit_2(source_db, tmp_path):
     cfg, _ = source_db
-    cmd = sqoop.lab_command(cfg, "sq_dummy", tmp_path / "x", "-m", "0")
+    cmd = landing.lab_command(cfg, "sq_dummy", tmp_path / "x", "-m", "0")
     out = subprocess.run([LABKIT, *cmd[1:]], capture_output=True, text=True, env=os.environ)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("labkit: error: -m/--num-mappers 0")
@@ -256,7 +257,7 @@ def test_wrong_password(source_db, tmp_path):
     wrong = tmp_path / "pw"
     wrong.write_text("not-the-password\n")
     with pytest.raises(LabError, match=r"rejected the password for user 'airline'.*--password-file"):
-        sqoop.import_table(sqoop.lab_connect(cfg), username="airline", password_file=wrong, table="sq_dummy",
+        sqoop.import_table(landing.lab_connect(cfg), username="airline", password_file=wrong, table="sq_dummy",
                            target_dir=tmp_path / "t", progress=False)
     assert not (tmp_path / "t").exists()
 
@@ -303,10 +304,10 @@ def test_connect_url_password_file_and_target_scheme(source_db, tmp_path):
         sqoop.import_table("jdbc:mysql://127.0.0.1:3306/airflow", username="airline",
                            password_file=secrets.path(cfg, "postgres_airline"), table="t", target_dir=tmp_path / "t")
     with pytest.raises(LabError, match="--password-file .* does not exist"):
-        sqoop.import_table(sqoop.lab_connect(cfg), username="airline", password_file=tmp_path / "missing",
+        sqoop.import_table(landing.lab_connect(cfg), username="airline", password_file=tmp_path / "missing",
                            table="sq_dummy", target_dir=tmp_path / "t")
     with pytest.raises(LabError, match="hdfs:// is not reachable"):
         run(cfg, target="hdfs://namenode:8020/tmp/airflow")
     with pytest.raises(LabError, match="database 'nope' does not exist"):
-        sqoop.import_table(sqoop.lab_connect(cfg).replace("airline_db", "nope"), username="airline",
+        sqoop.import_table(landing.lab_connect(cfg).replace("airline_db", "nope"), username="airline",
                            password_file=secrets.path(cfg, "postgres_airline"), table="t", target_dir=tmp_path / "t")

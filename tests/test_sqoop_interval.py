@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import labkit
-from labkit import LabError, secrets, services, sqoop, workshop_job
-from labkit.datasets import dummy
-from labkit.sqoop.interval import check_expect_rows, interval_where
+from labkit import LabError, secrets, services
+from labkit.workshop import daily_runs, dummy, landing, sqoop
+from labkit.workshop.sqoop.interval import check_expect_rows, interval_where
 
 LABKIT = str(Path(sys.executable).with_name("labkit"))
 DAY = 144_000                                   # 100 lines x 1,440 minutes
@@ -52,7 +52,7 @@ def daily(request):
     cfg = labkit.load()
     services.up(cfg, only=["postgres"], report=lambda _: None)
     for ds in ("2021-01-01", "2021-01-02"):
-        execute(cfg, workshop_job.generate_sql(cfg, ds))
+        execute(cfg, daily_runs.generate_sql(cfg, ds))
     return cfg
 
 
@@ -72,9 +72,9 @@ def one(cfg, sql):
 
 def import_day(cfg, target, ds, **kw):
     kw.setdefault("split_by", "id")
-    return sqoop.import_table(sqoop.lab_connect(cfg), username="airline", table=workshop_job.TABLE,
+    return sqoop.import_table(landing.lab_connect(cfg), username="airline", table=daily_runs.TABLE,
                               password_file=secrets.path(cfg, "postgres_airline"), target_dir=target,
-                              where=interval_where(*workshop_job.day_interval(ds)), num_mappers=2,
+                              where=interval_where(*daily_runs.day_interval(ds)), num_mappers=2,
                               as_parquetfile=True, progress=False, log=lambda *_: None, **kw)
 
 
@@ -82,11 +82,11 @@ def import_day(cfg, target, ds, **kw):
 def test_the_dags_sql_writes_its_day_with_meaningful_ids(daily):
     cfg = daily
     for ds in ("2021-01-01", "2021-01-02"):
-        assert workshop_job.source_rows(cfg, ds) == DAY
+        assert daily_runs.source_rows(cfg, ds) == DAY
     # id = 100 x minutes since 2021-01-01 00:00 + line: unique, and dense over the two days
-    assert one(cfg, f"select count(*), count(distinct id), min(id), max(id) from {workshop_job.TABLE} "
+    assert one(cfg, f"select count(*), count(distinct id), min(id), max(id) from {daily_runs.TABLE} "
                     "where created < '2021-01-03'") == [2 * DAY, 2 * DAY, 1, 2 * DAY]
-    assert one(cfg, f"""select count(*) from {workshop_job.TABLE}
+    assert one(cfg, f"""select count(*) from {daily_runs.TABLE}
                        where id <> 100 * (extract(epoch from created::timestamp - '2021-01-01') / 60)::bigint
                                  + right(line, -5)::int""") == [0]
     # the same rows as notebook 03's fixed variant of that day (the smoke scale's range), apart from the key
@@ -94,9 +94,9 @@ def test_the_dags_sql_writes_its_day_with_meaningful_ids(daily):
     try:
         assert one(cfg, f"""select
             (select count(*) from (select line, comment, created from si_fixed
-                                   except all select line, comment, created from {workshop_job.TABLE}
+                                   except all select line, comment, created from {daily_runs.TABLE}
                                    where created < '2021-01-02') a),
-            (select count(*) from (select line, comment, created from {workshop_job.TABLE} where created < '2021-01-02'
+            (select count(*) from (select line, comment, created from {daily_runs.TABLE} where created < '2021-01-02'
                                    except all select line, comment, created from si_fixed) b)""") == [0, 0]
     finally:
         execute(cfg, "drop table si_fixed;")
@@ -107,12 +107,12 @@ def test_rerunning_a_day_replaces_it_with_the_same_rows_and_leaves_the_others(da
     cfg = daily
     digest = ("select md5(string_agg(id || line || comment || created, ',' order by id)) from {t} "
               "where created >= '{lo}' and created < '{hi}'")
-    day1 = one(cfg, digest.format(t=workshop_job.TABLE, lo="2021-01-01", hi="2021-01-02"))
-    day2 = one(cfg, digest.format(t=workshop_job.TABLE, lo="2021-01-02", hi="2021-01-03"))
-    assert execute(cfg, workshop_job.generate_sql(cfg, "2021-01-02")) == [(DAY,)]    # what the XCom carries
-    assert one(cfg, digest.format(t=workshop_job.TABLE, lo="2021-01-02", hi="2021-01-03")) == day2
-    assert one(cfg, digest.format(t=workshop_job.TABLE, lo="2021-01-01", hi="2021-01-02")) == day1
-    assert workshop_job.source_rows(cfg, "2021-01-02") == DAY
+    day1 = one(cfg, digest.format(t=daily_runs.TABLE, lo="2021-01-01", hi="2021-01-02"))
+    day2 = one(cfg, digest.format(t=daily_runs.TABLE, lo="2021-01-02", hi="2021-01-03"))
+    assert execute(cfg, daily_runs.generate_sql(cfg, "2021-01-02")) == [(DAY,)]    # what the XCom carries
+    assert one(cfg, digest.format(t=daily_runs.TABLE, lo="2021-01-02", hi="2021-01-03")) == day2
+    assert one(cfg, digest.format(t=daily_runs.TABLE, lo="2021-01-01", hi="2021-01-02")) == day1
+    assert daily_runs.source_rows(cfg, "2021-01-02") == DAY
 
 
 @pytest.mark.services
@@ -142,7 +142,7 @@ def test_an_interval_that_lost_its_rows_fails_and_keeps_the_previous_landing(dai
 
 @pytest.mark.services
 def test_the_cli_refuses_a_bad_expect_rows_in_one_line(daily, tmp_path):
-    cmd = sqoop.lab_command(daily, workshop_job.TABLE, tmp_path / "x", "--expect-rows", "-5")
+    cmd = landing.lab_command(daily, daily_runs.TABLE, tmp_path / "x", "--expect-rows", "-5")
     out = subprocess.run([LABKIT, *cmd[1:]], capture_output=True, text=True, env=os.environ)
     assert out.returncode != 0 and not (tmp_path / "x").exists()
     assert out.stderr.strip().splitlines() == [
@@ -164,13 +164,13 @@ def test_an_unsafe_where_cannot_change_the_source(daily, tmp_path, where, messag
     the source is unchanged and nothing lands."""
     cfg = daily
     execute(cfg, "drop sequence if exists si_seq; create sequence si_seq;")
-    rows = one(cfg, f"select count(*) from {workshop_job.TABLE}")
+    rows = one(cfg, f"select count(*) from {daily_runs.TABLE}")
     try:
         with pytest.raises(LabError, match=message):
-            sqoop.import_table(sqoop.lab_connect(cfg), username="airline", table=workshop_job.TABLE, where=where,
+            sqoop.import_table(landing.lab_connect(cfg), username="airline", table=daily_runs.TABLE, where=where,
                                password_file=secrets.path(cfg, "postgres_airline"), target_dir=tmp_path / "u",
                                num_mappers=2, progress=False, log=lambda *_: None)
-        assert one(cfg, f"select count(*) from {workshop_job.TABLE}") == rows
+        assert one(cfg, f"select count(*) from {daily_runs.TABLE}") == rows
         assert one(cfg, "select last_value, is_called from si_seq") == [1, False]
         assert not (tmp_path / "u").exists()
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import requests
 
@@ -66,19 +67,23 @@ class AirflowAPI:
         return result
 
     # -- DAGs and their runs ----------------------------------------------------------------------------
-    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict:
-        """Wait until the DAG processor has parsed `dag_id` (new files are picked up within ~20 s)."""
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0, parsed_after: float | None = None) -> dict:
+        """Wait until the DAG processor has parsed `dag_id` (new files are picked up within ~20 s); with
+        `parsed_after` (a file's mtime, epoch seconds), until it has parsed the file as it is since then."""
         deadline = time.monotonic() + timeout
         while True:
             resp = self.request("GET", f"dags/{dag_id}", allow=(404,))
-            if resp.status_code == 200:
+            if resp.status_code == 200 and (parsed_after is None or _epoch(resp.json().get("last_parsed_time"))
+                                            >= parsed_after):
                 return resp.json()
             if time.monotonic() > deadline:
                 errors = self.get("importErrors").get("import_errors", [])
                 mine = [e["stack_trace"].strip().splitlines()[-1] for e in errors if dag_id in e.get("filename", "")
                         or dag_id in e.get("stack_trace", "")]
-                raise LabError(f"Airflow has not loaded DAG {dag_id!r} after {timeout:.0f} s"
-                               + (f": import error {mine[0]}" if mine else "; is its file in dags/? (labkit logs airflow)"))
+                what = "parsed the latest version of" if resp.status_code == 200 else "loaded"
+                raise LabError(f"Airflow has not {what} DAG {dag_id!r} after {timeout:.0f} s"
+                               + (f": import error {mine[0]}" if mine else
+                                  "; is its file in dags/ or workspace/dags/? (labkit logs airflow)"))
             time.sleep(2)
 
     def unpause(self, dag_id: str) -> None:
@@ -197,6 +202,11 @@ class AirflowAPI:
 
 
 FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}
+
+
+def _epoch(stamp: str | None) -> float:
+    """An API timestamp ('2026-12-01T18:26:59.866297Z') as epoch seconds (0 for none)."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 0.0
 
 
 def gantt_frame(task_instances: list[dict]):

@@ -6,9 +6,10 @@ import json
 import sys
 import time
 
-from labkit import config, doctor, exercises, java, jupyter, prepare, procs, runner, services, sqoop, workspace
+from labkit import config, doctor, exercises, java, jupyter, prepare, procs, runner, services, workspace
 from labkit.errors import LabError
 from labkit.services.airflow import airflow_env
+from labkit.workshop import sqoop
 
 
 def _mb(n: int) -> str:

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import nbformat
 
-from labkit import aggregation, runner, services
+from labkit import runner, services
 from labkit.config import Config
-from labkit.datasets import dummy
 from labkit.errors import LabError
+from labkit.workshop import dummy, landing
 
 # Notebook number -> what it reads that an earlier notebook made.
 DATA: dict[str, Callable[[Config], str]] = {
     "04": lambda cfg: dummy.ensure_table(cfg, progress=False),                 # 03's table
-    "05": lambda cfg: aggregation.ensure_landed(cfg, progress=False),          # 03's table, 04's import
+    "05": lambda cfg: landing.ensure_landed(cfg, progress=False),              # 03's table, 04's import
 }
 
 

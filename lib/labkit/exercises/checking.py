@@ -1,13 +1,9 @@
 """The exercises' machinery: registry, the learner's files, solutions, and the check itself (see the package doc)."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
-import sys
-import tempfile
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +12,7 @@ from pathlib import Path
 from labkit import config, workspace
 from labkit.config import Config
 from labkit.errors import LabError
+from labkit.exercises import parsing
 
 ENV = "LAB_SOLUTIONS"                      # "1": apply each exercise's solution before its check (headless runs)
 SKELETONS = "skeletons"                    # under notebooks/: the files a learner starts from
@@ -97,6 +94,7 @@ def begin(file: str, cfg: Config | None = None) -> Path:
     """Put the skeleton `file` into the workspace (a file already there is the learner's: it is kept)."""
     cfg = cfg or config.load()
     workspace.ensure(cfg)
+    parsing.start()                                    # Airflow's DagBag warms up while the learner reads
     target = learner_path(cfg, file)
     if not target.exists():
         source = skeleton_path(cfg, file)
@@ -148,16 +146,8 @@ def _skeleton_block(cfg: Config, ex: Exercise) -> str:
 
 # -- checking ----------------------------------------------------------------------------------------------
 def parse(cfg: Config, *paths: Path) -> dict[str, dict]:
-    """What Airflow's DagBag makes of each file, by path (one subprocess; a throwaway AIRFLOW_HOME)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    with tempfile.TemporaryDirectory(prefix="labkit-dagbag-") as home:
-        env.update(AIRFLOW_HOME=home, AIRFLOW__CORE__LOAD_EXAMPLES="False")
-        out = subprocess.run([sys.executable, "-m", "labkit.exercises.dagbag", *map(str, paths)],
-                             capture_output=True, text=True, env=env, timeout=300)
-    if out.returncode != 0:
-        tail = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise LabError(f"could not parse {', '.join(map(str, paths))} with Airflow's DagBag: {tail}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """What Airflow's DagBag makes of each file, by path (in the helper process that `parsing` keeps warm)."""
+    return parsing.parse(*paths)
 
 
 def verdict(ex: Exercise, report: dict, path: Path, cfg: Config, solved: bool = False) -> Result:

@@ -1,15 +1,22 @@
 """Parse one DAG file with Airflow's own DagBag and print, as JSON, what the exercise checks look at.
 
-Run as `python -m labkit.exercises.dagbag <file>...` (a subprocess of the check, with a throwaway AIRFLOW_HOME:
-parsing needs no lab and never touches its metadata database): the learner's file is parsed as the lab's DAG
-processor parses it, and a file that does not import is reported, never raised into the notebook.
+Run as `python -m labkit.exercises.dagbag <file>...`, or `--serve` (the checks' helper process, see `parsing`:
+one JSON list of paths per input line, one JSON line of reports back), with a throwaway AIRFLOW_HOME: parsing
+needs no lab and never touches its metadata database. The learner's file is parsed as the lab's DAG processor
+parses it, and a file that does not import is reported, never raised into the notebook.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-from airflow.dag_processing.dagbag import DagBag
+# jsonschema (imported by Airflow) builds the grammar of its optional "iri" format checker at import time, a
+# third of this process's start; no DAG parse needs it, and jsonschema skips the format when it cannot import it.
+sys.modules.setdefault("rfc3987_syntax", None)
+
+from airflow.dag_processing.dagbag import DagBag  # noqa: E402
+from airflow.sdk.definitions.xcom_arg import XComArg  # noqa: E402
 
 
 def _text(value) -> object:
@@ -43,6 +50,18 @@ def _schedule_assets(dag) -> list[str]:
     return walk(condition) if condition is not None else []
 
 
+def _xcom_sources(task) -> dict[str, list[str]]:
+    """The template fields given an XComArg: field -> the task ids whose XCom it reads when the task runs
+    (`task:key` when it is not the task's return value: `add_step.output[0]` reads key 0 of add_step)."""
+    found = {}
+    for name in getattr(task, "template_fields", ()):
+        ids = sorted({op.task_id if key == "return_value" else f"{op.task_id}:{key}"
+                      for op, key in XComArg.iter_xcom_references(getattr(task, name, None))})
+        if ids:
+            found[name] = ids
+    return found
+
+
 def task_report(task) -> dict:
     return {
         "operator": type(task).__name__,
@@ -58,6 +77,8 @@ def task_report(task) -> dict:
         "outlets": _assets(getattr(task, "outlets", [])),
         "inlets": _assets(getattr(task, "inlets", [])),
         "fields": {name: _text(getattr(task, name, None)) for name in getattr(task, "template_fields", ())},
+        "xcom_args": _xcom_sources(task),
+        "on_failure_fail_dagrun": bool(getattr(task, "on_failure_fail_dagrun", False)),
         "callable": getattr(getattr(task, "python_callable", None), "__name__", None),
         "conn_id": getattr(task, "conn_id", None) or getattr(task, "_conn_id", None),
     }
@@ -90,5 +111,18 @@ def report(path: str) -> dict:
     return {"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()}, "dags": dags}
 
 
+def serve() -> None:
+    """One JSON list of paths per line on stdin -> one JSON line of reports on stdout, until stdin closes."""
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)              # all else written to stdout (Airflow's logging, a print in a DAG file) goes to stderr
+    for line in sys.stdin:
+        paths = json.loads(line)
+        answers.write(json.dumps({path: report(path) for path in paths}) + "\n")
+        answers.flush()
+
+
 if __name__ == "__main__":
-    print(json.dumps({path: report(path) for path in sys.argv[1:]}))
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        print(json.dumps({path: report(path) for path in sys.argv[1:]}))

@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from labkit import aggregation
 from labkit.config import Config
-from labkit.datasets import dummy
 from labkit.errors import LabError
-from labkit.sqoop.interval import MINUTE, interval_where
+from labkit.workshop import aggregates, dummy
+from labkit.workshop.sqoop.interval import MINUTE, interval_where
 
 DAG_ID = "airflow_workshop_job"
 TABLE = "tbl_airflow_dummy_daily"                                 # the DAG's source table, one day per run
@@ -84,7 +83,7 @@ def landed_span(cfg: Config, ds: str, dag_id: str = DAG_ID) -> tuple[str, str]:
 
 def aggregated_rows(cfg: Config, ds: str, dag_id: str = DAG_ID) -> int:
     """The total of the daily aggregate for run date `ds` (equals the landed rows when all went well)."""
-    daily = aggregation.read(dag_dir(cfg, dag_id) / "aggregates", aggregation.DAILY, ds)
+    daily = aggregates.read(dag_dir(cfg, dag_id) / "aggregates", aggregates.DAILY, ds)
     return int(daily["rows"].sum())
 
 

@@ -2,7 +2,8 @@
 
 `follow` polls Airflow's REST API and the EMR API (the local endpoint or real EMR: the same calls) and
 prints one line per state change; the result is a table of those changes that `plot` draws as a
-timeline (one lane per task, cluster and step, coloured by state).
+timeline (one lane per task, cluster and step, coloured by state). With `pool=`, it also notes that Airflow
+pool's running and deferred slots: a deferred sensor holds no running slot while it waits.
 """
 from __future__ import annotations
 
@@ -19,18 +20,23 @@ COLORS = {
     # Airflow task states
     "queued": "#cfd8dc", "scheduled": "#cfd8dc", "running": "#1565c0", "success": "#2e7d32",
     "failed": "#c62828", "upstream_failed": "#ef6c00", "up_for_retry": "#fdd835", "skipped": "#9e9e9e",
+    "deferred": "#9575cd",
 }
 FINAL = {"TERMINATED", "TERMINATED_WITH_ERRORS"}
+LEFT_RUNNING = 20.0      # seconds a cluster may stay alive (not TERMINATING) after its run ended: then nothing ends it
 ENDED = FINAL | {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED", "success", "failed", "upstream_failed",
                  "skipped"}
 
 
 def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, timeout: float = 900.0,
-           echo: bool = True):
-    """Follow a run of an EMR DAG until it ended and its cluster is terminated; returns the changes."""
+           echo: bool = True, create_task: str = "create_emr_cluster", pool: str | None = None):
+    """Follow a run of an EMR DAG until it ended and its cluster is terminated; returns the changes.
+
+    `create_task` is the task that returns the cluster id; `pool` (e.g. "default_pool") adds that pool's
+    slots, "<running> running, <deferred> deferred", as changes of kind "pool"."""
     import pandas as pd
 
-    t0, last, changes, cluster_id = time.monotonic(), {}, [], None
+    t0, last, changes, cluster_id, ended = time.monotonic(), {}, [], None, None
 
     def note(kind: str, name: str, state: str) -> None:
         if last.get((kind, name)) == state:
@@ -46,9 +52,12 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
         for ti in tis:
             if ti["state"]:
                 note("task", ti["task_id"], ti["state"])
-        created = any(ti["task_id"] == "create_emr_cluster" and ti["state"] == "success" for ti in tis)
+        if pool:
+            slots = api.get(f"pools/{pool}")
+            note("pool", pool, f"{slots['running_slots']} running, {slots['deferred_slots']} deferred")
+        created = any(ti["task_id"] == create_task and ti["state"] == "success" for ti in tis)
         if cluster_id is None and created:
-            cluster_id = _created_cluster(api, dag_id, run_id)
+            cluster_id = _created_cluster(api, dag_id, run_id, create_task)
         cluster_state = None
         if cluster_id:
             cluster_state = emr_client.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
@@ -56,8 +65,16 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
             for step in reversed(emr_client.list_steps(ClusterId=cluster_id)["Steps"]):
                 note("step", step["Name"], step["Status"]["State"])
         run_state = api.dag_run(dag_id, run_id)["state"]
-        if run_state in ("success", "failed") and (cluster_id is None or cluster_state in FINAL):
+        over = run_state in ("success", "failed")
+        if over and (cluster_id is None or cluster_state in FINAL):
             note("run", run_id, run_state)
+            break
+        # A cluster that nothing terminates (a DAG without its terminate task): say so, do not wait for the timeout.
+        ended = (ended or time.monotonic()) if over and cluster_state != "TERMINATING" else None
+        if ended is not None and time.monotonic() - ended > LEFT_RUNNING:
+            note("run", run_id, run_state)
+            print(f"cluster {cluster_id} is still {cluster_state} after the run ended: no task terminated it "
+                  f"(client.terminate_job_flows(JobFlowIds=[{cluster_id!r}]) does)", flush=True)
             break
         if time.monotonic() - t0 > timeout:
             raise LabError(f"run {run_id} of {dag_id} not finished after {timeout:.0f} s (cluster {cluster_id}: "
@@ -68,9 +85,9 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
     return frame
 
 
-def _created_cluster(api, dag_id: str, run_id: str) -> str | None:
+def _created_cluster(api, dag_id: str, run_id: str, create_task: str) -> str | None:
     """The cluster id the create task pushed to XCom (None until it has run)."""
-    resp = api.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/create_emr_cluster/xcomEntries/"
+    resp = api.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{create_task}/xcomEntries/"
                               "return_value", allow=(404,), params={"deserialize": "true"})
     if resp.status_code == 404:
         return None
@@ -84,7 +101,7 @@ def plot(changes, title: str = "", ax=None):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    lanes = [(k, n) for k, n in dict.fromkeys(zip(changes["kind"], changes["name"])) if k != "run"]
+    lanes = [(k, n) for k, n in dict.fromkeys(zip(changes["kind"], changes["name"])) if k not in ("run", "pool")]
     end = float(changes["seconds"].max()) + 1
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 0.42 * len(lanes) + 1.6))

@@ -16,13 +16,13 @@ from psycopg2 import extensions
 
 from labkit.errors import LabError
 from labkit.progress import in_notebook, use_widgets
-from labkit.sqoop.files import (
+from labkit.workshop.sqoop.files import (
     CHUNK, CODECS, arrow_schema, dictionary_columns, landed_rows, move_into_place, part_name, write_parquet,
     write_text,
 )
-from labkit.sqoop.interval import check_expect_rows, check_source_rows
-from labkit.sqoop.results import ImportResult, MapperResult
-from labkit.sqoop.source import (
+from labkit.workshop.sqoop.interval import check_expect_rows, check_source_rows
+from labkit.workshop.sqoop.results import ImportResult, MapperResult
+from labkit.workshop.sqoop.source import (
     copy_statement, count_rows, describe, open_db, parse_connect, parse_target, plan, read_password_file,
     Split, TableInfo,
 )

@@ -23,16 +23,16 @@ terminal or an Airflow BashOperator.
 
 The package: `source` (the URL, the password file, the table, its splits), `engine` (the mappers and the
 reconciliation), `files` (part files, staging), `results`, `interval` (a data interval's `--where` and
-`--expect-rows`), `cli` (the flags), and `lab` (the lab's own source and landing zone: the only glue).
+`--expect-rows`), and `cli` (the flags). No lab glue: the lab's own source and landing zone are
+`labkit.workshop.landing`.
 """
-from labkit.sqoop.cli import SQOOP_PASSWORD_WARNING, add_arguments, run
-from labkit.sqoop.engine import DEFAULT_MAPPERS, import_table
-from labkit.sqoop.files import CODECS, ROW_GROUP_ROWS
-from labkit.sqoop.interval import check_expect_rows, interval_where
-from labkit.sqoop.lab import lab_command, lab_connect
-from labkit.sqoop.results import ImportResult, MapperResult
-from labkit.sqoop.source import ctid_splits, numeric_splits, parse_connect, parse_target, read_password_file
+from labkit.workshop.sqoop.cli import SQOOP_PASSWORD_WARNING, add_arguments, run
+from labkit.workshop.sqoop.engine import DEFAULT_MAPPERS, import_table
+from labkit.workshop.sqoop.files import CODECS, ROW_GROUP_ROWS
+from labkit.workshop.sqoop.interval import check_expect_rows, interval_where
+from labkit.workshop.sqoop.results import ImportResult, MapperResult
+from labkit.workshop.sqoop.source import ctid_splits, numeric_splits, parse_connect, parse_target, read_password_file
 
 __all__ = ["CODECS", "DEFAULT_MAPPERS", "ROW_GROUP_ROWS", "SQOOP_PASSWORD_WARNING", "ImportResult", "MapperResult",
-           "add_arguments", "check_expect_rows", "ctid_splits", "import_table", "interval_where", "lab_command",
-           "lab_connect", "numeric_splits", "parse_connect", "parse_target", "read_password_file", "run"]
+           "add_arguments", "check_expect_rows", "ctid_splits", "import_table", "interval_where",
+           "numeric_splits", "parse_connect", "parse_target", "read_password_file", "run"]

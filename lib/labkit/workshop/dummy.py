@@ -46,7 +46,7 @@ SEED_CTAS = textwrap.dedent("""\
 
 # The fixed variant in SQL (FIXED_CTAS): fixed_ctas.sql beside this module, a Jinja template rendered by
 # `fixed_sql` with the scale's date range. The DAG's runs write the same rows one day at a time
-# (workshop_job.generate_sql).
+# (daily_runs.generate_sql).
 FIXED_CTAS_FILE = Path(__file__).with_name("fixed_ctas.sql")
 
 FIXED_COLUMNS = "id bigint, line text, comment text, created text"
@@ -373,7 +373,7 @@ def query(cfg: Config, sql: str, params: tuple | None = None):
             cur.execute(sql, params)
         except psycopg2.errors.UndefinedTable as exc:
             raise LabError(f"{str(exc).strip().splitlines()[0]}: build it first with "
-                           "labkit.datasets.dummy.create_table(cfg)") from None
+                           "labkit.workshop.dummy.create_table(cfg)") from None
         finally:
             notice.cancel()
         return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])

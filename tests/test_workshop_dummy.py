@@ -5,7 +5,7 @@ import pytest
 
 import labkit
 from labkit import LabError, services
-from labkit.datasets import dummy
+from labkit.workshop import dummy
 
 pytestmark = pytest.mark.services
 SMOKE_ROWS = 144_000          # 100 lines x 1,440 minutes of 2021-01-01

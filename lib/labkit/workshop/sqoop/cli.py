@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from labkit.sqoop.engine import DEFAULT_MAPPERS, import_table
-from labkit.sqoop.files import CODECS
+from labkit.workshop.sqoop.engine import DEFAULT_MAPPERS, import_table
+from labkit.workshop.sqoop.files import CODECS
 
 
 SQOOP_PASSWORD_WARNING = "Setting your password on the command-line is insecure. Consider using --password-file instead."

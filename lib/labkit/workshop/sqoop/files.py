@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 from labkit.errors import LabError
-from labkit.sqoop.results import MapperResult
-from labkit.sqoop.source import TableInfo
+from labkit.workshop.sqoop.results import MapperResult
+from labkit.workshop.sqoop.source import TableInfo
 
 
 CODECS = ("snappy", "zstd", "gzip", "none")

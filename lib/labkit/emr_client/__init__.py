@@ -1,0 +1,64 @@
+"""The EMR client side, what a notebook, a test or a benchmark uses around an EMR DAG (notebook 07).
+
+The same calls reach the lab's local endpoint (`labkit.emr`, the emulator) on `local` and real EMR on `aws`:
+- here       `client()` (boto3 for this lab), `job_uris()`/`stage_job()` (the job and the JDBC driver in the
+             bucket), `step_log()` (the end of a step's log), `results()` (the job's rows in `emr_table`)
+- `retail`   the job's input: the synthetic retail parquet, written where `RAW_DATA_PATH` points
+- `watch`    following a DAG run's tasks, cluster and steps, and its timeline
+"""
+from __future__ import annotations
+
+from labkit import connections
+from labkit.config import MARIADB_JDBC_JAR, Config
+from labkit.emr import bucket
+from labkit.emr.steplogs import tail_log
+
+JDBC_JAR = MARIADB_JDBC_JAR
+JOB = "retail_quantity.py"
+
+
+def endpoint_url(cfg: Config) -> str | None:
+    """The local EMR endpoint's URL (None on aws: boto3's own)."""
+    return connections.endpoint_url(cfg)
+
+
+def client(cfg: Config):
+    """A boto3 EMR client for this lab: the local endpoint on `local`, real EMR on `aws`."""
+    import boto3
+
+    aws = connections.get(cfg, "aws")
+    kwargs = {"region_name": cfg.region}
+    if aws.login:                    # the local endpoint's key pair; on aws boto3's own credential chain
+        kwargs.update(endpoint_url=endpoint_url(cfg), aws_access_key_id=aws.login, aws_secret_access_key=aws.password)
+    return boto3.client("emr", **kwargs)
+
+
+def job_uris(cfg: Config) -> dict[str, str]:
+    """Where the DAG expects the job and the JDBC driver in the bucket (the `S3_PATH` variable + a fixed key)."""
+    s3_path = connections.variables(cfg)["S3_PATH"]
+    return {"job": f"{s3_path}/spark_jobs/{JOB}", "jar": f"{s3_path}/jars/{JDBC_JAR.name}"}
+
+
+def stage_job(cfg: Config) -> dict[str, str]:
+    """Upload the Spark job and the JDBC driver to the bucket (idempotent: a copy that replaces)."""
+    uris = job_uris(cfg)
+    bucket.upload(cfg, cfg.spark_jobs_dir / JOB, uris["job"])
+    bucket.upload(cfg, JDBC_JAR, uris["jar"])
+    return uris
+
+
+def step_log(cfg: Config, log_uri: str, cluster_id: str, step_id: str, name: str = "stderr",
+             lines: int = 40) -> str:
+    """The end of a step's log where EMR writes it: <LogUri>/<cluster-id>/steps/<step-id>/<name>.gz."""
+    folder = bucket.local_path(cfg.s3_dir, f"{log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/")
+    return tail_log(folder / name, lines)
+
+
+def results(cfg: Config, run_date: str) -> list[tuple]:
+    """The EMR job's rows in `emr_table` for one date ([] before the job's first success creates the table)."""
+    with connections.get(cfg, "mysql").connect() as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from information_schema.tables where table_name = 'emr_table'")
+        if not cur.fetchone()[0]:
+            return []
+        cur.execute("select date, value from emr_table where date = %s", (run_date,))
+        return list(cur.fetchall())
