@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The Apache Spark provider (SparkSubmitOperator), installed without its dependencies: its hard requirement
+# `pyspark-client` writes into pyspark's own folder (requirements.in says more). Its other requirements
+# that SparkSubmitOperator uses (common-compat, requests, tenacity) are in the lock; tests/test_spark_provider.py
+# checks pyspark's files and the provider's import.
+SPARK_PROVIDER := apache-airflow-providers-apache-spark==6.3.4
 
 .PHONY: setup system run test lab bench images screenshots up down status doctor lock
 
@@ -13,10 +18,11 @@ setup: system $(STAMP)
 system:
 	@bash scripts/install-system-packages.sh
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps $(SPARK_PROVIDER)
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 

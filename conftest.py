@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent
 # LAB_TEST_SLOT=N (0-9) gives a second test run on the same machine its own folder and ports.
 SLOT = int(os.environ.get("LAB_TEST_SLOT", "0"))
 TEST_STATE_DIR = ROOT / (".lab-test" if SLOT == 0 else f".lab-test{SLOT}")
+# The learner's workspace of the tests: beside the state folder, not in it (files written there before the
+# lab's first start would make the state folder look foreign); emptied when the run starts.
+TEST_WORKSPACE_DIR = TEST_STATE_DIR.with_name(TEST_STATE_DIR.name + "-workspace")
 _SLOT_LOCK = None
 TEST_PORTS = {name: port + 10 * SLOT for name, port in
               {"POSTGRES": 54420, "MARIADB": 33406, "AIRFLOW": 18180, "EMR": 18600}.items()}
@@ -24,7 +27,7 @@ def pytest_configure(config):
         os.environ[f"LAB_PORT_{name}"] = str(port)
     os.environ["LAB_SCALE"] = "smoke"
     os.environ["LAB_PROFILE"] = "local"
-    os.environ["LAB_WORKSPACE_DIR"] = str(TEST_STATE_DIR / "workspace")   # purged with the state folder
+    os.environ["LAB_WORKSPACE_DIR"] = str(TEST_WORKSPACE_DIR)
     os.environ["LAB_SOLUTIONS"] = "1"      # nbval runs the notebooks' exercises with their solutions applied
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
@@ -54,6 +57,7 @@ def pytest_sessionstart(session):
         # learner's folder is never at this path, so it is deleted instead of stopping every later run.
         shutil.rmtree(TEST_STATE_DIR)
     services.down(labkit.load(), purge=True, report=lambda _: None)
+    shutil.rmtree(TEST_WORKSPACE_DIR, ignore_errors=True)
     for name, port in TEST_PORTS.items():
         if not procs.port_is_free(port):
             moved = procs.free_port()

@@ -7,7 +7,7 @@ from helpers import free_port
 
 
 def test_an_unknown_endpoint_is_one_line():
-    with pytest.raises(LabError, match=r"^unknown endpoint 'redis': valid ones are postgres, mysql, aws$"):
+    with pytest.raises(LabError, match=r"^unknown endpoint 'redis': valid ones are postgres, mysql, aws, spark$"):
         connections.get(labkit.load(), "redis")
 
 

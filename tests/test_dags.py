@@ -118,6 +118,17 @@ def test_the_import_tasks_output_can_be_read_from_its_log(workshop_run):
     assert not any("Running command" in line or line.startswith("[") for line in printed), printed
 
 
+@pytest.mark.services
+def test_the_aggregation_is_the_seeds_spark_submit_operator_on_spark_default(workshop_run):
+    """SparkSubmitOperator (the provider installed with --no-deps, tests/test_spark_provider.py) ran the job:
+    the run's aggregates are checked above; its log names the command built from the generated connection."""
+    cfg, api, run = workshop_run
+    log = api.task_log(DAG_ID, run["dag_run_id"], "spark_aggregate_dummy")
+    command = next(line for line in log.splitlines() if "Spark-Submit cmd" in line)
+    assert "spark-submit --master local[*] --name aggregate_dummy" in command, command
+    assert "aggregate_dummy.py --input " in command and "--run-date " + run["data_interval_start"][:10] in command
+
+
 def test_rerunning_a_logical_date_gives_the_same_result(workshop_run):
     cfg, api, run = workshop_run
     ds = run["data_interval_start"][:10]

@@ -181,3 +181,15 @@ def test_workspace_reset_moves_the_files_aside(tiny):
     aside = workspace.reset(tiny)
     assert (aside / "tiny.py").exists() and workspace.learner_files(tiny) == []
     assert workspace.reset(tiny) is None
+
+
+def test_check_all_answers_each_exercise_from_one_parse(tiny, monkeypatch):
+    monkeypatch.setitem(checking.REGISTRY, "99.2", checking.Exercise("99.2", "tiny.py", "tiny", "tagged",
+                                                                     lambda dag, cfg: [] if dag["tags"] else ["no tag"]))
+    checking.begin("tiny.py", tiny)
+    parses = []
+    real = checking.parse
+    monkeypatch.setattr(checking, "parse", lambda cfg, *paths: parses.append(paths) or real(cfg, *paths))
+    results = checking.check_all("99.1", "99.2", cfg=tiny)
+    assert len(parses) == 1 and [r.passed for r in results] == [False, True] and not results.passed
+    assert str(results).splitlines() == ["99.1 a task after start: not yet: there is no task `end`", "99.2 tagged: pass"]

@@ -1,4 +1,5 @@
 """Every notebook of the series has the same shape, and is committed stripped (only checked cells keep what they print)."""
+import re
 from pathlib import Path
 
 import nbformat
@@ -31,8 +32,38 @@ def test_notebook_shape(path):
     assert len(params) == 1, f"{path.name}: one cell tagged `parameters`"
     assert "LAB_SCALE = None" in params[0].source and "LAB_PROFILE = None" in params[0].source
     assert "Exercise" in markdown, f"{path.name} has no exercise"
-    assert any(c.metadata.get("jupyter", {}).get("source_hidden") or "exercises.check(" in c.source for c in code), \
-        f"{path.name}: an exercise is checked (exercises.check), or its solution is right after it, in a collapsed cell"
+    for exercise, answer in exercises_and_answers(nb):
+        open_form = answer is not None and answer.source.strip() == "# Your code here" and \
+            "%load solutions/" in exercise.source        # a cell for the learner, the solution loaded on request
+        assert answer is not None and (CHECK.search(answer.source) or runner.is_solution(answer) or open_form), \
+            f"{path.name}: an exercise ({exercise.source.strip().splitlines()[0][:60]!r}) is followed by its check " \
+            "(exercises.check), by '# Your code here' with its `%load solutions/...` named, or, in the old form, " \
+            "by its solution in a collapsed cell"
+
+
+CHECK = re.compile(r"\bexercises\.check(_all)?\(")
+
+
+def exercises_and_answers(nb):
+    """Each markdown cell that sets an exercise (a heading with 'Exercise'), and the first code cell after it."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and re.search(r"^#+ .*Exercise", cell.source, re.M):
+            out.append((cell, next((c for c in nb.cells[i + 1:] if c.cell_type == "code"), None)))
+    return out
+
+
+def test_no_solution_shows_its_output_in_an_executed_notebook():
+    """The new form applies a solution inside the check (one line of output); the old form's collapsed solution
+    cells run under papermill but the runner drops their outputs (tests/test_runner.py runs that)."""
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for _, answer in exercises_and_answers(nb):
+            if runner.is_solution(answer):
+                assert not answer.outputs, f"{path.name}: a solution cell was committed with its output"
+            else:
+                assert not re.search(r"%load|exercises\.solve\(", answer.source), \
+                    f"{path.name}: the cell under an exercise loads or writes its solution: it would show it"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

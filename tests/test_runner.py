@@ -55,6 +55,23 @@ def test_progress_bars_are_saved_finished_not_as_an_empty_widget(series_cfg, tmp
     assert "LAB_PROGRESS" not in os.environ                                  # set for the kernels only
 
 
+def test_an_executed_notebook_shows_no_solution_output_under_its_exercise(series_cfg, tmp_path):
+    # the old form of an exercise: a collapsed solution cell after it; it runs (so CI proves it), keeps no output
+    path = series_cfg.notebooks_dir / "00_exercise.ipynb"
+    _notebook(path, "print('the story goes on')")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells += [nbformat.v4.new_markdown_cell("### Exercise\nPrint the answer."),
+                 nbformat.v4.new_code_cell("print('the answer is 42')", metadata={"jupyter": {"source_hidden": True}})]
+    nbformat.write(nb, path)
+    results = runner.run_series(dataclasses.replace(series_cfg, scale="smoke"), output=tmp_path / "out",
+                                report=lambda line: None)
+    assert [r.status for r in results] == ["ok"]
+    cells = nbformat.read(tmp_path / "out" / "00_exercise.ipynb", as_version=4).cells
+    story = next(c for c in cells if "story" in c.source)                 # (papermill adds a parameters cell)
+    assert story.outputs[0].text == "the story goes on\n"                 # other cells keep what they printed
+    assert cells[-1].outputs == [] and cells[-1].execution_count is None
+
+
 def test_stops_at_first_failure_and_writes_summary(series_cfg, tmp_path):
     nbs = series_cfg.notebooks_dir
     _notebook(nbs / "00_ok.ipynb", "assert LAB_SCALE == 'smoke'\nx = bytearray(50_000_000)")

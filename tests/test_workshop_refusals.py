@@ -16,7 +16,7 @@ from labkit.errors import LabError
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = r"^the workshop job \(notebooks 03-06, airflow_workshop_job\) does not run on the aws profile: .*LAB_PROFILE=local"
-WORKSHOP = ("03", "04", "05")     # 06 too once its setup line says workshop=True (it is being rewritten)
+WORKSHOP = ("03", "04", "05", "06")
 
 
 @pytest.fixture

@@ -130,6 +130,13 @@ class AirflowAPI:
     def dag_runs(self, dag_id: str) -> list[dict]:
         return self.get(f"dags/{dag_id}/dagRuns", order_by="logical_date", limit=100)["dag_runs"]
 
+    def delete_runs(self, dag_id: str) -> int:
+        """Delete every run of a DAG (what an earlier pass through a notebook left); returns how many."""
+        runs = self.dag_runs(dag_id)
+        for run in runs:
+            self.request("DELETE", f"dags/{dag_id}/dagRuns/{run['dag_run_id']}")
+        return len(runs)
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
@@ -243,11 +250,12 @@ def command_output(log: str) -> list[str]:
 
 
 def runs_frame(runs: list[dict]):
-    """DAG runs as a DataFrame: id, type, logical date, state, seconds."""
+    """DAG runs as a DataFrame: id, type, logical date, the day its data interval starts, state, seconds."""
     import pandas as pd
 
     frame = pd.DataFrame({"run_id": [r["dag_run_id"] for r in runs], "type": [r.get("run_type") for r in runs],
                           "logical date": [(r.get("logical_date") or "")[:10] for r in runs],
+                          "interval from": [(r.get("data_interval_start") or "")[:10] for r in runs],
                           "state": [r["state"] for r in runs],
                           "start": pd.to_datetime([r.get("start_date") for r in runs], utc=True),
                           "end": pd.to_datetime([r.get("end_date") for r in runs], utc=True)})

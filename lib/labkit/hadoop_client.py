@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from labkit import connections
 from labkit.config import LOOPBACK, MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
 from labkit.errors import LabError
 from labkit.java import require_java
@@ -140,7 +141,7 @@ def properties(cfg: Config, emr_master_host: str | None = None) -> tuple[str, li
                      "paths without a scheme (/user/...) go to the EMR cluster's HDFS namenode"),
             Property("yarn-site.xml", "yarn.resourcemanager.hostname", master,
                      "spark-submit with master yarn asks this resource manager (port 8032) for executors"),
-            Property("spark-defaults.conf", "spark.master", "yarn",
+            Property("spark-defaults.conf", "spark.master", connections.get(cfg, "spark").host,
                      "jobs run on the EMR cluster; this node only submits them"),
             Property("spark-defaults.conf", "spark.submit.deployMode", "client",
                      "the driver runs here, on the Airflow node, so its output lands in the task log"),
@@ -154,7 +155,7 @@ def properties(cfg: Config, emr_master_host: str | None = None) -> tuple[str, li
                      "under it, exactly as they would under hdfs://<emr-master>:8020"),
             Property("yarn-site.xml", "yarn.resourcemanager.hostname", LOOPBACK,
                      "no resource manager runs locally: spark.master is local[*], so YARN is never asked"),
-            Property("spark-defaults.conf", "spark.master", "local[*]",
+            Property("spark-defaults.conf", "spark.master", connections.get(cfg, "spark").host,
                      "Spark runs inside the spark-submit process, one worker thread per core"),
             Property("spark-defaults.conf", "spark.driver.host", LOOPBACK,
                      "the driver advertises loopback: nothing listens on a public interface"),

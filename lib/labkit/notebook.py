@@ -9,6 +9,9 @@ up, where its UI is.
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import subprocess
 from collections.abc import Iterable
 
 import pandas as pd
@@ -17,6 +20,7 @@ from labkit import config, connections, exercises, procs
 from labkit import services as lab_services
 from labkit.config import Config
 from labkit.errors import LabError
+from labkit.services.airflow import airflow_env
 
 
 def start(profile: str | None = None, scale: str | None = None, *, services: Iterable[str] = (),
@@ -47,6 +51,22 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
         lab_services.up(cfg, only=needed, report=_report_changes)
     print(header(cfg, airflow="airflow" in needed))
     return cfg
+
+
+def airflow_cli(cfg: Config, command: str, timeout: float = 300) -> str:
+    """Run one `airflow ...` command as a terminal after `eval "$(labkit env)"` would; print it and what it printed."""
+    print(f"$ {command}")
+    env = {**airflow_env(cfg), "NO_COLOR": "1"}          # plain text: a cell is no terminal, and -o json parses
+    done = subprocess.run(shlex.split(command), env=env, capture_output=True, text=True, timeout=timeout)
+    out = _ANSI.sub("", done.stdout)
+    if done.returncode != 0:
+        last = (_ANSI.sub("", done.stderr).strip().splitlines() or ["(nothing on stderr)"])[-1]
+        raise LabError(f"`{command}` failed (exit {done.returncode}): {last}")
+    print(out.rstrip())
+    return out
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def header(cfg: Config, *, airflow: bool = False) -> str:

@@ -26,14 +26,16 @@ DATA: dict[str, Callable[[Config], str]] = {
 
 
 def start_arguments(path: Path) -> dict:
-    """The keywords of a notebook's `notebook.start(...)` setup line ({} when it passes none)."""
+    """The literal keywords of a notebook's `notebook.start(...)` setup line ({} when it passes none); a keyword
+    that passes a parameter (`solutions=LAB_SOLUTIONS`) is the notebook's own business and left out."""
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type != "code" or "notebook.start(" not in cell.source:
             continue
         for node in ast.walk(ast.parse(cell.source)):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "start":
-                return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+                return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords
+                        if not isinstance(kw.value, ast.Name)}
     raise LabError(f"{path.name} has no `notebook.start(...)` setup cell; prepare cannot tell what it needs")
 
 

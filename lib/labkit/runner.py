@@ -139,6 +139,7 @@ def _run_each(cfg: Config, notebooks: list[Path], results: list[NotebookResult],
         result.peak_memory_mib = mem.peak / 2**20
         if (output / nb.name).exists():
             join_streams(output / nb.name)
+            drop_solution_outputs(output / nb.name)
         if result.status == "failed":
             report(f"FAILED {nb.name} at {result.error}\n  executed copy with the traceback: {output / nb.name}")
             break
@@ -168,6 +169,22 @@ def join_streams(path: Path) -> None:
         if "outputs" in cell:       # a bar's closing newline, split from it by a print, is an empty output
             cell.outputs = [o for o in merged if o.output_type != "stream" or o.text.strip()]
     nbformat.write(nb, path)
+
+
+def drop_solution_outputs(path: Path) -> None:
+    """An executed notebook shows no solution's output under its exercise: the collapsed solution cells
+    (`"jupyter": {"source_hidden": true}`) of the notebooks that keep them ran, but keep no output."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and is_solution(cell):
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, path)
+
+
+def is_solution(cell) -> bool:
+    return bool(cell.get("metadata", {}).get("jupyter", {}).get("source_hidden"))
 
 
 _REDRAWN = re.compile(r"[^\n]*\r(?=[^\n])")   # a line's text up to a \r that more text follows

@@ -40,12 +40,14 @@ def _assets(objects) -> list[str]:
 
 
 def _schedule_assets(dag) -> list[str]:
+    """The names of the assets a DAG is scheduled on (Airflow 3.3's SDK conditions nest `objects`)."""
+    def walk(node):
+        if hasattr(node, "objects"):                       # AssetAll / AssetAny
+            return [name for child in node.objects for name in walk(child)]
+        name = getattr(node, "name", None) or getattr(node, "uri", None)
+        return [str(name)] if name is not None else []
     condition = getattr(dag.timetable, "asset_condition", None)
-    if condition is None:
-        return []
-    return [str(getattr(a, "name", None) or getattr(a, "uri", a)) for a in getattr(condition, "iter_assets",
-                                                                                      lambda: [])()
-            for a in ([a[1]] if isinstance(a, tuple) else [a])]
+    return walk(condition) if condition is not None else []
 
 
 def _xcom_sources(task) -> dict[str, list[str]]:
@@ -78,6 +80,7 @@ def task_report(task) -> dict:
         "xcom_args": _xcom_sources(task),
         "on_failure_fail_dagrun": bool(getattr(task, "on_failure_fail_dagrun", False)),
         "callable": getattr(getattr(task, "python_callable", None), "__name__", None),
+        "conn_id": getattr(task, "conn_id", None) or getattr(task, "_conn_id", None),
     }
 
 
@@ -86,7 +89,7 @@ def dag_report(dag) -> dict:
     return {
         "fileloc": dag.fileloc,
         "timetable": type(timetable).__name__,
-        "schedule": getattr(timetable, "summary", None),
+        "schedule": getattr(timetable, "summary", None) or getattr(timetable, "expression", None),
         "schedule_assets": _schedule_assets(dag),
         "catchup": bool(dag.catchup),
         "max_active_runs": dag.max_active_runs,
@@ -101,8 +104,11 @@ def dag_report(dag) -> dict:
 
 def report(path: str) -> dict:
     bag = DagBag(dag_folder=path, safe_mode=False)
-    return {"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
-            "dags": {dag_id: dag_report(dag) for dag_id, dag in bag.dags.items()}}
+    dags = {dag_id: dag_report(dag) for dag_id, dag in bag.dags.items()}
+    produced = sorted({a for dag in dags.values() for t in dag["tasks"].values() for a in t["outlets"]})
+    for dag in dags.values():
+        dag["file_outlets"] = produced          # the assets any DAG of the same file produces (a consumer's check)
+    return {"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()}, "dags": dags}
 
 
 def serve() -> None:

@@ -20,13 +20,14 @@ TABLE = "tbl_airflow_dummy_daily"                                 # the DAG's so
 GENERATE_SQL = Path("sql") / "generate_interval_rows.sql"        # under dags/: the DAG's first task
 
 
-def dag_dir(cfg: Config) -> Path:
-    """The DAG's corner of the landing zone: <landing>/airflow_workshop_job/."""
-    return cfg.landing_dir / DAG_ID
+def dag_dir(cfg: Config, dag_id: str = DAG_ID) -> Path:
+    """A workshop DAG's corner of the landing zone: <landing>/<dag_id>/ (the reference DAG's, or a learner's
+    `my_workshop_job`: its templates name `{{ dag.dag_id }}`)."""
+    return cfg.landing_dir / dag_id
 
 
-def landed_dir(cfg: Config, ds: str) -> Path:
-    return dag_dir(cfg) / TABLE / f"ds={ds}"
+def landed_dir(cfg: Config, ds: str, dag_id: str = DAG_ID) -> Path:
+    return dag_dir(cfg, dag_id) / TABLE / f"ds={ds}"
 
 
 def day_interval(ds: str) -> tuple[datetime, datetime]:
@@ -56,44 +57,44 @@ def source_rows(cfg: Config, ds: str) -> int:
     return int(dummy.query(cfg, f"select count(*) as n from {TABLE} where {interval_where(*day_interval(ds))}").n[0])
 
 
-def landed_rows(cfg: Config, ds: str) -> int:
+def landed_rows(cfg: Config, ds: str, dag_id: str = DAG_ID) -> int:
     """Rows the import landed for day `ds` (from the parquet footers; only a finished import)."""
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in _landed_files(cfg, ds))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in _landed_files(cfg, ds, dag_id))
 
 
-def _landed_files(cfg: Config, ds: str) -> list[Path]:
-    folder = landed_dir(cfg, ds)
+def _landed_files(cfg: Config, ds: str, dag_id: str = DAG_ID) -> list[Path]:
+    folder = landed_dir(cfg, ds, dag_id)
     if not (folder / "_SUCCESS").exists():
         raise LabError(f"no finished import for {ds} in {folder} (no _SUCCESS); run the DAG for that date first")
     return sorted(folder.glob("part-m-*.parquet"))
 
 
-def landed_span(cfg: Config, ds: str) -> tuple[str, str]:
+def landed_span(cfg: Config, ds: str, dag_id: str = DAG_ID) -> tuple[str, str]:
     """The first and last `created` minute among the rows landed for `ds`: which day's rows they are."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    created = pq.ParquetDataset(_landed_files(cfg, ds)).read(columns=["created"]).column("created")
+    created = pq.ParquetDataset(_landed_files(cfg, ds, dag_id)).read(columns=["created"]).column("created")
     span = pc.min_max(created)
     return span["min"].as_py(), span["max"].as_py()
 
 
-def aggregated_rows(cfg: Config, ds: str) -> int:
+def aggregated_rows(cfg: Config, ds: str, dag_id: str = DAG_ID) -> int:
     """The total of the daily aggregate for run date `ds` (equals the landed rows when all went well)."""
-    daily = aggregates.read(dag_dir(cfg) / "aggregates", aggregates.DAILY, ds)
+    daily = aggregates.read(dag_dir(cfg, dag_id) / "aggregates", aggregates.DAILY, ds)
     return int(daily["rows"].sum())
 
 
-def outputs_table(cfg: Config, dates: list[str], label: str = ""):
+def outputs_table(cfg: Config, dates: list[str], label: str = "", dag_id: str = DAG_ID):
     """Per day: rows in PostgreSQL, landed, aggregated, and the minutes the landed rows cover, as a DataFrame."""
     import pandas as pd
 
     rows = []
     for ds in dates:
-        first, last = landed_span(cfg, ds)
+        first, last = landed_span(cfg, ds, dag_id)
         rows.append({"run": f"{ds}{label}", "rows in PostgreSQL": source_rows(cfg, ds),
-                     "landed": landed_rows(cfg, ds), "aggregated": aggregated_rows(cfg, ds),
+                     "landed": landed_rows(cfg, ds, dag_id), "aggregated": aggregated_rows(cfg, ds, dag_id),
                      "landed created": f"{first} .. {last}"})
     return pd.DataFrame(rows).set_index("run")

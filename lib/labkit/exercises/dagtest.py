@@ -1,0 +1,101 @@
+"""Test a learner's DAG in-process, as Airflow's `dag.test()` does: every task in one Python process, no scheduler.
+
+`run(cfg, path, dag_id, logical_date)` starts `python -m labkit.exercises.dagtest` with the lab's Airflow settings
+(its metadata database, connections and variables), which loads the file with a DagBag, pauses the DAG if
+the scheduler knows it unpaused (it would run the test run's tasks as well), and calls
+
+    dag.test(logical_date=...)
+
+Airflow's own log of the test (a few hundred lines) goes to a file; the notebook gets one row per task. The
+same test from a terminal is `airflow dags test <dag_id> <logical date>` (after `eval "$(labkit env)"`).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.config import Config
+from labkit.errors import LabError
+from labkit.services.airflow import airflow_env
+
+
+@dataclass(frozen=True)
+class DagTest:
+    dag_id: str
+    state: str
+    data_interval: tuple[str | None, str | None]
+    tasks: list[dict]                  # task_id, state, seconds
+    log: Path
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.tasks).set_index("task_id")
+
+    def __repr__(self) -> str:
+        start, end = self.data_interval
+        return f"dag.test() of {self.dag_id}: {self.state}, data interval {start} .. {end} (Airflow's log: {self.log})"
+
+
+def log_path(cfg: Config, dag_id: str) -> Path:
+    return cfg.service_dir("airflow") / "dag_test" / f"{dag_id}.log"
+
+
+def run(cfg: Config, path: Path, dag_id: str, logical_date: str, timeout: float = 900) -> DagTest:
+    """`dag.test(logical_date=...)` of `dag_id` from the file `path`, in a process with the lab's Airflow settings."""
+    log = log_path(cfg, dag_id)
+    answer = log.with_suffix(".json")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    answer.unlink(missing_ok=True)
+    with open(log, "w") as out:          # Airflow logs to stdout and stderr: both go to the file
+        done = subprocess.run([sys.executable, "-m", "labkit.exercises.dagtest", str(path), dag_id, logical_date,
+                               str(answer)], stdout=out, stderr=subprocess.STDOUT, env=airflow_env(cfg), timeout=timeout)
+    if done.returncode != 0 or not answer.exists():
+        raise LabError(f"dag.test() of {dag_id} did not finish (exit {done.returncode}): see {log}")
+    result = json.loads(answer.read_text())
+    if "error" in result:
+        raise LabError(f"dag.test() of {dag_id}: {result['error']}")
+    test = DagTest(dag_id, result["state"], tuple(result["data_interval"]), result["tasks"], log)
+    if test.state != "success":
+        failed = [t["task_id"] for t in test.tasks if t["state"] != "success"]
+        raise LabError(f"dag.test() of {dag_id} ended {test.state} ({', '.join(failed)} did not succeed): "
+                       f"the task's error is in {log}")
+    return test
+
+
+def _main(path: str, dag_id: str, logical_date: str) -> dict:
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=path, safe_mode=False)
+    if dag_id not in bag.dags:
+        errors = [str(e).strip().splitlines()[-1] for e in bag.import_errors.values()]
+        return {"error": f"{Path(path).name} defines no DAG {dag_id!r}" + (f": {errors[0]}" if errors else "")}
+    dag = bag.dags[dag_id]
+    _pause(dag_id)            # an unpaused DAG's scheduler would take this test run's tasks too
+    # [START dag_test]
+    run = dag.test(logical_date=pendulum.parse(logical_date))
+    # [END dag_test]
+    interval = [str(run.data_interval_start) if run.data_interval_start else None,
+                str(run.data_interval_end) if run.data_interval_end else None]
+    tasks = [{"task_id": ti.task_id, "state": str(ti.state),
+              "seconds": round(ti.duration, 1) if ti.duration is not None else None}
+             for ti in sorted(run.get_task_instances(), key=lambda ti: (ti.start_date is None, ti.start_date))]
+    return {"state": str(run.state), "data_interval": interval, "tasks": tasks}
+
+
+def _pause(dag_id: str) -> None:
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        model = session.get(DagModel, dag_id)
+        if model is not None and not model.is_paused:
+            model.is_paused = True
+
+
+if __name__ == "__main__":
+    Path(sys.argv[4]).write_text(json.dumps(_main(*sys.argv[1:4])))

@@ -1,0 +1,1 @@
+generate_interval_rows >> sqoop_import_interval
