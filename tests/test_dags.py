@@ -88,7 +88,7 @@ def workshop_run(lab):
     api.unpause(DAG_ID)
     import time
     deadline = time.monotonic() + 120
-    while not (runs := api.dag_runs(DAG_ID)):
+    while not (runs := [r for r in api.dag_runs(DAG_ID) if r["run_type"] == "scheduled"]):
         assert time.monotonic() < deadline, "the scheduler created no run after unpausing"
         time.sleep(2)
     run = api.follow(DAG_ID, runs[0]["dag_run_id"], timeout=900, progress=False)
