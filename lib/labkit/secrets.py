@@ -14,8 +14,10 @@ def _file(cfg: Config, name: str) -> Path:
 
 
 def ensure_dir(cfg: Config) -> Path:
-    """The secrets folder, inside a state folder that is marked as the lab's (so a later `up` or purge knows it)."""
-    ensure_state_dir(cfg)
+    """The secrets folder. A state folder made for it is marked as the lab's (so a later `up` or purge knows it);
+    one that exists already is whoever made it's business (`services.up` checks it)."""
+    if not cfg.state_dir.exists():
+        ensure_state_dir(cfg)
     return private_dir(cfg.secrets_dir)
 
 
