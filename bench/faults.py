@@ -30,6 +30,7 @@ import inject  # noqa: E402
 import scenarios  # noqa: E402
 
 import labkit  # noqa: E402
+from labkit.state import ensure_state_dir  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     os.environ["LAB_SCALE"] = args.scale
     cfg = labkit.load()
+    ensure_state_dir(cfg)                             # a fresh lab: its folder is the lab's before anything is put in it
     work = cfg.state_dir / "bench-faults"
     outcomes: list[tuple[str, scenarios.Outcome | None, str, float]] = []
     for name in args.only or scenarios.SCENARIOS:
