@@ -1,4 +1,5 @@
-"""The few charts the notebooks show: a DAG run's Gantt chart (06), the aggregation's counts (05)."""
+"""The few charts the notebooks show: a DAG run's Gantt chart (06), the aggregation's counts (05), how the
+workshop's run grows on one machine and on EMR (08)."""
 from __future__ import annotations
 
 STATE_COLORS = {"success": "#2e7d32", "failed": "#c62828", "upstream_failed": "#ef6c00", "skipped": "#9e9e9e",
@@ -52,5 +53,37 @@ def aggregates(hourly, daily, title: str = ""):
         ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     left.set_ylabel("rows")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+
+def growth(curves: dict[str, tuple], measured: dict[str, list], table_rows: int, target_minutes: float | None = None,
+           disk_rows: float | None = None, title: str = ""):
+    """Minutes per run against rows per run (log-log): the lines of `curves` (label -> (rows, minutes), from
+    `aws.growth.curves`), the points of `measured` (label -> [(rows, minutes), ...]), the target as a dotted
+    line and, at `disk_rows`, where this machine's disk is full."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for (label, (rows, minutes)), style in zip(curves.items(), [("#c62828", "-"), ("#1565c0", "--"), ("#1565c0", "-")]):
+        ax.plot(rows, minutes, color=style[0], ls=style[1], label=label)
+    for (label, pts), marker in zip(measured.items(), "os^"):
+        if pts:
+            ax.scatter(*zip(*pts), marker=marker, color="black", zorder=3, label=label)
+    if target_minutes:
+        ax.axhline(target_minutes, color="#9e9e9e", lw=0.8, ls=":", label=f"the target, {target_minutes:g} min")
+    if disk_rows:
+        ax.axvline(disk_rows, color="#ef6c00", lw=1, ls=":", label="this machine's disk is full")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for k in (1, 10, 100):
+        ax.axvline(k * table_rows, color="#e0e0e0", lw=0.8, zorder=0)
+        ax.annotate(f"{k}x", (k * table_rows, 1), xycoords=("data", "axes fraction"), va="top", fontsize=8,
+                    color="#616161", xytext=(2, -2), textcoords="offset points")
+    ax.set_xlabel("rows per run")
+    ax.set_ylabel("minutes per run")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(title)
     fig.tight_layout()
     return fig

@@ -37,7 +37,10 @@ EMR_SERVICE_INLINE = f"{LAB_NAME}-pass-ec2-role"      # inline policy of the ser
 EMR_EC2_INLINE = f"{LAB_NAME}-emr-ec2-access"          # inline policy of the EC2 role: the lab's bucket and secret
 EMR_LOG_PREFIX = "emr-logs/"
 # What three nodes need before any money is spent: vCPUs against the account's quota, and disks for the estimate.
+# Published instance figures (Amazon EC2 instance types, M5: https://aws.amazon.com/ec2/instance-types/m5/,
+# m5.xlarge = 4 vCPUs, 16 GiB; read 2026-12-01). The growth projection (labkit.aws.growth) uses both.
 EMR_INSTANCE_VCPUS = {"m5.xlarge": 4}
+EMR_INSTANCE_MEMORY_GIB = {"m5.xlarge": 16}
 # Service Quotas: "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", counted in vCPUs.
 EC2_STANDARD_VCPU_QUOTA = ("ec2", "L-1216C47A")
 # EBS per EMR node, for the estimate: the root volume, 15 GiB from EMR 6.10 (emr-custom-ami.html, read 2026-11-25),
