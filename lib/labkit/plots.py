@@ -83,7 +83,7 @@ def growth(curves: dict[str, tuple], measured: dict[str, list], table_rows: int,
                     color="#616161", xytext=(2, -2), textcoords="offset points")
     ax.set_xlabel("rows per run")
     ax.set_ylabel("minutes per run")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title)
     fig.tight_layout()
     return fig

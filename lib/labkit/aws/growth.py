@@ -21,7 +21,7 @@ GIB = 2**30
 @dataclass(frozen=True)
 class Assumptions:
     startup_minutes: float = 10.0       # create -> RUNNING; not measured here (the lab's endpoint starts at once)
-    target_minutes: float = 20.0        # a run, start-up included, should finish within this (the batch window)
+    target_minutes: float = 15.0        # a run, start-up included, should finish within this (a batch window)
     vcpu_speed: float = 1.0             # one EMR vCPU does the work of one core of the measured machine
     masters: int = 1                    # the master node coordinates and is billed, but runs no tasks
     max_nodes: int = 100
@@ -32,7 +32,8 @@ class Assumptions:
                           f"on {s.cores} cores)" for s in stages.values())
         return [
             f"one machine: each stage takes fixed + rows / rate, fitted to the quarter/half/all series; {basis}",
-            "one machine at 10x and 100x: the same rate (it holds while the data fits in RAM; reading from disk is slower)",
+            "one machine at 10x and 100x: the same rate, which holds while what a stage reads (the table, the landed files) "
+            "fits in RAM, as in the series; read from disk it is slower",
             f"EMR nodes: {instance}, {vcpus(instance)} vCPUs and {memory_gib(instance)} GiB each (spec.py, AWS's published "
             f"figures); {self.masters} master that runs no tasks, the rest workers; at least the seed's "
             f"{spec.emr_nodes()} nodes",
@@ -92,11 +93,12 @@ def nodes_for(stages: dict, rows: float, a: Assumptions = Assumptions(), instanc
     return a.max_nodes, False
 
 
-def fits(need_bytes: float, ram_bytes: float, disk_free_bytes: float, landed_bytes: float) -> str:
+def fits(need_bytes: float, ram_bytes: float, disk_free_bytes: float, read_bytes: float) -> str:
+    """Whether a run's bytes fit on this disk, and whether the largest thing a stage reads fits in RAM."""
     if need_bytes > disk_free_bytes:
         return f"no: needs {need_bytes / GIB:,.0f} GiB of disk, {disk_free_bytes / GIB:,.0f} GiB free"
-    if landed_bytes > ram_bytes:
-        return f"on disk, not in RAM: {landed_bytes / GIB:,.1f} GiB landed, {ram_bytes / GIB:,.1f} GiB RAM"
+    if read_bytes > ram_bytes:
+        return f"on disk, not in RAM: reads {read_bytes / GIB:,.0f} GiB, {ram_bytes / GIB:,.0f} GiB RAM (slower)"
     return "yes"
 
 
@@ -148,7 +150,8 @@ def project(stages: dict, rows: int, bytes_per_table: dict, ram_bytes: float, di
         minutes = emr_minutes(stages, n, nodes, a, instance)
         need = k * sum(bytes_per_table.values())
         out.append({"size": f"{k}x", "rows": int(n), "one machine min": round(one_machine_minutes(stages, n), 1),
-                    "fits on one machine?": fits(need, ram_bytes, disk_free_bytes, k * bytes_per_table["landed"]),
+                    "fits on one machine?": fits(need, ram_bytes, disk_free_bytes,
+                                                 k * max(bytes_per_table["heap"], bytes_per_table["landed"])),
                     "EMR nodes": nodes, "EMR vCPUs / RAM GiB": f"{nodes * vcpus(instance)} / {nodes * memory_gib(instance)}",
                     "EMR min (incl. start-up)": round(minutes, 1), "meets the target?": "yes" if met else "no",
                     "USD per run": round(usd_per_run(nodes, minutes, instance), 2)})

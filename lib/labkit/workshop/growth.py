@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -82,6 +83,28 @@ def save(ref: dict, path: Path = REFERENCE_FILE) -> Path:
 
 def points(ref: dict) -> list[dict]:
     return sorted(ref["points"], key=lambda p: p["fraction"])
+
+
+def bytes_per_table(ref: dict) -> dict[str, int]:
+    """What one whole table takes on disk: PostgreSQL's heap, the landed parquet, the aggregates."""
+    whole = points(ref)[-1]
+    return {"heap": ref["heap_bytes"], "landed": whole["landed_bytes"], "aggregates": whole["aggregate_bytes"]}
+
+
+def disk_free(cfg) -> int:
+    """Free bytes on the file system of the lab's state folder (or of its nearest existing parent)."""
+    folder = Path(cfg.state_dir)
+    while not folder.exists():
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def measured(ref: dict, mine: dict[str, Timing] | None = None) -> dict[str, list[tuple[int, float]]]:
+    """The runs' (rows, minutes of both stages) to draw: the reference series (†) and the learner's own point."""
+    out = {"reference †": [(p["rows"], sum(p[f"{s}_seconds"] for s in STAGES) / 60) for p in points(ref)]}
+    if mine and all(s in mine for s in STAGES):
+        out["yours"] = [(mine[STAGES[0]].rows, sum(mine[s].seconds for s in STAGES) / 60)]
+    return out
 
 
 def legend(ref: dict) -> str:
