@@ -8,4 +8,6 @@
 - `spark_aggregation`  spark-submit of the aggregation job; `aggregates`: its two tables, read back
 - `crosschecks`        the same aggregation by DuckDB on the landed files and by PostgreSQL on the source
 - `daily_runs`         what each daily run of the DAG works on and leaves behind (the per-day outputs table)
+- `timings`            the learner's own timings of the import (04) and the aggregation (05), read by 08
+- `growth`             the reference series of bench/growth.py (a quarter, half, all of the table) and its fit
 """
