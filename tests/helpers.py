@@ -15,8 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def isolated_lab(monkeypatch, name: str):
     """A Config for a throwaway lab under the project (the database account must be able to reach it)."""
     state = ROOT / f".lab-test-{name}"
-    shutil.rmtree(state, ignore_errors=True)
+    workspace = state.with_name(state.name + "-workspace")     # its own: a notebook it runs edits the DAG files
+    for folder in (state, workspace):
+        shutil.rmtree(folder, ignore_errors=True)
     monkeypatch.setenv("LAB_STATE_DIR", str(state))
+    monkeypatch.setenv("LAB_WORKSPACE_DIR", str(workspace))
     for key in ("POSTGRES", "MARIADB", "AIRFLOW", "EMR"):
         monkeypatch.setenv(f"LAB_PORT_{key}", str(free_port()))
     cfg = labkit.load()
@@ -26,7 +29,8 @@ def isolated_lab(monkeypatch, name: str):
         from labkit import services
 
         services.down(cfg, report=lambda _: None)
-        shutil.rmtree(state, ignore_errors=True)
+        for folder in (state, workspace):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def processes_with(fragment: str) -> list:
