@@ -121,7 +121,7 @@ def aws_env(moto_server, monkeypatch):
 # -- an aws-profile lab whose AWS is the server ------------------------------------------------------------
 CIDR = "203.0.113.7/32"          # TEST-NET-3: never a real learner's address
 FAST = {"progress": False, "delay": 0.01}
-ALL_KINDS = {"DB instance": 2, "DB cluster": 1, "DB subnet group": 1, "secret": 3, "S3 bucket": 1,
+ALL_KINDS = {"DB instance": 2, "DB cluster": 1, "DB subnet group": 1, "secret": 4, "S3 bucket": 1,
              "instance profile": 1, "IAM role": 2, "security group": 3, "subnet tag": 1}
 
 

@@ -45,7 +45,8 @@ def test_provision_twice_then_teardown_leaves_nothing(cfg, moto_server, capsys):
     bucket = out["bucket"]
     assert spec.has_tag(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert {"spark_jobs/lab_probe.py", spec.JDBC_JAR_KEY, "raw/retail/part-00000.parquet"} <= keys
+    assert {"spark_jobs/lab_probe.py", spec.JDBC_JAR_KEY, spec.POSTGRES_JDBC_JAR_KEY,
+            "raw/retail/part-00000.parquet"} <= keys
     assert not [k for k in keys if "secret" in k or k.endswith(".properties")]     # no login in the bucket
     profile = iam.get_instance_profile(InstanceProfileName=spec.EMR_EC2_ROLE)["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [spec.EMR_EC2_ROLE]
@@ -58,8 +59,9 @@ def test_provision_twice_then_teardown_leaves_nothing(cfg, moto_server, capsys):
     # Passwords: in Secrets Manager only; never printed, never in outputs.json (which is 0600).
     sm = moto_server.client("secretsmanager")
     passwords = [json.loads(sm.get_secret_value(SecretId=s)["SecretString"])["password"]
-                 for s in (spec.POSTGRES.secret, spec.AURORA.secret, spec.AURORA.master_secret)]
-    assert all(len(p) >= 32 for p in passwords)
+                 for s in (spec.POSTGRES.secret, spec.POSTGRES.import_secret, spec.AURORA.secret,
+                           spec.AURORA.master_secret)]
+    assert all(len(p) >= 32 for p in passwords) and len(set(passwords)) == 4
     text = outputs.path(cfg).read_text()
     printed = capsys.readouterr().out
     assert not any(p in text or p in printed for p in passwords)
@@ -135,12 +137,51 @@ def test_aws_connections_point_at_the_provisioned_endpoints(cfg, moto_server, mo
     assert master["username"] == "lab_admin" and master["password"] != secret[spec.AURORA.secret]["password"]
     assert conns["mysql_default"]["login"] == "emr"
 
+    # The workshop job's import step on EMR: its own read-only PostgreSQL login, its secret in RDS's shape + driver,
+    # readable by the nodes' role; the PostgreSQL JDBC driver in the bucket where the variable points.
+    out = outputs.read(cfg)
+    assert v["WORKSHOP_JDBC_CREDENTIALS"] == out["workshop_jdbc_credentials"] == \
+        "secretsmanager://us-east-1/airflow-lab/postgres-import"
+    assert (out["postgres_import_user"], out["postgres_import_secret"]) == ("importer", spec.POSTGRES.import_secret)
+    importer = json.loads(sm.get_secret_value(SecretId=spec.POSTGRES.import_secret)["SecretString"])
+    assert {key: value for key, value in importer.items() if key != "password"} == {
+        "engine": "postgres", "host": pg["Address"], "port": 5432, "username": "importer", "dbname": "airline_db",
+        "driver": "org.postgresql.Driver"}
+    assert importer["password"] not in (secret[spec.POSTGRES.secret]["password"], conns["postgres_default"]["password"])
+    assert conns["postgres_default"]["login"] == "airline"               # the DAG's first task: still the master
+    assert v["POSTGRES_JDBC_JAR_PATH"] == f"s3://{bucket}/jars/postgresql.jar"
+    jar = s3.get_object(Bucket=bucket, Key=spec.POSTGRES_JDBC_JAR_KEY)["Body"].read()
+    assert jar == spec.POSTGRES_JDBC_JAR.read_bytes()
+
     # The local profile defines the same names: only the values differ between profiles.
     monkeypatch.setenv("LAB_PROFILE", "local")
     local = connections.variables(labkit.load())
     assert set(local) == set(v)
     assert local["EMR_LOG_URI"] == "s3://lab-bucket/emr-logs/"
     assert (local["EMR_SERVICE_ROLE"], local["EMR_INSTANCE_PROFILE"]) == ("emr-service-role", "emr-ec2-role")
+    assert local["POSTGRES_JDBC_JAR_PATH"] == "s3://lab-bucket/jars/postgresql.jar"
+    assert local["WORKSHOP_JDBC_CREDENTIALS"] == (labkit.load().secrets_dir / "workshop_jdbc.properties").as_uri()
+
+
+def test_the_import_user_is_planned_then_named_unchecked_in_a_rehearsal(cfg, moto_server):
+    name = f"importer@{spec.POSTGRES.identifier}"
+    plan = {a.name: a for a in provision(cfg).actions}
+    assert (plan[name].action, plan[name].detail) == ("create", "SELECT on airline_db's tables, also those airline "
+                                                                "makes later (not the master)")
+    made = {a.name: a for a in provision(cfg, confirm=True).actions}
+    host = outputs.read(cfg)["postgres_host"]
+    assert made[name].action == "unchecked"                              # said, not faked
+    assert f"rehearsal (LAB_AWS_REHEARSAL=1): no PostgreSQL answers at {host}:5432" in made[name].detail
+
+
+def test_a_missing_postgresql_jdbc_driver_stops_before_anything(cfg, moto_server, monkeypatch, tmp_path):
+    monkeypatch.setattr(spec, "POSTGRES_JDBC_JAR", tmp_path / "no" / "postgresql.jar")
+    with pytest.raises(LabError) as err:
+        provision(cfg, confirm=True)
+    line = str(err.value)
+    assert "\n" not in line and f"{tmp_path}/no/postgresql.jar not found" in line
+    assert "libpostgresql-jdbc-java" in line and "nothing was created" in line
+    assert aws.inventory(cfg).empty and moto_server.client("s3").list_buckets()["Buckets"] == []
 
 
 def test_missing_credentials_stop_before_anything(monkeypatch, aws_lab, tmp_path):

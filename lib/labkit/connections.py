@@ -9,7 +9,9 @@ connections `postgres_default`, `mysql_default`, `aws_default`, `spark_default` 
 is Spark's master, the one the client configuration's spark-defaults.conf names too; no secret); variables `S3_PATH`, `RAW_DATA_PATH`,
 `SUBNET_ID`, `AURORA_ENDPOINT`, `LANDING_ZONE`, `EMR_POKE_INTERVAL`, `EMR_JDBC_CREDENTIALS`
 (where the EMR step reads its database login: a private file on local, its Secrets Manager secret on aws; never
-its command line),
+its command line), `WORKSHOP_JDBC_CREDENTIALS` (the same for the workshop job's import step on EMR: its
+PostgreSQL login, `airline` in a private file on local, the read-only `importer`'s secret on aws),
+`POSTGRES_JDBC_JAR_PATH` (that step's JDBC driver in the bucket),
 `WORKSHOP_JOB_REFUSAL` (empty where the workshop job runs, else why it does not), and what the
 EMR DAG templates into `JOB_FLOW_OVERRIDES` (`EMR_RELEASE_LABEL`, `EMR_LOG_URI`, `EMR_SERVICE_ROLE`, ...).
 On `aws` the endpoints come from `<state>/aws/outputs.json` (written by labkit.aws) and the database
@@ -36,6 +38,8 @@ NAMES = ("postgres", "mysql", "aws", "spark")
 SPARK_MASTER = {"local": "local[*]", "aws": "yarn"}
 # boto3's own settings for other endpoints (AWS SDKs, "service-specific endpoints"): all services, and EMR only
 ENDPOINT_ENV, EMR_ENDPOINT_ENV = "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EMR"
+# local: the EMR steps' JDBC logins, files in the secrets folder (written by the emr service's after_start)
+EMR_CREDENTIALS_FILE, WORKSHOP_CREDENTIALS_FILE = "emr_jdbc.properties", "workshop_jdbc.properties"
 
 
 @dataclass
@@ -216,10 +220,13 @@ def variables(cfg: Config) -> dict[str, str]:
         subnet = out.get("subnet_id", cfg.subnet_id)
         landing = f"s3://{bucket}/landing"
         jdbc_credentials = out.get("emr_jdbc_credentials", spec.secret_uri(cfg.region, spec.AURORA.secret))
+        workshop_credentials = out.get("workshop_jdbc_credentials",
+                                       spec.secret_uri(cfg.region, spec.POSTGRES.import_secret))
     else:
         subnet = cfg.subnet_id
         landing = cfg.landing_dir.as_uri()
-        jdbc_credentials = (cfg.secrets_dir / "emr_jdbc.properties").as_uri()   # written by the emr service
+        jdbc_credentials = (cfg.secrets_dir / EMR_CREDENTIALS_FILE).as_uri()   # written by the emr service
+        workshop_credentials = (cfg.secrets_dir / WORKSHOP_CREDENTIALS_FILE).as_uri()
     return {
         "S3_PATH": f"s3://{bucket}",
         "RAW_DATA_PATH": f"s3://{bucket}/{spec.RAW_DATA_PREFIX.rstrip('/')}",
@@ -229,6 +236,7 @@ def variables(cfg: Config) -> dict[str, str]:
         "SPARK_JOBS_DIR": str(cfg.spark_jobs_dir),   # on the Airflow node (the workshop job's spark-submit)
         "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "2",
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
+        "WORKSHOP_JDBC_CREDENTIALS": workshop_credentials,   # the workshop job's import step on EMR
         "WORKSHOP_JOB_REFUSAL": workshop_refusal(cfg),   # '' on local: the workshop DAG's tasks refuse otherwise
         **_emr_cluster_variables(cfg, bucket),
     }
@@ -253,6 +261,7 @@ def _emr_cluster_variables(cfg: Config, bucket: str) -> dict[str, str]:
         "EMR_SLAVE_SECURITY_GROUP": groups[1],
         "SPARK_JOBS_PATH": f"s3://{bucket}/{spec.SPARK_JOBS_PREFIX.rstrip('/')}",
         "JDBC_JAR_PATH": f"s3://{bucket}/{spec.JDBC_JAR_KEY}",
+        "POSTGRES_JDBC_JAR_PATH": f"s3://{bucket}/{spec.POSTGRES_JDBC_JAR_KEY}",
         "LAB_TAG_KEY": spec.TAG_KEY,
         "LAB_TAG_VALUE": spec.TAG_VALUE,
         # AmazonEMRServicePolicy_v2 launches only clusters that carry this tag (the local endpoint ignores it)

@@ -49,6 +49,7 @@ def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes:
     nodes = spec.emr_nodes()
     emr_hours = nodes * emr_runs * emr_minutes / 60
     month = hours / HOURS_PER_MONTH
+    secrets = sum(len(db.logins()) for db in spec.DATABASES)
     rows = [
         ("RDS PostgreSQL", pg.instance_class, hours, "instance-hour", f"rds-postgres {pg.instance_class}"),
         ("RDS storage", f"gp3 {pg.storage_gb} GB", pg.storage_gb * month, "GB-month", "rds-storage gp3"),
@@ -65,7 +66,7 @@ def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes:
         ("Public IPv4 addresses", f"2 databases + {nodes} EMR nodes", 2 * hours + emr_hours, "address-hour",
          "vpc public-ipv4"),
         ("S3 bucket", "about 1 GB (jobs, jar, raw data, logs)", 1 * month, "GB-month", "s3 standard"),
-        ("Secrets Manager", "2 secrets", 2 * month, "secret-month", "secretsmanager secret"),
+        ("Secrets Manager", f"{secrets} secrets", secrets * month, "secret-month", "secretsmanager secret"),
     ]
     lines = [{"item": item, "size": size, "quantity": round(qty, 4), "unit": unit, "USD per unit": price(key),
               "USD": round(qty * price(key), 2)} for item, size, qty, unit, key in rows]
@@ -83,3 +84,18 @@ def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes:
                                "" if region == meta["region"] else f"; your region {region} may differ"))
     table.attrs["sources"] = {key: prices()["prices"][key]["source"] for *_, key in rows}
     return table
+
+
+def emr_run(minutes: float = 15.0, nodes: int | None = None, instance: str = spec.EMR_INSTANCE_TYPE,
+            addresses: bool = True) -> float:
+    """USD for one ephemeral EMR cluster of `nodes` (the seed's three by default) for `minutes`: EC2 and the EMR
+    fee per instance-hour, each node's EBS volumes, and (`addresses`) each node's public IPv4 address. What one
+    run of a DAG that makes its own cluster costs: the EMR job, or the workshop job on aws, whose every daily run
+    makes one (about 15 minutes, start-up included, is an assumption)."""
+    nodes = spec.emr_nodes() if nodes is None else nodes
+    if nodes < 1 or minutes < 0:
+        raise LabError(f"emr_run needs nodes >= 1 and minutes >= 0 (got nodes={nodes}, minutes={minutes})")
+    hours = nodes * minutes / 60
+    return hours * (price(f"ec2 {instance}") + price(f"emr {instance}")
+                    + spec.EMR_EBS_GB_PER_NODE / HOURS_PER_MONTH * price("ebs gp2")
+                    + (price("vpc public-ipv4") if addresses else 0.0))

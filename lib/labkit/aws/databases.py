@@ -1,10 +1,12 @@
 """The database part of provisioning: the login secrets, RDS PostgreSQL, the Aurora MySQL cluster and its
-writer, pinned to the engine versions in `spec`; the EMR job's own Aurora user; and the outputs the connections
+writer, pinned to the engine versions in `spec`; the EMR jobs' own users; and the outputs the connections
 are built from.
 
 Aurora's master (`lab_admin`) is used here only, to create the job's user `emr` (rights on its database only);
 the job and the `mysql_default` connection log in as `emr`, and the job reads that secret from Secrets Manager
-itself (`spec.secret_uri`): no password is written to S3, an XCom, a log or a command line.
+itself (`spec.secret_uri`): no password is written to S3, an XCom, a log or a command line. Likewise RDS
+PostgreSQL's master `airline` (the workshop DAG's `postgres_default`) creates `importer`, the read-only login
+of the workshop job's import step on EMR, which reads its own secret the same way.
 
 Secrets Manager deletes a secret asynchronously, even with ForceDeleteWithoutRecovery: right after a teardown,
 creating a secret of the same name fails for a while (InvalidRequestException, "scheduled for deletion").
@@ -84,12 +86,11 @@ class DatabaseSteps(LabState):
 
     @staticmethod
     def secret_value(db: spec.Database, user: str, password: str, host: str) -> dict:
-        """The shape RDS itself uses for database secrets (what the EMR job reads on AWS, plus its JDBC driver)."""
+        """The shape RDS itself uses for database secrets (what the EMR steps read on AWS, plus their JDBC driver)."""
         engine = "postgres" if db.engine == "postgres" else "mysql"
         value = {"engine": engine, "host": host, "port": db.port, "username": user, "password": password,
                  "dbname": db.database}
-        if engine == "mysql":
-            value["driver"] = spec.JDBC_DRIVER
+        value["driver"] = spec.JDBC_DRIVERS[engine]
         return value
 
     # -- databases -------------------------------------------------------------------------------------
@@ -179,6 +180,7 @@ class DatabaseSteps(LabState):
             "postgres_host": pg["Endpoint"]["Address"], "postgres_port": pg["Endpoint"]["Port"],
             "postgres_user": spec.POSTGRES.user, "postgres_db": spec.POSTGRES.database,
             "postgres_secret": spec.POSTGRES.secret,
+            "postgres_import_user": spec.POSTGRES.import_user, "postgres_import_secret": spec.POSTGRES.import_secret,
             "aurora_host": au["Endpoint"], "aurora_port": au.get("Port", spec.AURORA.port),
             "aurora_user": spec.AURORA.user, "aurora_db": spec.AURORA.database, "aurora_secret": spec.AURORA.secret,
             "db_security_group": self.sg_ids[spec.SG_DB],
@@ -188,6 +190,7 @@ class DatabaseSteps(LabState):
             "emr_log_uri": f"s3://{self.bucket}/{spec.EMR_LOG_PREFIX}",
             "emr_release_label": spec.EMR_RELEASE_LABEL,
             "emr_jdbc_credentials": spec.secret_uri(self.acct.region, spec.AURORA.secret),
+            "workshop_jdbc_credentials": spec.secret_uri(self.acct.region, spec.POSTGRES.import_secret),
         }
 
     def record_hosts(self, out: dict) -> None:
@@ -238,3 +241,55 @@ class DatabaseSteps(LabState):
         return Action("database user", name, "exists" if existed else "created", detail)
 
 
+
+    def import_user(self, apply: bool, host: str = "") -> Action:
+        """`importer` on RDS PostgreSQL: IMPORT_GRANTS on airline_db's tables, now and later (idempotent).
+
+        A login as the master over TLS from this machine (`sslmode=require`: encrypted, the server's certificate
+        not verified, as for `job_user`).
+        """
+        db = spec.POSTGRES
+        name = f"{db.import_user}@{db.identifier}"
+        detail = f"{spec.IMPORT_GRANTS} on {db.database}'s tables, also those {db.admin_user} makes later (not the master)"
+        if not apply:
+            return Action("database user", name, "create", detail)
+        if preflight.rehearsal():
+            return Action("database user", name, "unchecked", f"rehearsal ({preflight.REHEARSAL_ENV}=1): no PostgreSQL "
+                          f"answers at {host}:{db.port}; on AWS this step logs in there as the master and makes it")
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(host=host, port=db.port, user=db.admin_user, dbname=db.database,
+                                    password=self.passwords[db.admin_secret], sslmode="require", connect_timeout=10)
+        except psycopg2.OperationalError as exc:
+            why = " ".join(str(exc).split())
+            raise LabError(f"cannot log in to {db.kind} at {host} as {db.admin_user} to make the import's user "
+                           f"({why}); your address must be allowed by security group {spec.SG_DB} "
+                           f"({self.allow_cidr}): run provisioning again from that address") from None
+        try:
+            existed = grant_import_user(conn, db, self.passwords[db.import_secret])
+        finally:
+            conn.close()
+        return Action("database user", name, "exists" if existed else "created", detail)
+
+
+def grant_import_user(conn, db: spec.Database, password: str) -> bool:
+    """Make (or bring back to) `db.import_user`: a login with `password` that may read the tables of schema public
+    in `db.database`, those its owner `db.admin_user` creates later too, and nothing else. True if it existed."""
+    from psycopg2 import sql
+
+    user, owner = sql.Identifier(db.import_user), sql.Identifier(db.admin_user)
+    with conn, conn.cursor() as cur:
+        cur.execute("select count(*) from pg_roles where rolname = %s", (db.import_user,))
+        existed = cur.fetchone()[0] > 0
+        verb = "alter" if existed else "create"
+        cur.execute(sql.SQL(verb + " role {} with login nosuperuser nocreatedb nocreaterole password %s").format(user),
+                    (password,))
+        grants = spec.IMPORT_GRANTS.lower()
+        for statement in (
+                "grant connect on database {db} to {user}",
+                "grant usage on schema public to {user}",
+                "grant " + grants + " on all tables in schema public to {user}",
+                "alter default privileges for role {owner} in schema public grant " + grants + " on tables to {user}"):
+            cur.execute(sql.SQL(statement).format(db=sql.Identifier(db.database), user=user, owner=owner))
+    return existed

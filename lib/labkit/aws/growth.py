@@ -80,9 +80,7 @@ def emr_minutes(stages: dict, rows: float, nodes: int, a: Assumptions = Assumpti
 
 def usd_per_run(nodes: int, minutes: float, instance: str = spec.EMR_INSTANCE_TYPE) -> float:
     """EC2 and the EMR fee per instance-hour, and each node's EBS volumes per GB-month, for `minutes`."""
-    hours = nodes * minutes / 60
-    return hours * (cost.price(f"ec2 {instance}") + cost.price(f"emr {instance}")) + \
-        hours * spec.EMR_EBS_GB_PER_NODE / cost.HOURS_PER_MONTH * cost.price("ebs gp2")
+    return cost.emr_run(minutes, nodes, instance, addresses=False)
 
 
 def nodes_for(stages: dict, rows: float, a: Assumptions = Assumptions(), instance: str = spec.EMR_INSTANCE_TYPE):

@@ -5,7 +5,8 @@
   policy grants only for EMR_EC2_DefaultRole. Its trust policy names our account and EMR in our account
   (aws:SourceAccount, aws:SourceArn: the EMR guide's confused-deputy protection).
 - EC2 role: no managed policy (AmazonElasticMapReduceforEC2Role is deprecated, with no replacement); an inline
-  policy that reads the lab's bucket, writes its EMR logs, and reads the Aurora secret, nothing else. Its trust
+  policy that reads the lab's bucket, writes its EMR logs, and reads the two job logins' secrets (the EMR job's
+  Aurora `emr`, the workshop import's PostgreSQL `importer`; no master's), nothing else. Its trust
   policy is EC2's plain one: EC2 documents no aws:SourceAccount for instance-profile roles, and a condition on
   a key that is absent would make the role unusable.
 """
@@ -46,8 +47,8 @@ class IamSteps(LabState):
 
     def ec2_access_policy(self) -> dict:
         bucket = f"arn:aws:s3:::{self.bucket}"
-        secret = (f"arn:aws:secretsmanager:{self.acct.region}:{self.acct.account_id}:secret:"
-                  f"{spec.AURORA.secret}-??????")                   # Secrets Manager adds 6 random characters
+        secrets = f"arn:aws:secretsmanager:{self.acct.region}:{self.acct.account_id}:secret:"
+        read_secret = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
         return {"Version": "2012-10-17", "Statement": [
             {"Sid": "ListTheLabBucket", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
              "Resource": bucket},
@@ -55,8 +56,11 @@ class IamSteps(LabState):
             {"Sid": "WriteEmrLogs", "Effect": "Allow",
              "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
              "Resource": f"{bucket}/{spec.EMR_LOG_PREFIX}*"},
-            {"Sid": "ReadTheAuroraSecret", "Effect": "Allow",
-             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": secret},
+            # Secrets Manager adds 6 random characters to a secret's name in its ARN
+            {"Sid": "ReadTheAuroraSecret", "Effect": "Allow", "Action": read_secret,
+             "Resource": f"{secrets}{spec.AURORA.secret}-??????"},
+            {"Sid": "ReadTheImportSecret", "Effect": "Allow", "Action": read_secret,
+             "Resource": f"{secrets}{spec.POSTGRES.import_secret}-??????"},
         ]}
 
     def _get(self, call, **kwargs):

@@ -100,7 +100,8 @@ class _Lab(NetworkSteps, IamSteps, StorageSteps, DatabaseSteps):
                     run(spec.AURORA.identifier, self.aurora_cluster, apply),
                     run(spec.AURORA.instance, self.aurora_instance, apply)]
         if not apply:
-            actions.append(run("the job's database user", self.job_user, False))
+            actions += [run("the job's database user", self.job_user, False),
+                        run("the import's database user", self.import_user, False)]
         return actions
 
 
@@ -118,9 +119,11 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
     raw = Path(raw_dir) if raw_dir else default_raw_dir(cfg)
     if raw_dir and not raw.is_dir():
         raise LabError(f"raw_dir={str(raw_dir)!r} is not a folder; give the folder of the retail parquet files")
-    if not spec.JDBC_JAR.exists():
-        raise LabError(f"JDBC driver {spec.JDBC_JAR} not found (the EMR step needs it): install libmariadb-java "
-                       "(`make setup` does)")
+    for jar, needs, package in ((spec.JDBC_JAR, "the EMR job", "libmariadb-java"),
+                                (spec.POSTGRES_JDBC_JAR, "the workshop job's import step", "libpostgresql-jdbc-java")):
+        if not jar.exists():
+            raise LabError(f"JDBC driver {jar} not found ({needs} needs it): install {package} (`make setup` does); "
+                           "nothing was created")
     acct = connect(cfg.region)                   # bad credentials stop here, before anything exists
     estimate = cost.estimate(acct.region, hours=hours, emr_runs=emr_runs)
     report(f"Cost estimate ({estimate.attrs['note']}):\n{estimate.to_string()}\n"
@@ -153,6 +156,7 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
     out = lab.run("the outputs", lab.outputs)
     lab.run("the secrets' endpoints", lab.record_hosts, out)
     actions.append(lab.run("the job's database user", lab.job_user, True, out["aurora_host"]))
+    actions.append(lab.run("the import's database user", lab.import_user, True, out["postgres_host"]))
     path = outputs.write(cfg, out)
     result = ProvisionResult(True, estimate, actions, out)
     report(f"{result.text()}\n")

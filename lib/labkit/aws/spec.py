@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labkit.config import MARIADB_JDBC_JAR
+from labkit.config import MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR  # noqa: F401  (spec.POSTGRES_JDBC_JAR)
 
 LAB_NAME = "airflow-lab"
 TAG_KEY = "lab"
@@ -83,6 +83,8 @@ class Database:
     engine_version: str = ""
     master_user: str = ""   # when the login above is not the master: the master's (used by provisioning only)
     master_secret: str = ""
+    import_user: str = ""   # a read-only login of its own for an EMR import step (made by provisioning)
+    import_secret: str = ""
 
     @property
     def admin_user(self) -> str:
@@ -94,7 +96,8 @@ class Database:
 
     def logins(self) -> list[tuple[str, str]]:
         """(user, secret) of each login that has its own secret: the master first."""
-        return [(self.admin_user, self.admin_secret)] + ([(self.user, self.secret)] if self.master_user else [])
+        return ([(self.admin_user, self.admin_secret)] + ([(self.user, self.secret)] if self.master_user else [])
+                + ([(self.import_user, self.import_secret)] if self.import_user else []))
 
 
 # Engine versions, pinned so that every learner gets the same server (a default changes under you). Minor versions
@@ -105,9 +108,13 @@ POSTGRES_ENGINE_VERSION = "17.7"
 AURORA_ENGINE_VERSION = "8.0.mysql_aurora.3.10.3"
 
 
+# `airline`, the workshop DAG's login (postgres_default), is RDS's master. The workshop job's import step on EMR
+# logs in as `importer` instead: IMPORT_GRANTS on the tables of airline_db's schema public, those `airline`
+# makes later included (ALTER DEFAULT PRIVILEGES: tbl_airflow_dummy_daily is created by the DAG's first run).
 POSTGRES = Database(kind="RDS PostgreSQL", identifier=f"{LAB_NAME}-postgres", engine="postgres",
                     instance_class="db.t4g.small", database="airline_db", user="airline", port=5432,
-                    secret=f"{LAB_NAME}/postgres", storage_gb=20, engine_version=POSTGRES_ENGINE_VERSION)
+                    secret=f"{LAB_NAME}/postgres", storage_gb=20, engine_version=POSTGRES_ENGINE_VERSION,
+                    import_user="importer", import_secret=f"{LAB_NAME}/postgres-import")
 # The EMR job logs in to Aurora as `emr`, a user with rights on its database only; the master (`lab_admin`) is
 # used by provisioning alone, to create that user. Its password never leaves Secrets Manager.
 AURORA = Database(kind="Aurora MySQL", identifier=f"{LAB_NAME}-aurora", engine="aurora-mysql",
@@ -119,10 +126,15 @@ DATABASES = (POSTGRES, AURORA)
 # What the job's user may do: read, replace its date's row, create emr_table on its first run.
 JOB_GRANTS = "SELECT, INSERT, DELETE, CREATE"
 JDBC_DRIVER = "org.mariadb.jdbc.Driver"       # the class in JDBC_JAR, named in the job's secret
+IMPORT_GRANTS = "SELECT"                        # what the import's user may do on airline_db's tables
+POSTGRES_JDBC_DRIVER = "org.postgresql.Driver"  # the class in POSTGRES_JDBC_JAR, named in the import's secret
+JDBC_DRIVERS = {"mysql": JDBC_DRIVER, "postgres": POSTGRES_JDBC_DRIVER}   # by the secret's `engine`
 
 # -- the bucket and what goes into it --------------------------------------------------------------------
 JDBC_JAR = MARIADB_JDBC_JAR   # Debian's libmariadb-java; speaks to MySQL too
 JDBC_JAR_KEY = "jars/mariadb-java-client.jar"
+# POSTGRES_JDBC_JAR (labkit.config): Debian's libpostgresql-jdbc-java, the workshop job's import step's driver
+POSTGRES_JDBC_JAR_KEY = "jars/postgresql.jar"
 SPARK_JOBS_PREFIX = "spark_jobs/"
 RAW_DATA_PREFIX = "raw/retail/"
 

@@ -1,4 +1,4 @@
-"""The S3 part of provisioning: the private bucket and what goes into it (Spark jobs, the JDBC jar, raw data),
+"""The S3 part of provisioning: the private bucket and what goes into it (Spark jobs, the JDBC jars, raw data),
 and no login: the EMR job reads its own from Secrets Manager (`spec.secret_uri`). Uploads are compared by
 SHA-256 (kept in each object's metadata): a rerun uploads only what changed.
 """
@@ -69,6 +69,8 @@ class StorageSteps(LabState):
             (spec.SPARK_JOBS_PREFIX, [(p, spec.SPARK_JOBS_PREFIX + p.relative_to(self.cfg.spark_jobs_dir).as_posix())
                                       for p in jobs], f"from {self.cfg.spark_jobs_dir}"),
             (spec.JDBC_JAR_KEY, [(spec.JDBC_JAR, spec.JDBC_JAR_KEY)], f"from {spec.JDBC_JAR}"),
+            (spec.POSTGRES_JDBC_JAR_KEY, [(spec.POSTGRES_JDBC_JAR, spec.POSTGRES_JDBC_JAR_KEY)],
+             f"from {spec.POSTGRES_JDBC_JAR}"),
             (spec.RAW_DATA_PREFIX, [(p, spec.RAW_DATA_PREFIX + p.relative_to(self.raw_dir).as_posix()) for p in raw],
              f"from {self.raw_dir}" if raw else
              f"none at {self.raw_dir}: notebook 07 generates and uploads it (or pass raw_dir=)"),

@@ -2,19 +2,22 @@
 
 The same calls reach the lab's local endpoint (`labkit.emr`, the emulator) on `local` and real EMR on `aws`:
 - here       `client()` (boto3 for this lab), `job_uris()`/`stage_job()` (the job and the JDBC driver in the
-             bucket), `step_log()` (the end of a step's log), `results()` (the job's rows in `emr_table`)
+             bucket), `stage_workshop_job()` (the workshop job's two EMR steps and the PostgreSQL driver, for the
+             local endpoint), `step_log()` (the end of a step's log), `results()` (the job's rows in `emr_table`)
 - `retail`   the job's input: the synthetic retail parquet, written where `RAW_DATA_PATH` points
 - `watch`    following a DAG run's tasks, cluster and steps, and its timeline
 """
 from __future__ import annotations
 
 from labkit import connections
-from labkit.config import MARIADB_JDBC_JAR, Config
+from labkit.config import MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
 from labkit.emr import bucket
 from labkit.emr.steplogs import tail_log
+from labkit.errors import LabError
 
 JDBC_JAR = MARIADB_JDBC_JAR
 JOB = "retail_quantity.py"
+WORKSHOP_STEPS = ("import_interval.py", "aggregate_dummy.py")    # the workshop job's EMR steps, in order
 
 
 def endpoint_url(cfg: Config) -> str | None:
@@ -44,6 +47,22 @@ def stage_job(cfg: Config) -> dict[str, str]:
     uris = job_uris(cfg)
     bucket.upload(cfg, cfg.spark_jobs_dir / JOB, uris["job"])
     bucket.upload(cfg, JDBC_JAR, uris["jar"])
+    return uris
+
+
+def stage_workshop_job(cfg: Config) -> dict[str, str]:
+    """Upload the workshop job's EMR steps found in spark_jobs/ and the PostgreSQL JDBC driver to where the
+    variables point (`SPARK_JOBS_PATH`, `POSTGRES_JDBC_JAR_PATH`): name (or "jar") -> URI. For the local endpoint's
+    bucket; on aws provisioning has uploaded them already (this copies them again, harmless)."""
+    if not POSTGRES_JDBC_JAR.is_file():
+        raise LabError(f"JDBC driver {POSTGRES_JDBC_JAR} not found (the workshop job's import step needs it): "
+                       "install libpostgresql-jdbc-java (`make setup` does)")
+    variables = connections.variables(cfg)
+    uris = {name: f"{variables['SPARK_JOBS_PATH']}/{name}" for name in WORKSHOP_STEPS
+            if (cfg.spark_jobs_dir / name).is_file()}
+    for name, uri in uris.items():
+        bucket.upload(cfg, cfg.spark_jobs_dir / name, uri)
+    uris["jar"] = bucket.upload(cfg, POSTGRES_JDBC_JAR, variables["POSTGRES_JDBC_JAR_PATH"])
     return uris
 
 

@@ -13,12 +13,14 @@ import urllib.request
 from pathlib import Path
 
 from labkit import connections, hadoop_client, procs, secrets
+from labkit.aws import spec
 from labkit.config import LOOPBACK
 from labkit.services.base import Service
 from labkit.services.mariadb import DATABASE, USER
 from labkit.state import write_private
 
-CREDENTIALS = "emr_jdbc.properties"
+CREDENTIALS = connections.EMR_CREDENTIALS_FILE
+WORKSHOP_CREDENTIALS = connections.WORKSHOP_CREDENTIALS_FILE
 
 
 class EMR(Service):
@@ -56,19 +58,30 @@ class EMR(Service):
             return json.load(resp).get("service", "").startswith("labkit")
 
     def after_start(self) -> None:
-        """The EMR step's database credentials as a file the job reads (never on its command line)."""
+        """The EMR steps' database logins as files the steps read (never on their command lines), 0600.
+
+        `emr_jdbc.properties`: the EMR job's, MariaDB's `emr`. `workshop_jdbc.properties`: the workshop job's
+        import step's. Locally that step logs in as the source's own `airline` (the lab's PostgreSQL has no
+        read-only user); on aws it is the read-only `importer`, whose secret it reads from Secrets Manager.
+        """
         if self.cfg.profile != "local":
             return
-        path = credentials_file(self.cfg)
-        text = (f"# Written by labkit: the EMR job's JDBC login (MariaDB on {connections.get(self.cfg, 'mysql').address})\n"
-                f"user={USER}\npassword={secrets.get(self.cfg, 'mariadb_emr')}\n"
-                f"driver=org.mariadb.jdbc.Driver\n")
         secrets.ensure_dir(self.cfg)
-        write_private(path, text)
+        mysql, postgres = connections.get(self.cfg, "mysql"), connections.get(self.cfg, "postgres")
+        write_private(credentials_file(self.cfg),
+                      f"# Written by labkit: the EMR job's JDBC login (MariaDB on {mysql.address})\n"
+                      f"user={USER}\npassword={mysql.password}\ndriver={spec.JDBC_DRIVER}\n")
+        write_private(workshop_credentials_file(self.cfg),
+                      f"# Written by labkit: the workshop import step's JDBC login (PostgreSQL on {postgres.address})\n"
+                      f"user={postgres.login}\npassword={postgres.password}\ndriver={spec.POSTGRES_JDBC_DRIVER}\n")
 
 
 def credentials_file(cfg) -> Path:
     return cfg.secrets_dir / CREDENTIALS
 
 
-__all__ = ["EMR", "DATABASE", "credentials_file"]
+def workshop_credentials_file(cfg) -> Path:
+    return cfg.secrets_dir / WORKSHOP_CREDENTIALS
+
+
+__all__ = ["EMR", "DATABASE", "credentials_file", "workshop_credentials_file"]
