@@ -244,3 +244,25 @@ def test_a_provisioning_run_that_fails_halfway_finishes_when_run_again(cfg, moto
     assert kinds(aws.inventory(cfg)) == ALL_KINDS
     assert outputs.path(cfg).exists()
     assert not provision(cfg, confirm=True).changed
+
+
+def test_a_lost_import_secret_is_made_again_without_touching_the_master(cfg, moto_server):
+    """Someone deleted `importer`'s secret: the next run makes a new one (its user gets the new password when the
+    import's user step runs), and RDS's master password, whose secret is intact, is left alone."""
+    provision(cfg, confirm=True)
+    sm = moto_server.client("secretsmanager")
+    value = {s: json.loads(sm.get_secret_value(SecretId=s)["SecretString"])
+             for s in (spec.POSTGRES.secret, spec.POSTGRES.import_secret)}
+    sm.delete_secret(SecretId=spec.POSTGRES.import_secret, ForceDeleteWithoutRecovery=True)
+
+    result = provision(cfg, confirm=True)
+    actions = {(a.resource, a.name): a.action for a in result.actions}
+    assert actions[("secret", spec.POSTGRES.import_secret)] == "created"
+    assert actions[(spec.POSTGRES.kind, spec.POSTGRES.identifier)] == "exists"      # no master password reset
+    assert actions[("database user", f"importer@{spec.POSTGRES.identifier}")] == "unchecked"   # rehearsal
+    again = json.loads(sm.get_secret_value(SecretId=spec.POSTGRES.import_secret)["SecretString"])
+    assert again["password"] != value[spec.POSTGRES.import_secret]["password"]
+    assert {k: v for k, v in again.items() if k != "password"} == \
+        {k: v for k, v in value[spec.POSTGRES.import_secret].items() if k != "password"}   # host filled in again
+    assert json.loads(sm.get_secret_value(SecretId=spec.POSTGRES.secret)["SecretString"]) == value[spec.POSTGRES.secret]
+    assert kinds(aws.inventory(cfg)) == ALL_KINDS

@@ -4,6 +4,7 @@ IAM documents and security group rules are read back from the moto server as AWS
 preconditions (vCPU quota, public subnet) are checked against the server's answers, with the quota injected
 into its Service Quotas backend (moto has no EC2 quotas of its own).
 """
+import ipaddress
 import json
 from fnmatch import fnmatchcase
 
@@ -47,11 +48,14 @@ def test_emr_roles_use_the_v2_service_policy_and_a_least_privilege_ec2_policy(cf
     actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
     resources = [s["Resource"] for s in statements]
     assert not any(a.endswith("*") for a in actions) and "*" not in resources
-    secret_arn = sm.describe_secret(SecretId=spec.AURORA.secret)["ARN"]
-    other_arn = sm.describe_secret(SecretId=spec.POSTGRES.secret)["ARN"]
+    # The two job logins' secrets (the EMR job's `emr`, the workshop import's `importer`), each one, no master's.
+    job_arns = [sm.describe_secret(SecretId=s)["ARN"] for s in (spec.AURORA.secret, spec.POSTGRES.import_secret)]
+    masters = [sm.describe_secret(SecretId=s)["ARN"] for s in (spec.POSTGRES.secret, spec.AURORA.master_secret)]
     for resource in resources:
-        assert resource.startswith(f"arn:aws:s3:::{bucket}") or fnmatchcase(secret_arn, resource), resource
-    assert not any(fnmatchcase(other_arn, r) for r in resources)          # not the PostgreSQL secret
+        assert resource.startswith(f"arn:aws:s3:::{bucket}") or any(fnmatchcase(a, resource) for a in job_arns), resource
+    assert all(any(fnmatchcase(a, r) for r in resources) for a in job_arns)
+    assert not any(fnmatchcase(a, r) for a in masters for r in resources)     # not the masters' secrets
+    assert not any(fnmatchcase(f"{a[:-7]}x-AbCdEf", r) for a in job_arns for r in resources)   # not a longer name
     assert not any(fnmatchcase(f"arn:aws:s3:::{bucket}-other/x", r) for r in resources)
     assert "aws:SourceAccount" not in json.dumps(ec2_role["AssumeRolePolicyDocument"])   # see iam.py
 
@@ -99,6 +103,31 @@ def test_a_subnet_that_had_the_emr_tag_keeps_it(cfg, moto_server):
     provision(cfg, confirm=True)
     aws.teardown(cfg, **FAST)
     assert all(_tagged(s.get("Tags"), spec.EMR_MANAGED_TAG) for s in ec2.describe_subnets(SubnetIds=ids)["Subnets"])
+
+
+# -- network ------------------------------------------------------------------------------------------------
+def test_the_emr_nodes_reach_rds_postgresql_on_5432(cfg, moto_server):
+    """The workshop job's import step runs on the EMR nodes: they live in the EMR subnet, in the EMR-managed
+    groups. Inside the VPC a publicly accessible RDS endpoint resolves to its private address (RDS User Guide,
+    "Hiding a DB instance in a VPC from the internet"), so the DB group must admit 5432 from a range holding
+    that subnet, and the EMR groups must let it out."""
+    provision(cfg, confirm=True)
+    ec2, out = moto_server.client("ec2"), outputs.read(cfg)
+    subnet = ipaddress.ip_network(ec2.describe_subnets(SubnetIds=[out["subnet_id"]])["Subnets"][0]["CidrBlock"])
+
+    def admits(perms, port):
+        return [r["CidrIp"] for p in perms if p["IpProtocol"] in ("-1", "tcp")
+                and (p["IpProtocol"] == "-1" or p["FromPort"] <= port <= p["ToPort"]) for r in p.get("IpRanges", [])
+                if subnet.subnet_of(ipaddress.ip_network(r["CidrIp"]))]
+
+    (db_group,) = ec2.describe_security_groups(GroupIds=[out["db_security_group"]])["SecurityGroups"]
+    assert admits(db_group["IpPermissions"], spec.POSTGRES.port), db_group["IpPermissions"]
+    for group in ec2.describe_security_groups(GroupIds=[out["emr_master_security_group"],
+                                                        out["emr_slave_security_group"]])["SecurityGroups"]:
+        assert any(r["CidrIp"] == "0.0.0.0/0" for p in group["IpPermissionsEgress"] if p["IpProtocol"] == "-1"
+                   for r in p.get("IpRanges", [])), group["GroupName"]
+    pg = moto_server.client("rds").describe_db_instances(DBInstanceIdentifier=spec.POSTGRES.identifier)["DBInstances"][0]
+    assert [g["VpcSecurityGroupId"] for g in pg["VpcSecurityGroups"]] == [out["db_security_group"]]
 
 
 # -- databases -----------------------------------------------------------------------------------------------
@@ -215,3 +244,19 @@ def test_cost_estimate_is_dated_sourced_and_complete():
         aws.estimate("us-east-1", hours=0)
     with pytest.raises(LabError, match="transfer_gb=-1"):
         aws.estimate("us-east-1", transfer_gb=-1)
+    secrets = len([name for db in spec.DATABASES for _, name in db.logins()])
+    assert table.loc["Secrets Manager", "size"] == f"{secrets} secrets" and secrets == 4
+
+
+def test_one_run_of_a_dag_that_makes_its_own_cluster_has_a_price():
+    """The workshop DAG on aws makes a cluster for every daily run: what one run costs, as the estimate counts it."""
+    table = aws.estimate("us-east-1", hours=4, emr_runs=1, emr_minutes=15)
+    emr_rows = ["EMR nodes (EC2)", "EMR service fee", "EMR EBS volumes"]
+    ipv4 = spec.emr_nodes() * 15 / 60 * aws.cost.price("vpc public-ipv4")
+    assert aws.cost.emr_run(15) == pytest.approx(table.loc[emr_rows, "USD"].sum() + ipv4, abs=0.02)
+    assert aws.cost.emr_run(15, nodes=2) == pytest.approx(aws.cost.emr_run(15) * 2 / 3)
+    assert aws.cost.emr_run(30) == pytest.approx(2 * aws.cost.emr_run(15))
+    assert aws.cost.emr_run(15, addresses=False) < aws.cost.emr_run(15)
+    assert 0 < aws.cost.emr_run(15) < 1
+    with pytest.raises(LabError, match="nodes >= 1"):
+        aws.cost.emr_run(15, nodes=0)
