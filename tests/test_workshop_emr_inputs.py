@@ -6,7 +6,6 @@
   run against the lab's real PostgreSQL (the aws tests cannot: moto's RDS is a record, not a server);
 - `emr_client.stage_workshop_job` puts the steps and the PostgreSQL driver where the variables point.
 """
-import shutil
 import stat
 from contextlib import closing, contextmanager
 from dataclasses import replace
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from aws_server import aws_lab  # noqa: F401  (fixture: a copy of the project)
 
 import labkit
 from labkit import LabError, connections, emr_client, secrets, services
@@ -23,7 +23,6 @@ from labkit.aws.preflight import REHEARSAL_ENV
 from labkit.config import POSTGRES_JDBC_JAR
 from labkit.emr import bucket
 
-ROOT = Path(__file__).resolve().parents[1]
 needs_jar = pytest.mark.skipif(not POSTGRES_JDBC_JAR.exists(), reason="the PostgreSQL JDBC driver (make setup)")
 
 
@@ -39,6 +38,7 @@ def lab():
 
 
 # -- the import step's login on local ----------------------------------------------------------------------
+@pytest.mark.services
 def test_workshop_jdbc_properties_is_private_and_logs_in_as_airline(lab):
     path = Path(connections.variables(lab)["WORKSHOP_JDBC_CREDENTIALS"].removeprefix("file://"))
     assert path == lab.secrets_dir / "workshop_jdbc.properties"
@@ -69,6 +69,7 @@ def _cursor(lab, user, password):
         yield cur
 
 
+@pytest.mark.services
 def test_the_import_user_reads_the_tables_now_and_later_and_nothing_more(lab):
     db, admin = spec.POSTGRES, services.get(lab, "postgres")
     airline = secrets.get(lab, "postgres_airline")
@@ -117,6 +118,7 @@ def test_the_import_user_reads_the_tables_now_and_later_and_nothing_more(lab):
         conn.close()
 
 
+@pytest.mark.services
 def test_a_database_that_refuses_the_master_login_is_one_line(lab, monkeypatch):
     """Provisioning logs in over TLS (sslmode=require); the lab's PostgreSQL has none: the refusal is one line."""
     monkeypatch.delenv(REHEARSAL_ENV, raising=False)
@@ -132,13 +134,9 @@ def test_a_database_that_refuses_the_master_login_is_one_line(lab, monkeypatch):
 
 # -- staging the steps for the local endpoint ------------------------------------------------------------------
 @pytest.fixture
-def copy_lab(monkeypatch, tmp_path):
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(ROOT / "lab.toml", root / "lab.toml")
-    shutil.copytree(ROOT / "spark_jobs", root / "spark_jobs", ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setenv("LAB_ROOT", str(root))
-    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
+def copy_lab(aws_lab, monkeypatch):  # noqa: F811
+    """A copy of the project (lab.toml, spark_jobs/) with its own state folder, on the local profile."""
+    monkeypatch.setenv("LAB_PROFILE", "local")
     return labkit.load()
 
 
