@@ -342,7 +342,7 @@ class Target:
         self.Path = jvm.org.apache.hadoop.fs.Path
         self.path = self.Path(uri)
         self.fs = self.path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        self.fs.setWriteChecksum(False)         # no .crc files beside the parts on a local file system
+        self.fs.setWriteChecksum(False)         # file://: no hidden .crc files beside the parts
         self.uri = self.fs.makeQualified(self.path).toString()
         self.parent, self.name = self.path.getParent(), self.path.getName()
         suffix = spark.sparkContext.applicationId

@@ -7,6 +7,7 @@ Each spark-submit costs ~15 s here, so the job runs twice under spark-submit (th
 session committing transactions all along, the rerun over a target with stray files), aggregate_dummy twice,
 and the bad-input cases all in one Python process (one JVM: `main()` once per case).
 """
+import gzip
 import hashlib
 import importlib.util
 import json
@@ -21,10 +22,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import labkit
-from labkit import secrets, services, spark_submit
+from labkit import hadoop_client, secrets, services, spark_submit
+from labkit.emr import bucket
 from labkit.workshop import aggregates, daily_runs, dummy, landing, spark_aggregation, sqoop
 from labkit.workshop.sqoop.interval import interval_where
 from aws_server import REGION, moto_server  # noqa: F401  (fixture)
+from emr_local import Endpoint
 
 pytestmark = pytest.mark.services
 
@@ -236,6 +239,41 @@ def test_a_secret_that_cannot_be_read_is_one_line(moto_server, monkeypatch, tmp_
     monkeypatch.setenv("PATH", str(tmp_path))                   # a node without the AWS CLI
     with pytest.raises(SystemExit, match=r"^import_interval: error: no `aws` command on this node"):
         job.read_secret("secretsmanager://us-east-1/airflow-lab/pg")
+
+
+# -- as a step of the lab's local EMR endpoint: s3:// in and out, as on a cluster ---------------------------------
+def test_it_runs_as_an_emr_step_of_the_local_endpoint(day, sqoop_landed, tmp_path):
+    cfg, credentials, password = day
+    endpoint = Endpoint(tmp_path / "emr").start()
+    try:
+        s3 = endpoint.state_dir / "s3"
+        job, jar = "s3://lab-bucket/spark_jobs/import_interval.py", "s3://lab-bucket/jars/postgresql.jar"
+        for source, uri in ((JOB, job), (hadoop_client.JDBC_JARS[0], jar)):
+            bucket.local_path(s3, uri).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, bucket.local_path(s3, uri))
+        target = f"s3://lab-bucket/landing/airflow_workshop_job/{daily_runs.TABLE}/ds={DS}"
+        step = {"Name": "import", "ActionOnFailure": "TERMINATE_CLUSTER", "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": ["spark-submit", "--deploy-mode", "cluster", "--jars", jar, job,
+                     *job_args(cfg, credentials, target, "--expect-rows", str(DAY))]}}
+        client = endpoint.client()
+        cid = client.run_job_flow(Name="import", Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1},
+                                  Steps=[step])["JobFlowId"]
+        (sid,) = [s["Id"] for s in client.list_steps(ClusterId=cid)["Steps"]]
+        client.get_waiter("cluster_terminated").wait(ClusterId=cid, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        status = client.describe_step(ClusterId=cid, StepId=sid)["Step"]["Status"]
+        logs = endpoint.state_dir / "emr" / "steps" / cid / sid
+        stdout = gzip.decompress((logs / "stdout.gz").read_bytes()).decode()
+        assert status["State"] == "COMPLETED", (status, stdout[-1500:])
+    finally:
+        endpoint.stop()
+    result = json.loads(next(line for line in stdout.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
+    assert result["target"] == target and result["rows"] == DAY          # the step's s3:// URI, not a local path
+    landed = bucket.local_path(s3, target)
+    visible = sorted(p.name for p in landed.iterdir() if not p.name.startswith("."))     # ViewFs adds .crc files
+    assert visible == ["_SUCCESS", "part-m-00000.parquet", "part-m-00001.parquet"]
+    assert landed_rows(landed) == landed_rows(sqoop_landed)
+    assert password not in stdout and password not in gzip.decompress((logs / "stderr.gz").read_bytes()).decode()
 
 
 # -- bad input: one line, exit status != 0, the target as it was ----------------------------------------------
