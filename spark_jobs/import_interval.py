@@ -30,7 +30,7 @@ snapshot (`pg_export_snapshot()`). Each mapper is a partition of Spark's JDBC re
 (`(--where) AND <its range of --split-by>`: `--num-mappers` equal ranges between min and max, the first also
 taking NULLs, the last open-ended); its session starts with `SET TRANSACTION ... SNAPSHOT '<that one>'`
 (Spark's `sessionInitStatement`, inside the transaction Spark opens for a PostgreSQL read with a fetch size),
-and its predicate also requires `pg_current_snapshot()` to be the exported one. So all mappers and the count
+and its predicate also requires `pg_current_snapshot()` to be the exported one (PostgreSQL >= 13). So all mappers and the count
 see the same table even while it changes, and a mapper that somehow read another state of it would land no
 rows and fail the reconciliation below instead of mixing two states. The driver's session stays open until
 the write is done (an exported snapshot lives only as long as its transaction). `--where` is SQL, as in
@@ -47,7 +47,8 @@ aside, the staging folder is renamed to the target, `_SUCCESS` is written and th
 failure before the last two steps puts the old one back. A rerun for the same interval therefore gives the same
 target. On HDFS and a local file system the renames are atomic; on S3 (EMRFS) a rename is a copy and a delete,
 so a reader can see the target half-published, but never with a `_SUCCESS`. Leftover hidden siblings of a
-killed run are deleted by the next run; two runs into one target at the same time are not supported (an EMR
+killed run are deleted when the next run starts (an old target moved aside with no new one in its place is
+put back first); two runs into one target at the same time are not supported (an EMR
 cluster runs its steps one at a time). Only pyspark and the standard library are imported.
 
 Bad input (a `--jdbc-url` that is not PostgreSQL's, a credentials file without `password=`, a table that does
@@ -278,7 +279,7 @@ def plan(db: Snapshot, args: argparse.Namespace) -> tuple[int, list[str], str, s
     kind = None
     if args.split_by:
         found = db.row("select format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
-                       "to_regclass(?) and attname = ? and attnum > 0 and not attisdropped",
+                       "to_regclass(?) and attname = lower(?) and attnum > 0 and not attisdropped",
                        (args.table, args.split_by))
         kind = found[0].split("(")[0] if found else None
         if kind is None:
@@ -294,6 +295,9 @@ def plan(db: Snapshot, args: argparse.Namespace) -> tuple[int, list[str], str, s
     except Exception as exc:  # noqa: BLE001 - PSQLException through py4j
         raise JobError(f"--where {args.where!r} is not a valid condition on {args.table}: {java_message(exc)}") from None
     snapshot_id, snapshot_text = db.row("select pg_export_snapshot(), pg_current_snapshot()::text")
+    if not (re.fullmatch(r"[0-9A-F-]+", snapshot_id) and re.fullmatch(r"[0-9:,]+", snapshot_text)):
+        raise JobError(f"PostgreSQL at {db.address} exported the snapshot {snapshot_id!r} ({snapshot_text!r}), "
+                       "not one this job can share with its mappers")
     ranges = splits(lo, hi, args.num_mappers, args.split_by, kind in INTEGER_TYPES)
     guard = f"pg_current_snapshot()::text = '{snapshot_text}'"
     return int(count), [f"{where} and ({r}) and {guard}" for r in ranges], snapshot_id, snapshot_text
@@ -354,11 +358,16 @@ class Target:
             raise JobError(f"--target-dir {self.uri} is a file, not a folder; choose another --target-dir")
 
     def remove_leftovers(self) -> None:
-        """Hidden siblings of a killed run (staging or old folders): nobody else writes into this target."""
+        """Hidden siblings of a killed run (staging or old folders): nobody else writes into this target. A run
+        killed between moving the old target aside and moving the new one in left only the old: it goes back."""
         if not self.fs.exists(self.parent):
             return
+        prefix = f".{self.name}.import-"
         for status in self.fs.listStatus(self.parent):
-            if status.getPath().getName().startswith(f".{self.name}.import-"):
+            name = status.getPath().getName()
+            if name.startswith(prefix + "old-") and not self.fs.exists(self.path):
+                self.fs.rename(status.getPath(), self.path)
+            elif name.startswith(prefix):
                 self.fs.delete(status.getPath(), True)
 
     def part_files(self, folder) -> list:
@@ -404,6 +413,7 @@ def run(args: argparse.Namespace) -> dict:
     db = target = None
     try:
         target = Target(spark, args.target_dir)
+        target.remove_leftovers()
         target.check()
         if not args.credentials.startswith(SECRET_SCHEME):
             check_exists(spark, args.credentials)
@@ -419,7 +429,6 @@ def run(args: argparse.Namespace) -> dict:
         print(f"{PROG}: importing {source_rows:,} rows of {args.table}{scope} with {len(predicates)} mapper(s)"
               f"{' by ' + args.split_by if args.split_by else ''} into {target.uri}", flush=True)
 
-        target.remove_leftovers()
         init = (f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
                 f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
         login = {"user": props["user"], "password": props["password"], "driver": props["driver"]}

@@ -311,6 +311,10 @@ def failures(day, rerun, tmp_path_factory):
     wrong.write_text("user=airline\npassword=not-the-password\n")
     before = listing(target)
     jdbc = landing.lab_connect(cfg)
+    # a run killed between moving its old target aside and moving the new one in: only the old one is left
+    killed = folder / f"ds={DS}"
+    aside = folder / f".ds={DS}.import-old-local-1"
+    shutil.copytree(target, aside)
     cases = {
         "expect": job_args(cfg, credentials, target, "--expect-rows", str(DAY - 1)),
         "empty": job_args(cfg, credentials, target, "--expect-rows", str(DAY),
@@ -322,13 +326,14 @@ def failures(day, rerun, tmp_path_factory):
         "bad where": job_args(cfg, credentials, target, where="created >= '2021-01-02' and"),
         "text split": [*job_args(cfg, credentials, target), "--split-by", "line"],
         "dead port": ["--jdbc-url", _dead_url(jdbc), *job_args(cfg, credentials, target)[2:]],
+        "after a kill": job_args(cfg, credentials, killed, "--expect-rows", str(DAY - 1)),
     }
     out = subprocess.run([sys.executable, "-c", CASES_SCRIPT, str(JOB), json.dumps(list(cases.values()))],
                          capture_output=True, text=True, env=spark_submit.environment(cfg), timeout=600)
     found = [line for line in out.stdout.splitlines() if line.startswith("CASES ")]
     assert found, out.stdout[-2000:] + out.stderr[-3000:]
     results = dict(zip(cases, json.loads(found[0][len("CASES "):])))
-    return results, target, before, password, out.stdout + out.stderr
+    return results, target, before, password, out.stdout + out.stderr, killed
 
 
 def _dead_url(jdbc: str) -> str:
@@ -356,7 +361,7 @@ def _dead_url(jdbc: str) -> str:
     ("dead port", r"cannot reach PostgreSQL at 127.0.0.1:1 \(from --jdbc-url\): .*; is it running and reachable\?"),
 ])
 def test_bad_input_is_one_line_and_keeps_the_target(failures, case, message):
-    results, target, before, password, _ = failures
+    results, target, before, password, _, _ = failures
     result = results[case]
     lines = result["stderr"].strip().splitlines()
     assert result["code"] == 1 and len(lines) == 1, result
@@ -367,8 +372,16 @@ def test_bad_input_is_one_line_and_keeps_the_target(failures, case, message):
 
 
 def test_no_password_in_the_failures_output(failures):
-    *_, password, output = failures
+    *_, password, output, _ = failures
     assert password not in output
+
+
+def test_a_target_left_aside_by_a_killed_run_is_put_back(failures):
+    results, target, before, *_, killed = failures
+    assert results["after a kill"]["code"] == 1 and "--expect-rows 143,999" in results["after a kill"]["stderr"]
+    assert listing(killed).keys() == before.keys()             # _SUCCESS and the parts, back in their place
+    assert [p.name for p in killed.parent.iterdir() if p.name.startswith(".")] == []
+    assert landed_rows(killed) == landed_rows(target) and (killed / "_SUCCESS").exists()
 
 
 @pytest.mark.parametrize("extra, message", [
