@@ -30,11 +30,11 @@ snapshot (`pg_export_snapshot()`). Each mapper is a partition of Spark's JDBC re
 (`(--where) AND <its range of --split-by>`: `--num-mappers` equal ranges between min and max, the first also
 taking NULLs, the last open-ended); its session starts with `SET TRANSACTION ... SNAPSHOT '<that one>'`
 (Spark's `sessionInitStatement`, inside the transaction Spark opens for a PostgreSQL read with a fetch size),
-and its predicate also requires `pg_current_snapshot()` to be the exported one (PostgreSQL >= 13). So all mappers and the count
-see the same table even while it changes, and a mapper that somehow read another state of it would land no
-rows and fail the reconciliation below instead of mixing two states. The driver's session stays open until
-the write is done (an exported snapshot lives only as long as its transaction). `--where` is SQL, as in
-Sqoop; every session is read-only, so it cannot change the source.
+and its predicate also requires `pg_current_snapshot()` to be the exported one (PostgreSQL >= 13). So all
+mappers and the count see the same table even while it changes, and a mapper that somehow read another state
+of it would land no rows and fail the reconciliation below instead of mixing two states. The driver's session
+stays open until the write is done (an exported snapshot lives only as long as its transaction). `--where` is
+SQL, as in Sqoop; every session is read-only, so it cannot change the source.
 
 What is checked, before anything is published: `--expect-rows N` against the count in the snapshot (before
 reading), and the rows in the written files (their footers) against that count. Either failing stops the job
@@ -92,16 +92,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--table", required=True, type=_table, help="table or schema.table")
     parser.add_argument("--where", help="import only rows matching this SQL condition (Sqoop's --where)")
     parser.add_argument("--split-by", type=_column, help="numeric column whose min..max range the mappers split")
-    parser.add_argument("-m", "--num-mappers", type=_positive("--num-mappers"), default=DEFAULT_MAPPERS,
-                        metavar="N", help=f"parallel JDBC reads (default {DEFAULT_MAPPERS}; more than 1 needs --split-by)")
+    parser.add_argument("-m", "--num-mappers", type=_positive("--num-mappers"), default=DEFAULT_MAPPERS, metavar="N",
+                        help=f"parallel JDBC reads (default {DEFAULT_MAPPERS}; more than 1 needs --split-by)")
     parser.add_argument("--expect-rows", type=_count, metavar="N",
-                        help="fail (target unchanged, no _SUCCESS) unless the source holds exactly N rows (within --where)")
+                        help="fail (target unchanged, no _SUCCESS) unless the source holds exactly N rows "
+                             "(within --where)")
     parser.add_argument("--target-dir", required=True, help="the folder to land in (s3://, hdfs://, file:// or a path)")
     parser.add_argument("--fetch-size", type=_positive("--fetch-size"), default=DEFAULT_FETCH_SIZE, metavar="N",
                         help=f"rows per JDBC round trip (default {DEFAULT_FETCH_SIZE:,})")
     parser.add_argument("--delete-target-dir", action="store_true",
                         help="replace the target (always done; accepted as in Sqoop)")
-    parser.add_argument("--as-parquetfile", action="store_true", help="parquet files (the only format; accepted as in Sqoop)")
+    parser.add_argument("--as-parquetfile", action="store_true",
+                        help="parquet files (the only format; accepted as in Sqoop)")
     args = parser.parse_args(argv)
     if args.num_mappers > 1 and not args.split_by:
         parser.error(f"--num-mappers {args.num_mappers} needs --split-by <numeric column> to divide the rows "
@@ -293,7 +295,8 @@ def plan(db: Snapshot, args: argparse.Namespace) -> tuple[int, list[str], str, s
         lo, hi, count = db.row(f"select min({column})::text, max({column})::text, count(*) "
                                f"from {args.table} where {where}")
     except Exception as exc:  # noqa: BLE001 - PSQLException through py4j
-        raise JobError(f"--where {args.where!r} is not a valid condition on {args.table}: {java_message(exc)}") from None
+        why = java_message(exc)
+        raise JobError(f"--where {args.where!r} is not a valid condition on {args.table}: {why}") from None
     snapshot_id, snapshot_text = db.row("select pg_export_snapshot(), pg_current_snapshot()::text")
     if not (re.fullmatch(r"[0-9A-F-]+", snapshot_id) and re.fullmatch(r"[0-9:,]+", snapshot_text)):
         raise JobError(f"PostgreSQL at {db.address} exported the snapshot {snapshot_id!r} ({snapshot_text!r}), "
@@ -320,7 +323,9 @@ def splits(lo: str | None, hi: str | None, mappers: int, column: str | None, int
         bounds = sorted({low + (high - low) * i / mappers for i in range(mappers)})
     out = []
     for i, b in enumerate(bounds):
-        parts = ([f"{column} >= {b}"] if i > 0 else []) + ([f"{column} < {bounds[i + 1]}"] if i < len(bounds) - 1 else [])
+        parts = [f"{column} >= {b}"] if i > 0 else []
+        if i < len(bounds) - 1:
+            parts.append(f"{column} < {bounds[i + 1]}")
         condition = " and ".join(parts) or "true"
         out.append(f"{condition} or {column} is null" if i == 0 and parts else condition)
     return out
