@@ -24,21 +24,23 @@ import shutil
 from pathlib import Path
 
 import psutil
+import psycopg2
 import pytest
 
 import labkit
 from aws_server import CIDR, REGION, SERVER_SETTINGS, moto_server  # noqa: F401  (fixture)
 from emr_local import KEY, SECRET, Endpoint
 from helpers import files_under, free_port, leaks, xcoms
-from labkit import aws, connections, runner, services
+from labkit import aws, connections, runner, secrets, services
 from labkit.aws import outputs, spec
-from labkit.config import MARIADB_JDBC_JAR
+from labkit.config import LOOPBACK, MARIADB_JDBC_JAR
 from labkit.state import ensure_state_dir
 
 pytestmark = pytest.mark.skipif(not MARIADB_JDBC_JAR.exists(), reason="the JDBC driver (make setup) is needed")
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "emr_ephemeral_job"
+WORKSHOP = "airflow_workshop_job"
 RUN_DATE = "2024-05-02"
 # under the project, as tests/helpers.isolated_lab: the database account (when run as root) must reach it
 STATE = ROOT / f".lab-test-rehearsal{os.environ.get('LAB_TEST_SLOT', '0')}"
@@ -118,13 +120,94 @@ def test_rehearsal_emr_dag_creates_the_cluster_with_what_provisioning_made_and_a
         "monitor_emr_step": "failed", "terminate_cluster": "success", "end_job": "upstream_failed"})
 
     out, client = outputs.read(cfg), emr.client()
-    [summary] = [c for c in client.list_clusters()["Clusters"] if c["Name"] == f"{DAG_ID} {RUN_DATE}"]
+    cluster = terminated_cluster(client, f"{DAG_ID} {RUN_DATE}")
+    assert_made_of_provisioned_resources(cluster, out, moto)
+
+    [step] = client.list_steps(ClusterId=cluster["Id"])["Steps"]
+    args = step["Config"]["Args"]
+    assert_in_bucket(moto, out["bucket"], args[args.index("--jars") + 1], args[args.index("--input") - 1])
+    keys = {o["Key"] for o in moto.client("s3").list_objects_v2(Bucket=out["bucket"])["Contents"]}
+    raw = args[args.index("--input") + 1].split("/", 3)[3]
+    assert any(k.startswith(raw + "/") for k in keys)
+    assert args[args.index("--jdbc-url") + 1] == f"jdbc:mysql://{out['aurora_host']}:{out['aurora_port']}/airflow"
+    # Offline, the endpoint looks for the objects in its own bucket folders: moto's are out of its reach.
+    assert step["Status"]["State"] == "FAILED"
+    assert "does not exist (local bucket file" in step["Status"]["FailureDetails"]["Reason"]
+
+
+def test_rehearsal_workshop_dag_runs_its_steps_on_emr_with_what_provisioning_made(rehearsal):
+    """On aws the workshop DAG is its emr engine: the day's rows into PostgreSQL, then a cluster with two steps.
+
+    No PostgreSQL answers behind moto's RDS endpoint name, so for this run `postgres_default` points at the lab's
+    own PostgreSQL (data, not code: the DAG's first task really generates the day there, and the import step names
+    that connection). The steps then fail at their first S3 object, as the EMR job's does (module docstring)."""
+    cfg, moto, emr, _ = rehearsal
+    api, values = services.get(cfg, "airflow").api(), connections.variables(cfg)
+    api.wait_for_dag(WORKSHOP, timeout=180)
+    tasks = {t["task_id"] for t in api.get(f"dags/{WORKSHOP}/tasks")["tasks"]}
+    assert tasks == {"generate_interval_rows", "create_cluster", "add_steps", "watch_import", "watch_aggregate",
+                     "terminate_cluster"}
+    rds = connections.get(cfg, "postgres").record()
+    assert rds["host"] == outputs.read(cfg)["postgres_host"]
+    stand_in = dict(rds, host=LOOPBACK, port=cfg.ports["postgres"], password=secrets.get(cfg, "postgres_airline"))
+    api.upsert("connections", [stand_in])
+    api.upsert("variables", [{"key": "EMR_POKE_INTERVAL", "value": "2"}])
+    api.unpause(WORKSHOP)
+    try:
+        run_id = api.trigger(WORKSHOP, logical_date="2021-01-03T00:00:00Z")      # the day before: 2021-01-02
+        run = api.follow(WORKSHOP, run_id, timeout=600, progress=False, interval=1)
+    finally:
+        api.pause(WORKSHOP)
+        api.upsert("connections", [rds])
+    states = {ti["task_id"]: ti["state"] for ti in api.task_instances(WORKSHOP, run_id)}
+    assert (run["state"], states) == ("failed", {
+        "generate_interval_rows": "success", "create_cluster": "success", "add_steps": "success",
+        "watch_import": "failed", "watch_aggregate": "upstream_failed", "terminate_cluster": "success"})
+    with psycopg2.connect(host=LOOPBACK, port=cfg.ports["postgres"], dbname=rds["schema"], user=rds["login"],
+                          password=stand_in["password"]) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from tbl_airflow_dummy_daily where created >= '2021-01-02' "
+                    "and created < '2021-01-03'")
+        assert cur.fetchone()[0] == 144_000
+
+    out, client = outputs.read(cfg), emr.client()
+    cluster = terminated_cluster(client, f"{WORKSHOP} 2021-01-02")
+    assert_made_of_provisioned_resources(cluster, out, moto)
+    assert [g["InstanceGroupType"] for g in client.list_instance_groups(ClusterId=cluster["Id"])["InstanceGroups"]] \
+        == ["MASTER", "CORE"]
+    imported, aggregated = reversed(client.list_steps(ClusterId=cluster["Id"])["Steps"])     # newest first
+    assert (imported["Name"], aggregated["Name"]) == ("import_interval 2021-01-02", "aggregate_dummy 2021-01-02")
+    args = imported["Config"]["Args"]
+    assert_in_bucket(moto, out["bucket"], args[args.index("--jars") + 1], args[args.index("--jdbc-url") - 1])
+    assert args[args.index("--jars") + 1] == values["POSTGRES_JDBC_JAR_PATH"]
+    assert args[args.index("--jdbc-url") + 1] == f"jdbc:postgresql://{LOOPBACK}:{cfg.ports['postgres']}/airline_db"
+    assert args[args.index("--expect-rows") + 1] == "144000"                     # generate_interval_rows' count
+    landed = f"{values['LANDING_ZONE']}/{WORKSHOP}/tbl_airflow_dummy_daily/ds=2021-01-02"
+    assert args[args.index("--target-dir") + 1] == landed and landed.startswith(f"s3://{out['bucket']}/")
+    # the import's login is a read-only user's secret, named (never its password) and readable by the EC2 role
+    credentials = args[args.index("--credentials") + 1]
+    assert credentials == values["WORKSHOP_JDBC_CREDENTIALS"]
+    secret_id = credentials.split("/", 3)[3]
+    assert moto.client("secretsmanager").describe_secret(SecretId=secret_id)["Name"] == secret_id
+    agg = aggregated["Config"]["Args"]
+    assert_in_bucket(moto, out["bucket"], agg[agg.index("--input") - 1])
+    assert agg[agg.index("--input") + 1] == landed
+    # offline the endpoint cannot read moto's objects: the import fails at its script, the aggregation is cancelled
+    assert imported["Status"]["State"] == "FAILED" and aggregated["Status"]["State"] == "CANCELLED"
+    assert "does not exist (local bucket file" in imported["Status"]["FailureDetails"]["Reason"]
+
+
+def terminated_cluster(client, name: str) -> dict:
+    [summary] = [c for c in client.list_clusters()["Clusters"] if c["Name"] == name]
     client.get_waiter("cluster_terminated").wait(ClusterId=summary["Id"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     cluster = client.describe_cluster(ClusterId=summary["Id"])["Cluster"]
     assert cluster["Status"]["StateChangeReason"]["Code"] == "USER_REQUEST"           # by terminate_cluster
+    return cluster
+
+
+def assert_made_of_provisioned_resources(cluster: dict, out: dict, moto) -> None:
+    """Every name in the cluster's request is a resource provisioning made in "AWS"."""
     attrs = cluster["Ec2InstanceAttributes"]
-    ec2, iam, s3 = moto.client("ec2"), moto.client("iam"), moto.client("s3")
-    # The wiring: every name in the cluster's request is a resource provisioning made in "AWS".
+    ec2, iam = moto.client("ec2"), moto.client("iam")
     assert attrs["Ec2SubnetId"] == out["subnet_id"]
     assert ec2.describe_subnets(SubnetIds=[attrs["Ec2SubnetId"]])["Subnets"]
     groups = {attrs["EmrManagedMasterSecurityGroup"], attrs["EmrManagedSlaveSecurityGroup"]}
@@ -135,38 +218,11 @@ def test_rehearsal_emr_dag_creates_the_cluster_with_what_provisioning_made_and_a
     assert {"Key": spec.TAG_KEY, "Value": spec.TAG_VALUE} in cluster["Tags"] and spec.EMR_MANAGED_TAG in cluster["Tags"]
     assert cluster["LogUri"] == out["emr_log_uri"]
 
-    [step] = client.list_steps(ClusterId=summary["Id"])["Steps"]
-    args = step["Config"]["Args"]
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=out["bucket"])["Contents"]}
-    for uri in (args[args.index("--jars") + 1], args[args.index("--input") - 1]):   # the jar and the job script
-        assert uri.startswith(f"s3://{out['bucket']}/") and uri.split("/", 3)[3] in keys
-    raw = args[args.index("--input") + 1].split("/", 3)[3]
-    assert any(k.startswith(raw + "/") for k in keys)
-    assert args[args.index("--jdbc-url") + 1] == f"jdbc:mysql://{out['aurora_host']}:{out['aurora_port']}/airflow"
-    # Offline, the endpoint looks for the objects in its own bucket folders: moto's are out of its reach.
-    assert step["Status"]["State"] == "FAILED"
-    assert "does not exist (local bucket file" in step["Status"]["FailureDetails"]["Reason"]
 
-
-def test_rehearsal_workshop_dag_refuses_on_aws_before_any_task_runs(rehearsal):
-    cfg, moto, _, _ = rehearsal
-    api, workshop = services.get(cfg, "airflow").api(), "airflow_workshop_job"
-    api.wait_for_dag(workshop, timeout=180)
-    api.unpause(workshop)
-    run_id = api.trigger(workshop, logical_date="2021-01-03T00:00:00Z")
-    try:
-        run = api.follow(workshop, run_id, timeout=300, progress=False, interval=1)
-    finally:
-        api.pause(workshop)
-    tis = {ti["task_id"]: ti for ti in api.task_instances(workshop, run_id)}
-    assert run["state"] == "failed"
-    assert {t: ti["state"] for t, ti in tis.items()} == {
-        "generate_interval_rows": "failed", "sqoop_import_interval": "upstream_failed",
-        "spark_aggregate_dummy": "upstream_failed"}
-    assert tis["generate_interval_rows"]["try_number"] == 1                  # refused, not retried
-    log = api.task_log(workshop, run_id, "generate_interval_rows")
-    assert connections.workshop_refusal(cfg) in log
-    assert "Executing" not in log and "tbl_airflow_dummy_daily" not in log   # no SQL reached RDS
+def assert_in_bucket(moto, bucket: str, *uris: str) -> None:
+    keys = {o["Key"] for o in moto.client("s3").list_objects_v2(Bucket=bucket)["Contents"]}
+    for uri in uris:
+        assert uri.startswith(f"s3://{bucket}/") and uri.split("/", 3)[3] in keys, uri
 
 
 def test_rehearsal_no_password_in_s3_xcoms_task_logs_or_command_lines(rehearsal):
@@ -178,7 +234,7 @@ def test_rehearsal_no_password_in_s3_xcoms_task_logs_or_command_lines(rehearsal)
     bucket = outputs.read(cfg)["bucket"]
     places = {f"s3://{bucket}/{o['Key']}": s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
               for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
-    for dag_id in (DAG_ID, "airflow_workshop_job"):
+    for dag_id in (DAG_ID, WORKSHOP):
         for run in api.dag_runs(dag_id):
             places.update(xcoms(api, dag_id, run["dag_run_id"]))
     places.update(files_under(services.get(cfg, "airflow").dir / "logs"))     # every task's log, every try

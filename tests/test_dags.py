@@ -22,18 +22,22 @@ from labkit.workshop.sqoop.interval import interval_where
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
-ALLOWED_IMPORTS = ("airflow", "pendulum", "datetime", "__future__", "json", "textwrap")
+# os: the environment only (the workshop DAG's engine), what Airflow's best practices allow in top-level code
+ALLOWED_IMPORTS = ("airflow", "pendulum", "datetime", "__future__", "json", "textwrap", "os")
 
 
-@pytest.fixture(scope="module")
-def dagbag(tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+def parse_dags(home: Path, **env_extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k != "LAB_WORKSHOP_ENGINE"}
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False", **env_extra)
     out = subprocess.run([sys.executable, str(ROOT / "tests" / "dagbag_report.py"), str(ROOT / "dags")],
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    return parse_dags(tmp_path_factory.mktemp("airflow-home"))
 
 
 def test_dag_files_exist():
@@ -51,6 +55,27 @@ def test_every_dag_has_tags_owner_and_retries(dagbag):
         for task_id, task in dag["tasks"].items():
             assert task["owner"] not in ("", "airflow"), f"{dag_id}.{task_id}: set an owner"
             assert task["retries"] >= 1, f"{dag_id}.{task_id}: set retries"
+
+
+def test_the_workshop_dags_emr_engine_runs_the_steps_on_a_cluster_it_always_terminates(tmp_path):
+    bag = parse_dags(tmp_path, LAB_WORKSHOP_ENGINE="emr")
+    assert bag["import_errors"] == {}
+    tasks = bag["dags"]["airflow_workshop_job"]["tasks"]
+    assert {t: task["downstream"] for t, task in tasks.items()} == {
+        "generate_interval_rows": ["create_cluster"],
+        "create_cluster": ["add_steps", "terminate_cluster", "watch_aggregate", "watch_import"],
+        "add_steps": ["watch_import"], "watch_import": ["watch_aggregate"], "watch_aggregate": ["terminate_cluster"],
+        "terminate_cluster": []}
+    assert tasks["terminate_cluster"]["trigger_rule"] == "TriggerRule.ALL_DONE_SETUP_SUCCESS"      # a teardown
+    assert all(task["owner"] == "lab" and task["retries"] >= 1 for task in tasks.values())
+
+
+def test_an_unknown_workshop_engine_is_one_import_error_naming_the_setting(tmp_path):
+    errors = parse_dags(tmp_path, LAB_WORKSHOP_ENGINE="hadoop")["import_errors"]
+    [error] = [e for path, e in errors.items() if path.endswith("airflow_workshop_job.py")]
+    assert error.strip().splitlines()[-1] == (
+        "ValueError: LAB_WORKSHOP_ENGINE='hadoop' is not one of client, emr: unset it (labkit sets it for each "
+        "profile) or set client (this node runs the steps) or emr (an EMR cluster does)")
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

@@ -195,17 +195,36 @@ def connections(cfg: Config) -> list[dict]:
     return [get(cfg, name).record() for name in NAMES]
 
 
-# The workshop job (notebooks 03-06, airflow_workshop_job) runs its import and Spark steps on the Airflow node.
+# Where airflow_workshop_job runs its import and aggregation (its file reads LAB_WORKSHOP_ENGINE when parsed): on this
+# node, a Hadoop/Spark/Sqoop client (`client`), or as steps of an ephemeral EMR cluster (`emr`), which is how it
+# runs on aws, where this node is outside the cluster's VPC. LAB_WORKSHOP_ENGINE=emr on local runs the EMR variant
+# against the lab's EMR endpoint.
+WORKSHOP_ENGINE_ENV = "LAB_WORKSHOP_ENGINE"
+WORKSHOP_ENGINES = {"local": "client", "aws": "emr"}
+# The notebooks 03-06 run the client steps by hand on this node.
 WORKSHOP_PROFILES = ("local",)
 
 
+def workshop_engine(cfg: Config) -> str:
+    """`client` or `emr`: LAB_WORKSHOP_ENGINE when set, else the profile's (what the Airflow processes get)."""
+    engine = os.environ.get(WORKSHOP_ENGINE_ENV) or WORKSHOP_ENGINES[cfg.profile]
+    if engine not in set(WORKSHOP_ENGINES.values()):
+        raise LabError(f"{WORKSHOP_ENGINE_ENV}={engine!r} is not one of client, emr: unset it to get the "
+                       f"{cfg.profile} profile's ({WORKSHOP_ENGINES[cfg.profile]})")
+    if engine == "client" and cfg.profile not in WORKSHOP_PROFILES:
+        raise LabError(f"{WORKSHOP_ENGINE_ENV}=client does not run on the {cfg.profile} profile (this machine is "
+                       "outside the EMR cluster's VPC): unset it, so that airflow_workshop_job runs its steps on EMR")
+    return engine
+
+
 def workshop_refusal(cfg: Config) -> str:
-    """'' where the workshop job runs; else the one line that stops it (a notebook, prepare, the DAG's tasks)."""
+    """'' where notebooks 03-06 run; else the line that stops them (their setup, prepare, the client DAG's tasks)."""
     if cfg.profile in WORKSHOP_PROFILES:
         return ""
-    return (f"the workshop job (notebooks 03-06, airflow_workshop_job) does not run on the {cfg.profile} profile: its "
-            "import and Spark steps run on the Airflow node, which here is this machine, outside the EMR cluster's "
-            "VPC (README, 'The workshop job on AWS'); run it with LAB_PROFILE=local, nothing was started or spent")
+    return (f"the workshop job's notebooks (03-06) do not run on the {cfg.profile} profile: their import and Spark "
+            "steps run on this machine, outside the EMR cluster's VPC (README, 'The workshop job on AWS'); on "
+            f"{cfg.profile}, airflow_workshop_job runs them as EMR steps instead; run the notebooks with "
+            "LAB_PROFILE=local, nothing was started or spent")
 
 
 def variables(cfg: Config) -> dict[str, str]:

@@ -94,10 +94,11 @@ class Airflow(Service):
         return [sys.executable, "-m", "labkit.services.airflow_supervisor"]
 
     def launch_settings(self) -> dict:
-        """What the DAGs' tasks inherit: the lab's profile and scale, and where the Spark client config is.
-        (Not the Python path: `python` and `python3` of the same venv are the same server.)"""
+        """What the DAGs' tasks inherit: the lab's profile and scale, the workshop DAG's engine, and where the Spark
+        client config is. (Not the Python path: `python` and `python3` of the same venv are the same server.)"""
         env = self.env()
-        return {"env": {k: env.get(k) for k in ("LAB_PROFILE", "LAB_SCALE", "HADOOP_CONF_DIR", "SPARK_CONF_DIR")}}
+        return {"env": {k: env.get(k) for k in ("LAB_PROFILE", "LAB_SCALE", "HADOOP_CONF_DIR", "SPARK_CONF_DIR",
+                                                  connections.WORKSHOP_ENGINE_ENV)}}
 
     def healthy(self) -> bool:
         health = self.api().health()
@@ -126,6 +127,7 @@ def airflow_env(cfg) -> dict[str, str]:
         "LAB_PROFILE": cfg.profile,
         "LAB_SCALE": cfg.scale,
         "LAB_STATE_DIR": str(cfg.state_dir),
+        connections.WORKSHOP_ENGINE_ENV: connections.workshop_engine(cfg),   # the workshop DAG's graph (its file)
         "PYTHONUNBUFFERED": "1",
     })
     env.update(spark_client_env(cfg))        # local: also SPARK_LOCAL_IP=127.0.0.1; aws: YARN must reach the driver

@@ -68,7 +68,7 @@ def _landed_files(cfg: Config, ds: str, dag_id: str = DAG_ID) -> list[Path]:
     folder = landed_dir(cfg, ds, dag_id)
     if not (folder / "_SUCCESS").exists():
         raise LabError(f"no finished import for {ds} in {folder} (no _SUCCESS); run the DAG for that date first")
-    return sorted(folder.glob("part-m-*.parquet"))
+    return sorted(folder.glob("part-*.parquet"))     # Sqoop's part-m-NNNNN, or Spark's part-NNNNN-<uuid> (emr)
 
 
 def landed_span(cfg: Config, ds: str, dag_id: str = DAG_ID) -> tuple[str, str]:
