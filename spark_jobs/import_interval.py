@@ -242,8 +242,8 @@ class Snapshot:
 
     def _connect_error(self, why: str, user: str, url: str) -> str:
         if "password authentication failed" in why:
-            return (f"PostgreSQL at {self.address} rejected the password of user {user!r}: fix the login that "
-                    "--credentials names")
+            return (f"PostgreSQL at {self.address} rejected the password of user {user!r} ({why}): fix the login "
+                    "that --credentials names")
         if "does not exist" in why and "database" in why:
             return f"--jdbc-url {url}: {why}; fix the database name at its end"
         if "refused" in why or "timed out" in why or "UnknownHost" in why or "attempt failed" in why:

@@ -372,8 +372,8 @@ def _dead_url(jdbc: str) -> str:
                     r"\(and optionally driver=\)"),
     ("no file", r"--credentials file:/.*missing.properties: no such file; give the URI of a properties file "
                 r"\(user=, password=\) or secretsmanager://<region>/<secret-id>$"),
-    ("wrong password", r"PostgreSQL at 127.0.0.1:\d+ rejected the password of user 'airline': fix the login that "
-                       r"--credentials names"),
+    ("wrong password", r"PostgreSQL at 127.0.0.1:\d+ rejected the password of user 'airline' \(FATAL: password "
+                       r"authentication failed for user \"airline\"\): fix the login that --credentials names$"),
     ("no table", r"--table 'no_such_table': no such table in jdbc:postgresql://.* \(tables: .*tbl_airflow_dummy_daily"),
     ("bad where", r"--where \"created >= '2021-01-02' and\" is not a valid condition on tbl_airflow_dummy_daily: "
                   r"ERROR: syntax error at or near"),
