@@ -111,5 +111,7 @@ def test_a_failed_import_cancels_the_aggregation_and_the_cluster_is_still_termin
     assert [s["Status"]["State"] for s in steps] == ["FAILED", "CANCELLED"]            # CANCEL_AND_WAIT
     assert not (daily_runs.landed_dir(cfg, ds) / "_SUCCESS").exists()                  # nothing half-landed
     assert aggregated_rows(cfg, good_ds) == 144_000                                     # other days untouched
-    log = emr_client.step_log(cfg, cluster["LogUri"], cluster["Id"], steps[0]["Id"])
-    assert "password authentication failed" in log and "not-the-password" not in log
+    # the endpoint keeps a cluster-mode driver's output in the step's stdout log (EMR: in YARN's container logs)
+    log = emr_client.step_log(cfg, cluster["LogUri"], cluster["Id"], steps[0]["Id"], "stdout")
+    assert "import_interval: error: PostgreSQL at " in log and "password authentication failed" in log
+    assert "not-the-password" not in log + emr_client.step_log(cfg, cluster["LogUri"], cluster["Id"], steps[0]["Id"])
