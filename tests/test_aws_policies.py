@@ -226,7 +226,7 @@ def test_a_subnet_without_public_addresses_is_refused_before_anything_is_made(cf
 
 # -- cost ------------------------------------------------------------------------------------------------------
 def test_cost_estimate_is_dated_sourced_and_complete():
-    table = aws.estimate("us-east-1", hours=4, emr_runs=2)
+    table = aws.estimate("us-east-1", hours=4, emr_runs=2, workshop_runs=0)
     meta = aws.cost.prices()
     assert meta["as_of"] and meta["region"] == "us-east-1"
     assert all(p["source"].startswith("https://aws.amazon.com/") for p in meta["prices"].values())
@@ -250,7 +250,7 @@ def test_cost_estimate_is_dated_sourced_and_complete():
 
 def test_one_run_of_a_dag_that_makes_its_own_cluster_has_a_price():
     """The workshop DAG on aws makes a cluster for every daily run: what one run costs, as the estimate counts it."""
-    table = aws.estimate("us-east-1", hours=4, emr_runs=1, emr_minutes=15)
+    table = aws.estimate("us-east-1", hours=4, emr_runs=1, emr_minutes=15, workshop_runs=0)
     emr_rows = ["EMR nodes (EC2)", "EMR service fee", "EMR EBS volumes"]
     ipv4 = spec.emr_nodes() * 15 / 60 * aws.cost.price("vpc public-ipv4")
     assert aws.cost.emr_run(15) == pytest.approx(table.loc[emr_rows, "USD"].sum() + ipv4, abs=0.02)
@@ -260,3 +260,17 @@ def test_one_run_of_a_dag_that_makes_its_own_cluster_has_a_price():
     assert 0 < aws.cost.emr_run(15) < 1
     with pytest.raises(LabError, match="nodes >= 1"):
         aws.cost.emr_run(15, nodes=0)
+
+
+def test_the_estimate_counts_the_workshop_jobs_clusters_too():
+    """Each daily run of the workshop DAG on aws (its emr engine) makes a cluster of its own two nodes."""
+    nodes = spec.emr_nodes(spec.WORKSHOP_EMR_INSTANCE_GROUPS)
+    without = aws.estimate("us-east-1", emr_runs=0, workshop_runs=0)
+    three_days = aws.estimate("us-east-1", emr_runs=0, workshop_runs=3, workshop_minutes=15)
+    extra = three_days.loc["total", "USD"] - without.loc["total", "USD"]
+    assert nodes == 2 and extra == pytest.approx(3 * aws.cost.emr_run(15, nodes=nodes), abs=0.03)
+    assert three_days.loc["EMR nodes (EC2)", "quantity"] == pytest.approx(3 * nodes * 15 / 60)
+    assert "3 x 2 (workshop job)" in three_days.loc["EMR nodes (EC2)", "size"]
+    assert "3 workshop job runs of 15 min" in three_days.loc["total", "size"]
+    with pytest.raises(LabError, match="workshop_runs=-1"):
+        aws.estimate("us-east-1", workshop_runs=-1)

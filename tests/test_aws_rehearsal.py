@@ -172,8 +172,9 @@ def test_rehearsal_workshop_dag_runs_its_steps_on_emr_with_what_provisioning_mad
     out, client = outputs.read(cfg), emr.client()
     cluster = terminated_cluster(client, f"{WORKSHOP} 2021-01-02")
     assert_made_of_provisioned_resources(cluster, out, moto)
-    assert [g["InstanceGroupType"] for g in client.list_instance_groups(ClusterId=cluster["Id"])["InstanceGroups"]] \
-        == ["MASTER", "CORE"]
+    groups = client.list_instance_groups(ClusterId=cluster["Id"])["InstanceGroups"]
+    assert [(g["InstanceGroupType"], g["RequestedInstanceCount"]) for g in groups] == \
+        list(spec.WORKSHOP_EMR_INSTANCE_GROUPS)                                         # what the estimate prices
     imported, aggregated = reversed(client.list_steps(ClusterId=cluster["Id"])["Steps"])     # newest first
     assert (imported["Name"], aggregated["Name"]) == ("import_interval 2021-01-02", "aggregate_dummy 2021-01-02")
     args = imported["Config"]["Args"]

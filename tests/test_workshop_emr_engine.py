@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from labkit import connections, emr_client, secrets, services
+from labkit.aws import spec
 from labkit.exercises import dagtest
 from labkit.workshop import aggregates, daily_runs
 from labkit.workshop.daily_runs import aggregated_rows, landed_rows, landed_span, source_rows
@@ -71,6 +72,9 @@ def test_its_cluster_ran_both_steps_and_was_terminated_by_the_teardown(emr_run):
     cfg, _, ds, _ = emr_run
     cluster, steps = cluster_of(cfg, ds)
     assert cluster["Status"]["StateChangeReason"]["Code"] == "USER_REQUEST"            # terminate_cluster
+    groups = emr_client.client(cfg).list_instance_groups(ClusterId=cluster["Id"])["InstanceGroups"]
+    assert [(g["InstanceGroupType"], g["RequestedInstanceCount"]) for g in groups] == \
+        list(spec.WORKSHOP_EMR_INSTANCE_GROUPS)                                         # what the estimate prices
     assert [(s["Name"], s["Status"]["State"]) for s in steps] == [
         (f"import_interval {ds}", "COMPLETED"), (f"aggregate_dummy {ds}", "COMPLETED")]
     args = steps[0]["Config"]["Args"]

@@ -30,24 +30,30 @@ def price(key: str) -> float:
 
 
 def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes: float = 20.0,
-             aurora_io_millions: float = 1.0, transfer_gb: float = 1.0):
+             workshop_runs: int = 1, workshop_minutes: float = 15.0, aurora_io_millions: float = 1.0,
+             transfer_gb: float = 1.0):
     """One row per thing that costs money, for a session of `hours` with `emr_runs` EMR clusters.
 
     The databases run for the whole session; each run of the EMR DAG makes a cluster of the seed's
-    three nodes (each with its EBS volumes) for about `emr_minutes`. Storage and secrets are billed per
+    three nodes (each with its EBS volumes) for about `emr_minutes`, and each daily run of the workshop DAG
+    (`workshop_runs`) a cluster of its two for about `workshop_minutes`. Storage and secrets are billed per
     month, so they are prorated. `aurora_io_millions`: Aurora I/O requests in millions (the EMR job's
     inserts and the notebooks' reads: about a million at this size, assumed); `transfer_gb`: data sent out
     of AWS to the learner (query results, logs; assumed 1 GB).
     """
     import pandas as pd
 
-    if hours <= 0 or min(emr_runs, emr_minutes, aurora_io_millions, transfer_gb) < 0:
-        raise LabError(f"estimate needs hours > 0 and emr_runs, emr_minutes, aurora_io_millions, transfer_gb >= 0 "
-                       f"(got hours={hours}, emr_runs={emr_runs}, emr_minutes={emr_minutes}, "
+    counts = (emr_runs, emr_minutes, workshop_runs, workshop_minutes, aurora_io_millions, transfer_gb)
+    if hours <= 0 or min(counts) < 0:
+        raise LabError(f"estimate needs hours > 0 and emr_runs, emr_minutes, workshop_runs, workshop_minutes, "
+                       f"aurora_io_millions, transfer_gb >= 0 (got hours={hours}, emr_runs={emr_runs}, "
+                       f"emr_minutes={emr_minutes}, workshop_runs={workshop_runs}, workshop_minutes={workshop_minutes}, "
                        f"aurora_io_millions={aurora_io_millions}, transfer_gb={transfer_gb})")
     pg, au = spec.POSTGRES, spec.AURORA
-    nodes = spec.emr_nodes()
-    emr_hours = nodes * emr_runs * emr_minutes / 60
+    nodes, workshop_nodes = spec.emr_nodes(), spec.emr_nodes(spec.WORKSHOP_EMR_INSTANCE_GROUPS)
+    emr_hours = (nodes * emr_runs * emr_minutes + workshop_nodes * workshop_runs * workshop_minutes) / 60
+    clusters = (f"{emr_runs} x {nodes} (EMR job) + {workshop_runs} x {workshop_nodes} (workshop job) "
+                f"{spec.EMR_INSTANCE_TYPE}")
     month = hours / HOURS_PER_MONTH
     secrets = sum(len(db.logins()) for db in spec.DATABASES)
     rows = [
@@ -56,21 +62,20 @@ def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes:
         ("Aurora MySQL", au.instance_class, hours, "instance-hour", f"aurora-mysql {au.instance_class}"),
         ("Aurora storage", "about 1 GB", 1 * month, "GB-month", "aurora-storage"),
         ("Aurora I/O", "assumed", aurora_io_millions, "million requests", "aurora-io"),
-        ("EMR nodes (EC2)", f"{nodes} x {spec.EMR_INSTANCE_TYPE}", emr_hours, "instance-hour",
-         f"ec2 {spec.EMR_INSTANCE_TYPE}"),
-        ("EMR service fee", f"{nodes} x {spec.EMR_INSTANCE_TYPE}", emr_hours, "instance-hour",
-         f"emr {spec.EMR_INSTANCE_TYPE}"),
-        ("EMR EBS volumes", f"{nodes} x {spec.EMR_EBS_GB_PER_NODE} GB gp2",
-         nodes * spec.EMR_EBS_GB_PER_NODE * emr_runs * emr_minutes / 60 / HOURS_PER_MONTH, "GB-month", "ebs gp2"),
+        ("EMR nodes (EC2)", clusters, emr_hours, "instance-hour", f"ec2 {spec.EMR_INSTANCE_TYPE}"),
+        ("EMR service fee", clusters, emr_hours, "instance-hour", f"emr {spec.EMR_INSTANCE_TYPE}"),
+        ("EMR EBS volumes", f"{spec.EMR_EBS_GB_PER_NODE} GB gp2 per node",
+         spec.EMR_EBS_GB_PER_NODE * emr_hours / HOURS_PER_MONTH, "GB-month", "ebs gp2"),
         ("Data transfer out", "assumed (results, logs)", transfer_gb, "GB", "data-transfer-out"),
-        ("Public IPv4 addresses", f"2 databases + {nodes} EMR nodes", 2 * hours + emr_hours, "address-hour",
+        ("Public IPv4 addresses", "2 databases + every EMR node", 2 * hours + emr_hours, "address-hour",
          "vpc public-ipv4"),
         ("S3 bucket", "about 1 GB (jobs, jar, raw data, logs)", 1 * month, "GB-month", "s3 standard"),
         ("Secrets Manager", f"{secrets} secrets", secrets * month, "secret-month", "secretsmanager secret"),
     ]
     lines = [{"item": item, "size": size, "quantity": round(qty, 4), "unit": unit, "USD per unit": price(key),
               "USD": round(qty * price(key), 2)} for item, size, qty, unit, key in rows]
-    lines.append({"item": "total", "size": f"{hours:g} h session, {emr_runs} EMR runs of {emr_minutes:g} min",
+    lines.append({"item": "total", "size": f"{hours:g} h session, {emr_runs} EMR job runs of {emr_minutes:g} min, "
+                                           f"{workshop_runs} workshop job runs of {workshop_minutes:g} min",
                   "quantity": None, "unit": "", "USD per unit": None,
                   "USD": round(sum(qty * price(key) for _, _, qty, _, key in rows), 2)})
     table = pd.DataFrame(lines).set_index("item")

@@ -19,6 +19,9 @@ TAGS = [{"Key": TAG_KEY, "Value": TAG_VALUE}]
 EMR_RELEASE_LABEL = "emr-7.13.0"          # current EMR 7 release with Spark 3.5 (checked 2026-11)
 EMR_INSTANCE_TYPE = "m5.xlarge"           # the seed's instance groups: one node each
 EMR_INSTANCE_GROUPS = (("MASTER", 1), ("CORE", 1), ("TASK", 1))
+# The workshop DAG's emr engine (airflow_workshop_job on aws): a cluster per daily run, a primary and a core node
+# (a day is 144,000 rows); tests/test_workshop_emr_engine.py and the rehearsal check the DAG's groups against this.
+WORKSHOP_EMR_INSTANCE_GROUPS = (("MASTER", 1), ("CORE", 1))
 EMR_SERVICE_ROLE = f"{LAB_NAME}-emr-service-role"     # the seed's `emr-service-role`
 EMR_EC2_ROLE = f"{LAB_NAME}-emr-ec2-role"             # the seed's `emr-ec2-role` (role + instance profile)
 # AmazonEMRServicePolicy_v2 replaces the deprecated AmazonElasticMapReduceRole (EMR Management Guide,
@@ -49,8 +52,8 @@ EC2_STANDARD_VCPU_QUOTA = ("ec2", "L-1216C47A")
 EMR_EBS_GB_PER_NODE = 2 * 32 + 15
 
 
-def emr_nodes() -> int:
-    return sum(n for _, n in EMR_INSTANCE_GROUPS)
+def emr_nodes(groups: tuple = EMR_INSTANCE_GROUPS) -> int:
+    return sum(n for _, n in groups)
 
 
 def emr_vcpus() -> int:
