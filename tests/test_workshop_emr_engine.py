@@ -119,3 +119,15 @@ def test_a_failed_import_cancels_the_aggregation_and_the_cluster_is_still_termin
     log = emr_client.step_log(cfg, cluster["LogUri"], cluster["Id"], steps[0]["Id"], "stdout")
     assert "import_interval: error: PostgreSQL at " in log and "password authentication failed" in log
     assert "not-the-password" not in log + emr_client.step_log(cfg, cluster["LogUri"], cluster["Id"], steps[0]["Id"])
+
+
+def test_labkit_up_restarts_airflow_when_the_engine_changes(emr_run, monkeypatch):
+    """`LAB_WORKSHOP_ENGINE=emr labkit up airflow` (notebook 07's summary): the engine is a launch setting of the
+    Airflow service, so a change restarts it and its processes parse the DAG with the new engine."""
+    cfg = emr_run[0]
+    airflow = services.get(cfg, "airflow")
+    monkeypatch.delenv(connections.WORKSHOP_ENGINE_ENV, raising=False)
+    assert airflow.changed_launch_settings() == []                       # the test lab runs the client engine
+    monkeypatch.setenv(connections.WORKSHOP_ENGINE_ENV, "emr")
+    assert airflow.changed_launch_settings() == ["env"]
+    assert airflow.env()[connections.WORKSHOP_ENGINE_ENV] == "emr"
