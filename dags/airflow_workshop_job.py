@@ -48,8 +48,9 @@ machine, outside the cluster's VPC, so nothing heavy may run on it):
    step itself; never on its command line). Then ``aggregate_dummy``, the same Spark job as ``client``'s.
    ``CANCEL_AND_WAIT``: a failed import cancels the aggregation.
 4. ``watch_import``, ``watch_aggregate``: one sensor per step, so the graph shows which one failed.
-5. ``terminate_cluster``: the teardown of ``create_cluster``; it runs whatever the steps did, and the run's
-   state is ``watch_aggregate``'s.
+5. ``terminate_cluster``: the teardown of ``create_cluster`` and ``add_steps``; it runs whatever the steps did,
+   and the run's state is ``watch_aggregate``'s. Clearing a sensor clears both setups, so the rerun gets a new
+   cluster with its own steps. Each step is one YARN attempt (``spark.yarn.maxAppAttempts=1``).
 
 Both engines land the same rows in the same folders (``LANDING_ZONE``: a local folder on local, the bucket on
 aws), so a run of either can be checked, or rerun, by the other.
@@ -74,7 +75,8 @@ What changed from the seed, and why:
   would query the database on every parse). Notebooks 03-06 run the client steps by hand, so they stop on aws
   with one line; if this file runs the ``client`` engine on aws anyway, each of its tasks first reads the
   ``WORKSHOP_JOB_REFUSAL`` variable (empty on ``local``) and fails at once with that line, without a retry.
-* Runs touch disjoint data, but each one starts a Spark JVM on a 2-core machine: ``max_active_runs=1``.
+* Runs touch disjoint data, but each one starts a Spark JVM on a 2-core machine (``client``) or a cluster
+  that counts against the account's vCPU quota and bills (``emr``): ``max_active_runs=1``.
   Airflow 3 counts backfill runs apart from the others, so start a backfill when no other run is
   active (notebook 06 does).
 """
@@ -143,8 +145,9 @@ WHERE = "created >= '{{ run.start }}' and created < '{{ run.end }}'"
 # This DAG's own corner of the landing zone (the notebooks' hand-run steps use the folders beside it).
 OUT = "{{ var.value.LANDING_ZONE }}/{{ dag.dag_id }}"
 LANDED = OUT + "/tbl_airflow_dummy_daily/ds={{ run.ds }}"
+# POSTGRES_JDBC_PARAMETERS: `?sslmode=require` on aws (the login crosses the network), empty on local.
 SOURCE = ("jdbc:postgresql://{{ conn.postgres_default.host }}:{{ conn.postgres_default.port }}"
-          "/{{ conn.postgres_default.schema }}")
+          "/{{ conn.postgres_default.schema }}{{ var.value.POSTGRES_JDBC_PARAMETERS }}")
 ROWS_GENERATED = "{{ ti.xcom_pull(task_ids='generate_interval_rows')[0][0] }}"
 
 # The emr engine: one small cluster per run (a day is 144,000 rows), the two steps, then it is terminated.
@@ -174,6 +177,7 @@ JOB_FLOW_OVERRIDES = {
              {"Key": "{{ var.value.EMR_MANAGED_TAG_KEY }}", "Value": "{{ var.value.EMR_MANAGED_TAG_VALUE }}"}],
 }
 
+# YARN gives a failed cluster-mode application a second attempt by default: a failed step would run twice.
 STEPS = [
     {
         "Name": RUN + "import_interval {{ run.ds }}",
@@ -181,7 +185,7 @@ STEPS = [
         "HadoopJarStep": {
             "Jar": "command-runner.jar",
             "Args": [
-                "spark-submit", "--deploy-mode", "cluster",
+                "spark-submit", "--deploy-mode", "cluster", "--conf", "spark.yarn.maxAppAttempts=1",
                 "--jars", "{{ var.value.POSTGRES_JDBC_JAR_PATH }}",
                 "{{ var.value.SPARK_JOBS_PATH }}/import_interval.py",
                 "--jdbc-url", SOURCE,
@@ -198,7 +202,7 @@ STEPS = [
         "HadoopJarStep": {
             "Jar": "command-runner.jar",
             "Args": [
-                "spark-submit", "--deploy-mode", "cluster",
+                "spark-submit", "--deploy-mode", "cluster", "--conf", "spark.yarn.maxAppAttempts=1",
                 "{{ var.value.SPARK_JOBS_PATH }}/aggregate_dummy.py",
                 "--input", RUN + LANDED, "--output", OUT + "/aggregates", "--run-date", RUN + "{{ run.ds }}",
             ],
@@ -292,4 +296,6 @@ with DAG(
 
         generate_interval_rows >> create_cluster >> add_steps >> watch_import >> watch_aggregate
         # Teardown: runs once the cluster exists, whatever the steps did; the run's state is watch_aggregate's.
-        watch_aggregate >> terminate_cluster.as_teardown(setups=create_cluster)
+        # add_steps is a setup too: clearing a sensor clears its setups, so a rerun makes a new cluster *and* adds
+        # the steps to it (with create_cluster alone, the sensor would wait for the old cluster's step ids).
+        watch_aggregate >> terminate_cluster.as_teardown(setups=[create_cluster, add_steps])

@@ -16,7 +16,7 @@ report = {
             "tags": sorted(dag.tags),
             "schedule": str(dag.schedule) if hasattr(dag, "schedule") else None,
             "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "trigger_rule": str(t.trigger_rule),
-                                  "downstream": sorted(t.downstream_task_ids)} for t in dag.tasks},
+                                  "setup": t.is_setup, "downstream": sorted(t.downstream_task_ids)} for t in dag.tasks},
         }
         for dag_id, dag in bag.dags.items()
     },

@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 import pytest
 from aws_server import ACCOUNT, CIDR, FAST, aws_env, aws_lab, cfg, moto_server, provision  # noqa: F401
 
-from labkit import LabError, aws
+from labkit import LabError, aws, connections
 from labkit.aws import outputs, spec
 from labkit.aws.network import check_cidr
 from labkit.aws.preflight import REHEARSAL_ENV
@@ -57,6 +57,17 @@ def test_emr_roles_use_the_v2_service_policy_and_a_least_privilege_ec2_policy(cf
     assert not any(fnmatchcase(a, r) for a in masters for r in resources)     # not the masters' secrets
     assert not any(fnmatchcase(f"{a[:-7]}x-AbCdEf", r) for a in job_arns for r in resources)   # not a longer name
     assert not any(fnmatchcase(f"arn:aws:s3:::{bucket}-other/x", r) for r in resources)
+    # What the steps write, they may write (the workshop job's landing zone and aggregates, EMR's logs); the jobs,
+    # the jars and the raw data they only read.
+    writes = [s["Resource"] for s in statements if "s3:PutObject" in s["Action"] and "s3:DeleteObject" in s["Action"]]
+    values = connections.variables(cfg)
+    for uri in (f"{values['LANDING_ZONE']}/airflow_workshop_job/tbl_airflow_dummy_daily/.ds=2021-01-02.import-staging/x",
+                f"{values['LANDING_ZONE']}/airflow_workshop_job/aggregates/rows_per_line_day/run_date=2021-01-02/_SUCCESS",
+                f"{values['EMR_LOG_URI']}j-1/steps/s-1/stderr.gz"):
+        assert any(fnmatchcase("arn:aws:s3:::" + uri.removeprefix("s3://"), r) for r in writes), uri
+    for uri in (values["JDBC_JAR_PATH"], values["POSTGRES_JDBC_JAR_PATH"], f"{values['SPARK_JOBS_PATH']}/x.py",
+                f"{values['RAW_DATA_PATH']}/part-0.parquet"):
+        assert not any(fnmatchcase("arn:aws:s3:::" + uri.removeprefix("s3://"), r) for r in writes), uri
     assert "aws:SourceAccount" not in json.dumps(ec2_role["AssumeRolePolicyDocument"])   # see iam.py
 
 

@@ -28,6 +28,7 @@ def test_dry_run_creates_nothing(cfg, moto_server, capsys):
     assert checks == {"vCPU quota": "unchecked", "subnet": "ok"}     # moto has no EC2 quotas: said, not hidden
     printed = capsys.readouterr().out
     assert "Cost estimate" in printed and "total" in printed and "Dry run: nothing was created" in printed
+    assert "1 workshop job runs of 15 min" in printed                # the workshop DAG's daily cluster (README)
     assert aws.inventory(cfg).empty
     assert moto_server.client("s3").list_buckets()["Buckets"] == []
     assert not outputs.path(cfg).exists()

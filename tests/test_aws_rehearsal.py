@@ -180,11 +180,13 @@ def test_rehearsal_workshop_dag_runs_its_steps_on_emr_with_what_provisioning_mad
     args = imported["Config"]["Args"]
     assert_in_bucket(moto, out["bucket"], args[args.index("--jars") + 1], args[args.index("--jdbc-url") - 1])
     assert args[args.index("--jars") + 1] == values["POSTGRES_JDBC_JAR_PATH"]
-    assert args[args.index("--jdbc-url") + 1] == f"jdbc:postgresql://{LOOPBACK}:{cfg.ports['postgres']}/airline_db"
+    assert args[args.index("--jdbc-url") + 1] == \
+        f"jdbc:postgresql://{LOOPBACK}:{cfg.ports['postgres']}/airline_db?sslmode=require"   # TLS, no fallback
     assert args[args.index("--expect-rows") + 1] == "144000"                     # generate_interval_rows' count
     landed = f"{values['LANDING_ZONE']}/{WORKSHOP}/tbl_airflow_dummy_daily/ds=2021-01-02"
     assert args[args.index("--target-dir") + 1] == landed and landed.startswith(f"s3://{out['bucket']}/")
-    # the import's login is a read-only user's secret, named (never its password) and readable by the EC2 role
+    # the import's login is a read-only user's secret, named (never its password); the EC2 role's policy that
+    # reads it is tested in test_aws_policies (moto does not evaluate IAM)
     credentials = args[args.index("--credentials") + 1]
     assert credentials == values["WORKSHOP_JDBC_CREDENTIALS"]
     secret_id = credentials.split("/", 3)[3]

@@ -57,16 +57,19 @@ def test_every_dag_has_tags_owner_and_retries(dagbag):
             assert task["retries"] >= 1, f"{dag_id}.{task_id}: set retries"
 
 
-def test_the_workshop_dags_emr_engine_runs_the_steps_on_a_cluster_it_always_terminates(tmp_path):
+def test_the_workshop_dags_emr_engine_graph_has_the_cluster_and_its_steps_as_setups_of_one_teardown(tmp_path):
     bag = parse_dags(tmp_path, LAB_WORKSHOP_ENGINE="emr")
     assert bag["import_errors"] == {}
     tasks = bag["dags"]["airflow_workshop_job"]["tasks"]
     assert {t: task["downstream"] for t, task in tasks.items()} == {
         "generate_interval_rows": ["create_cluster"],
         "create_cluster": ["add_steps", "terminate_cluster", "watch_aggregate", "watch_import"],
-        "add_steps": ["watch_import"], "watch_import": ["watch_aggregate"], "watch_aggregate": ["terminate_cluster"],
+        "add_steps": ["terminate_cluster", "watch_import"], "watch_import": ["watch_aggregate"],
+        "watch_aggregate": ["terminate_cluster"],
         "terminate_cluster": []}
     assert tasks["terminate_cluster"]["trigger_rule"] == "TriggerRule.ALL_DONE_SETUP_SUCCESS"      # a teardown
+    # clearing a sensor clears its setups: a rerun gets a new cluster and adds its steps to that one
+    assert {t for t, task in tasks.items() if task["setup"]} == {"create_cluster", "add_steps"}
     assert all(task["owner"] == "lab" and task["retries"] >= 1 for task in tasks.values())
 
 

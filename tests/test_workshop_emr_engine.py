@@ -80,7 +80,11 @@ def test_its_cluster_ran_both_steps_and_was_terminated_by_the_teardown(emr_run):
     args = steps[0]["Config"]["Args"]
     assert args[args.index("--expect-rows") + 1] == "144000"                             # task 1's count
     assert args[args.index("--credentials") + 1] == connections.variables(cfg)["WORKSHOP_JDBC_CREDENTIALS"]
-    assert secrets.get(cfg, "postgres_airline") not in " ".join(args)                   # a name, not the password
+    password = secrets.get(cfg, "postgres_airline")
+    assert password not in " ".join(args)                                                # a name, not the password
+    for step in steps:
+        for name in ("stdout", "stderr", "controller"):
+            assert password not in emr_client.step_log(cfg, cluster["LogUri"], cluster["Id"], step["Id"], name, 10**6)
 
 
 def test_the_client_engine_gives_the_same_rows_and_aggregates_for_the_same_day(emr_run):

@@ -63,6 +63,14 @@ def _as(lab, user, password):
                             connect_timeout=5)
 
 
+class _Recording(psycopg2.extensions.cursor):
+    sent: list[str] = []
+
+    def execute(self, query, vars=None):
+        _Recording.sent.append(self.mogrify(query, vars).decode())
+        return super().execute(query, vars)
+
+
 @contextmanager
 def _cursor(lab, user, password):
     with closing(_as(lab, user, password)) as conn, conn, conn.cursor() as cur:
@@ -98,7 +106,10 @@ def test_the_import_user_reads_the_tables_now_and_later_and_nothing_more(lab):
             assert cur.fetchone() == (False, False, False)
         # A second run finds the user and gives it the secret's (new) password: the old one stops working.
         with closing(admin.connect(dbname="airline_db")) as conn:
+            conn.cursor_factory = _Recording                   # what the server receives (and logs if it fails)
             assert grant_import_user(conn, db, second) is True
+        sent = " ".join(_Recording.sent)
+        assert "SCRAM-SHA-256$" in sent and second not in sent      # the verifier only, never the password
         with _cursor(lab, "importer", second) as cur:
             cur.execute("select count(*) from lab_test_import_after")
             assert cur.fetchone() == (1,)

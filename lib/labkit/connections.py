@@ -11,7 +11,8 @@ is Spark's master, the one the client configuration's spark-defaults.conf names 
 (where the EMR step reads its database login: a private file on local, its Secrets Manager secret on aws; never
 its command line), `WORKSHOP_JDBC_CREDENTIALS` (the same for the workshop job's import step on EMR: its
 PostgreSQL login, `airline` in a private file on local, the read-only `importer`'s secret on aws),
-`POSTGRES_JDBC_JAR_PATH` (that step's JDBC driver in the bucket),
+`POSTGRES_JDBC_JAR_PATH` (that step's JDBC driver in the bucket), `POSTGRES_JDBC_PARAMETERS` (its URL's end:
+`?sslmode=require` on aws),
 `WORKSHOP_JOB_REFUSAL` (empty where the workshop job runs, else why it does not), and what the
 EMR DAG templates into `JOB_FLOW_OVERRIDES` (`EMR_RELEASE_LABEL`, `EMR_LOG_URI`, `EMR_SERVICE_ROLE`, ...).
 On `aws` the endpoints come from `<state>/aws/outputs.json` (written by labkit.aws) and the database
@@ -237,7 +238,7 @@ def variables(cfg: Config) -> dict[str, str]:
     if cfg.profile == "aws":
         out = aws_outputs.read(cfg)
         subnet = out.get("subnet_id", cfg.subnet_id)
-        landing = f"s3://{bucket}/landing"
+        landing = f"s3://{bucket}/{spec.LANDING_PREFIX.rstrip('/')}"
         jdbc_credentials = out.get("emr_jdbc_credentials", spec.secret_uri(cfg.region, spec.AURORA.secret))
         workshop_credentials = out.get("workshop_jdbc_credentials",
                                        spec.secret_uri(cfg.region, spec.POSTGRES.import_secret))
@@ -257,6 +258,8 @@ def variables(cfg: Config) -> dict[str, str]:
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
         "WORKSHOP_JDBC_CREDENTIALS": workshop_credentials,   # the workshop job's import step on EMR
         "WORKSHOP_JOB_REFUSAL": workshop_refusal(cfg),   # '' on local: the workshop DAG's tasks refuse otherwise
+        # the import step's JDBC URL ends with these: RDS accepts TLS, and `require` never falls back to plain text
+        "POSTGRES_JDBC_PARAMETERS": "?sslmode=require" if cfg.profile == "aws" else "",
         **_emr_cluster_variables(cfg, bucket),
     }
 

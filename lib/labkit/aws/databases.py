@@ -277,14 +277,17 @@ def grant_import_user(conn, db: spec.Database, password: str) -> bool:
     """Make (or bring back to) `db.import_user`: a login with `password` that may read the tables of schema public
     in `db.database`, those its owner `db.admin_user` creates later too, and nothing else. True if it existed."""
     from psycopg2 import sql
+    from psycopg2.extensions import encrypt_password
 
     user, owner = sql.Identifier(db.import_user), sql.Identifier(db.admin_user)
+    # Only the SCRAM verifier is sent: a statement that fails is logged by the server, and would show a plain one.
+    verifier = encrypt_password(password, db.import_user, conn, "scram-sha-256")
     with conn, conn.cursor() as cur:
         cur.execute("select count(*) from pg_roles where rolname = %s", (db.import_user,))
         existed = cur.fetchone()[0] > 0
         verb = "alter" if existed else "create"
         cur.execute(sql.SQL(verb + " role {} with login nosuperuser nocreatedb nocreaterole password %s").format(user),
-                    (password,))
+                    (verifier,))
         grants = spec.IMPORT_GRANTS.lower()
         for statement in (
                 "grant connect on database {db} to {user}",

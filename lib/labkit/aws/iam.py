@@ -56,6 +56,10 @@ class IamSteps(LabState):
             {"Sid": "WriteEmrLogs", "Effect": "Allow",
              "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
              "Resource": f"{bucket}/{spec.EMR_LOG_PREFIX}*"},
+            # the workshop job's steps: the import's staging folder, its renames and _SUCCESS, the aggregates
+            {"Sid": "WriteTheLandingZone", "Effect": "Allow",
+             "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+             "Resource": f"{bucket}/{spec.LANDING_PREFIX}*"},
             # Secrets Manager adds 6 random characters to a secret's name in its ARN
             {"Sid": "ReadTheAuroraSecret", "Effect": "Allow", "Action": read_secret,
              "Resource": f"{secrets}{spec.AURORA.secret}-??????"},

@@ -140,6 +140,8 @@ JDBC_JAR_KEY = "jars/mariadb-java-client.jar"
 POSTGRES_JDBC_JAR_KEY = "jars/postgresql.jar"
 SPARK_JOBS_PREFIX = "spark_jobs/"
 RAW_DATA_PREFIX = "raw/retail/"
+# The landing zone on aws (LANDING_ZONE): the workshop job's EMR steps write here, and only here (iam.py)
+LANDING_PREFIX = "landing/"
 
 
 def secret_uri(region: str, secret: str) -> str:
