@@ -1,5 +1,5 @@
 """A standalone local EMR endpoint for a test: its own state folder, port and key pair, started as
-`labkit up` starts it (`python -m labkit.emr.server`, the key pair in its environment)."""
+`labkit up` starts it (`python -m labkit.emr.server`, the secret of its key pair in a private file)."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ import urllib.request
 
 import boto3
 
-from labkit.emr import sigv4
+from labkit.state import write_private
 from helpers import free_port
 
 KEY, SECRET = "lab-test-key", "lab-test-secret-0123456789"
@@ -25,11 +25,14 @@ class Endpoint:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Endpoint":
-        env = {**os.environ, sigv4.KEY_ENV: KEY, sigv4.SECRET_ENV: SECRET}
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.secret_file = self.state_dir / "emr-secret-key"
+        write_private(self.secret_file, SECRET)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "labkit.emr.server", "--state-dir", str(self.state_dir), "--port", str(self.port),
-             "--transition-seconds", str(self.transition), "--region", self.region],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+             "--transition-seconds", str(self.transition), "--region", self.region,
+             "--access-key", KEY, "--secret-key-file", str(self.secret_file)],
+            env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -152,10 +152,12 @@ def test_the_validator_refuses_what_emr_would_not_send():
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory):
     state, port = tmp_path_factory.mktemp("emr-shapes"), free_port()
-    env = {**os.environ, "LAB_EMR_ACCESS_KEY": KEY, "LAB_EMR_SECRET_KEY": SECRET}
+    secret_file = state / "emr-secret-key"
+    secret_file.write_text(SECRET)
     server = subprocess.Popen([sys.executable, "-m", "labkit.emr.server", "--state-dir", str(state), "--port",
-                               str(port), "--transition-seconds", "1.5", "--region", "eu-west-1"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(port), "--transition-seconds", "1.5", "--region", "eu-west-1",
+                               "--access-key", KEY, "--secret-key-file", str(secret_file)],
+                              env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -8,6 +8,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -117,7 +118,21 @@ def test_a_step_does_not_inherit_the_signing_key(endpoint):
     cid, (sid,) = run_steps(client, bash("print env", "env; echo ---; bash -c env"))
     printed = log_text(endpoint, cid, sid, "stdout")
     assert "PYTHONUNBUFFERED=1" in printed and "---" in printed          # it did print its environment
-    assert SECRET not in printed and sigv4.SECRET_ENV not in printed and sigv4.KEY_ENV not in printed
+    assert SECRET not in printed
+
+
+def test_the_signing_secret_is_in_no_process_environment_or_command_line(endpoint):
+    """`ps` and `/proc/<pid>/environ` of the endpoint show no secret (popping it from os.environ would not
+    clear the process's initial environment block, which /proc shows): it is read from a private file."""
+    import psutil
+
+    proc = psutil.Process(endpoint.proc.pid)
+    assert endpoint.client().list_clusters()["Clusters"] is not None       # it checks signatures with that secret
+    with pytest.raises(Exception, match="UnrecognizedClient|InvalidSignature"):
+        endpoint.client(secret="not-" + SECRET).list_clusters()
+    assert SECRET not in " ".join(proc.cmdline())
+    assert SECRET not in " ".join(f"{k}={v}" for k, v in proc.environ().items())
+    assert SECRET.encode() not in Path(f"/proc/{proc.pid}/environ").read_bytes()
 
 
 NOISY_FAILURE = r"""

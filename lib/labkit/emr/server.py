@@ -7,12 +7,14 @@ is taken from its credential scope. Errors are HTTP 400 with `{"__type": "<EMR e
 
 A step runs any command it is given, so the endpoint checks the SigV4 signature (`sigv4`: botocore's own
 signer, and a request more than 15 minutes old is refused as AWS does) against the lab's generated key pair
-(the `aws_default` connection's login and password, passed in the environment as LAB_EMR_ACCESS_KEY /
-LAB_EMR_SECRET_KEY, removed from it at start so no step inherits them): other accounts on the machine
-cannot use it to run commands as the lab's user. Without those variables (a standalone endpoint in a
-test) any signature is accepted.
+(the `aws_default` connection's login and password: `--access-key` and `--secret-key-file`, a private file
+of the lab's secrets folder, read once at start; the secret is never on the command line or in the process's
+environment, so neither `ps` nor `/proc/<pid>/environ` nor a step shows it): other accounts on the machine
+cannot use it to run commands as the lab's user. Without them (a standalone endpoint in a test) any
+signature is accepted.
 
     python -m labkit.emr.server --state-dir .lab --port 18500 [--cores 2] [--transition-seconds 1]
+                                [--access-key ID --secret-key-file PATH]
 """
 from __future__ import annotations
 
@@ -91,12 +93,9 @@ def make_handler(engine: Engine, default_region: str, keys: dict[str, str] | Non
 
 def serve(state_dir: Path, port: int, *, cores: int = 2, transition_seconds: float = 1.0,
           idle_timeout_factor: float = 1.0, region: str = "us-east-1",
-          spark_defaults: dict[str, str] | None = None) -> int:
+          spark_defaults: dict[str, str] | None = None, keys: dict[str, str] | None = None) -> int:
     engine = Engine(state_dir, cores=cores, transition_seconds=transition_seconds,
                     idle_timeout_factor=idle_timeout_factor, spark_defaults=spark_defaults)
-    # the key pair leaves the environment at once: nothing this process starts (a step) inherits it
-    access, secret = os.environ.pop(sigv4.KEY_ENV, None), os.environ.pop(sigv4.SECRET_ENV, None)
-    keys = {access: secret} if access and secret else None
     httpd = ThreadingHTTPServer((LOOPBACK, port), make_handler(engine, region, keys))
     httpd.daemon_threads = True
     stop = threading.Event()
@@ -132,13 +131,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-timeout-factor", type=float, default=1.0,
                         help="multiplies AutoTerminationPolicy.IdleTimeout (tests use a small factor)")
     parser.add_argument("--region", default="us-east-1", help="when a request carries no SigV4 region")
+    parser.add_argument("--access-key", help="the access key id that requests must be signed with (not a secret)")
+    parser.add_argument("--secret-key-file", type=Path,
+                        help="a private file holding that key's secret (never the secret itself on a command line)")
     parser.add_argument("--spark-default", action="append", default=[], metavar="KEY=VALUE", type=spark_default,
                         help="a Spark setting of the local cluster, given to every spark-submit step (as EMR's "
                              "spark-defaults classification); write --spark-default=KEY=VALUE when VALUE starts with -")
     args = parser.parse_args(argv)
+    if bool(args.access_key) != bool(args.secret_key_file):
+        parser.error("--access-key and --secret-key-file go together (or neither: any signature is accepted)")
+    keys = None
+    if args.access_key:
+        try:
+            keys = {args.access_key: args.secret_key_file.read_text().strip()}
+        except OSError as exc:
+            parser.error(f"--secret-key-file {args.secret_key_file}: {exc.strerror}")
+        if not keys[args.access_key]:
+            parser.error(f"--secret-key-file {args.secret_key_file} is empty")
     return serve(args.state_dir, args.port, cores=args.cores, transition_seconds=args.transition_seconds,
                  idle_timeout_factor=args.idle_timeout_factor, region=args.region,
-                 spark_defaults=dict(args.spark_default))
+                 spark_defaults=dict(args.spark_default), keys=keys)
 
 
 def spark_default(text: str) -> tuple[str, str]:

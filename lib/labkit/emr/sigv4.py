@@ -22,8 +22,6 @@ from labkit.emr.records import ApiError
 
 SERVICE = "elasticmapreduce"
 SKEW_SECONDS = 15 * 60
-# where the endpoint's key pair comes from; steps never see these (steps.step_env drops them)
-KEY_ENV, SECRET_ENV = "LAB_EMR_ACCESS_KEY", "LAB_EMR_SECRET_KEY"
 AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*"
                   r"SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})$")
 STAMP = "%Y%m%dT%H%M%SZ"

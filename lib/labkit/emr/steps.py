@@ -14,7 +14,6 @@ from pathlib import Path
 
 from labkit.config import LOOPBACK
 from labkit.emr import bucket
-from labkit.emr.sigv4 import KEY_ENV, SECRET_ENV
 from labkit.errors import LabError
 
 COMMAND_RUNNER = "command-runner.jar"
@@ -114,7 +113,8 @@ def local_command(step_config: dict, *, s3_dir: Path, cores: int,
 
 
 def step_env() -> dict[str, str]:
-    """The environment of a step: the lab's Python for PySpark, loopback-only Spark, no signing key."""
+    """The environment of a step: the lab's Python for PySpark, loopback-only Spark (the endpoint's signing key
+    is never in its environment: it reads it from a file)."""
     env = dict(os.environ)
     env.update({
         "PATH": f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}",
@@ -124,6 +124,4 @@ def step_env() -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
     })
     env.pop("SPARK_HOME", None)   # the venv's pyspark finds its own home
-    for name in (KEY_ENV, SECRET_ENV):
-        env.pop(name, None)       # the endpoint's signing key pair is not the step's business
     return env

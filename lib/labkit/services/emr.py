@@ -36,21 +36,23 @@ class EMR(Service):
     def command(self) -> list[str]:
         cores = os.environ.get("LAB_EMR_CORES") or str(min(2, os.cpu_count() or 1))
         java = hadoop_client.driver_java_options(self.cfg)      # the same driver JVM flags as the lab's jobs
-        return [sys.executable, "-m", "labkit.emr.server", "--state-dir", str(self.cfg.state_dir),
+        # the aws_default connection's key pair: the endpoint checks every request's SigV4 signature; its secret
+        # stays in its private file (not on this command line, not in the endpoint's environment)
+        argv = [sys.executable, "-m", "labkit.emr.server", "--state-dir", str(self.cfg.state_dir),
                 "--port", str(self.port), "--cores", cores, "--region", self.cfg.region,
                 f"--spark-default=spark.driver.extraJavaOptions={java}"]
+        aws = connections.get(self.cfg, "aws")
+        if aws.login and aws.secret_file and aws.password:      # local: the generated pair (its file made on first use)
+            argv += ["--access-key", aws.login, "--secret-key-file", str(aws.secret_file)]
+        return argv
 
     def launch_settings(self) -> dict:
         """Its arguments (cores, the cluster's Spark defaults), not the path of the Python that runs it."""
         return {"args": self.command()[1:]}
 
     def env(self) -> dict[str, str]:
-        aws = connections.get(self.cfg, "aws")
         env = dict(os.environ)
-        env.update({"SPARK_LOCAL_IP": LOOPBACK, "PYTHONUNBUFFERED": "1",
-                    "PATH": procs.venv_path(env.get("PATH")),
-                    # the aws_default connection's key pair: the endpoint checks every request's SigV4 signature
-                    "LAB_EMR_ACCESS_KEY": aws.login or "", "LAB_EMR_SECRET_KEY": aws.password or ""})
+        env.update({"SPARK_LOCAL_IP": LOOPBACK, "PYTHONUNBUFFERED": "1", "PATH": procs.venv_path(env.get("PATH"))})
         return env
 
     def healthy(self) -> bool:
