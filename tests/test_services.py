@@ -193,3 +193,18 @@ def test_mariadb_setup_drops_passwordless_accounts_of_older_labs(lab):
     maria.after_start()
     accounts = mariadb_accounts(maria)
     assert set(accounts) == OURS and passwordless(accounts) == [], accounts
+
+
+def test_airflow_starts_its_api_server_before_the_scheduler(lab):
+    """Every task talks to the API server (the Execution API): after a crash and `labkit up`, a scheduler started
+    beside it re-queues the interrupted task before the API server listens, and the task's retry fails. So the
+    supervisor starts the scheduler, the DAG processor and the triggerer only once the API server answers."""
+    cfg = lab[0]
+    airflow = services.get(cfg, "airflow")
+    lines = airflow.log_file.read_text(errors="replace").splitlines()
+    start = max(i for i, line in enumerate(lines) if "supervisor: migrating the metadata database" in line)
+    this_start = lines[start:]
+    answered = next(i for i, line in enumerate(this_start) if "supervisor: the api-server answers at" in line)
+    assert "starting scheduler, dag-processor, triggerer" in this_start[answered]
+    first_scheduler = next((i for i, line in enumerate(this_start) if "Starting the scheduler" in line), None)
+    assert first_scheduler is not None and first_scheduler > answered, this_start[:answered + 5]

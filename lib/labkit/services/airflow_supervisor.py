@@ -6,6 +6,11 @@ from the log folder directly. So: migrate the metadata database, then run the AP
 DAG processor and triggerer (the latter two with `--skip-serve-logs`); stop them all on SIGTERM, and stop
 them all if one dies, so a broken Airflow shows as "stopped", never as half-running.
 
+The API server starts first, and the others only once it answers: it also serves the Execution API that every
+task talks to. A scheduler started beside it (after a crash and `labkit up`) re-queues an interrupted task at
+once; that task's supervisor then calls an API server that is not listening yet, gives up after its retries,
+and the task's automatic retry fails with nothing in its log but "Pre Execute".
+
 Nothing Airflow started outlives the supervisor's stop: it is a child subreaper (prctl), so processes
 orphaned by a crashed component (the LocalExecutor's workers when the scheduler is killed, which ignore
 SIGTERM) become its children instead of init's; after the components have had their grace period, every
@@ -13,12 +18,15 @@ descendant still alive gets SIGTERM, then SIGKILL, wherever its process group or
 """
 from __future__ import annotations
 
+import configparser
 import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -31,6 +39,7 @@ COMPONENTS = {
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
 GRACE = 20.0            # seconds the components get to finish after SIGTERM
+API_START_TIMEOUT = 180.0   # seconds the API server gets to answer before the others start (a busy 2-core machine)
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -73,13 +82,39 @@ def stop_descendants(grace: float = 5.0) -> list[int]:
     return [proc.pid for proc in alive]
 
 
+def api_health_url() -> str:
+    """The API server's health URL, from the lab's airflow.cfg (`[api] base_url`)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(os.environ["AIRFLOW_CONFIG"])
+    return parser.get("api", "base_url").rstrip("/") + "/api/v2/monitor/health"
+
+
+def wait_until_answering(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+    """Whether `url` answered (any HTTP status) before `proc` exited or `timeout` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 def main() -> int:
     become_subreaper()
     print("supervisor: migrating the metadata database", flush=True)
     if subprocess.call([AIRFLOW, "db", "migrate"]) != 0:
         print("supervisor: `airflow db migrate` failed", flush=True)
         return 1
-    children = {name: subprocess.Popen([AIRFLOW, *argv]) for name, argv in COMPONENTS.items()}
+    first, *rest = COMPONENTS
+    children = {first: subprocess.Popen([AIRFLOW, *COMPONENTS[first]])}
+    url = api_health_url()
+    if wait_until_answering(url, children[first], API_START_TIMEOUT):
+        print(f"supervisor: the {first} answers at {url}; starting {', '.join(rest)}", flush=True)
+        children.update({name: subprocess.Popen([AIRFLOW, *COMPONENTS[name]]) for name in rest})
     stopping = False
 
     def stop(signum, _frame):
@@ -89,6 +124,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     exit_code = 0
+    if len(children) == 1:
+        print(f"supervisor: the {first} did not answer at {url} within {API_START_TIMEOUT:.0f} s; stopping Airflow",
+              flush=True)
+        stopping, exit_code = True, 1
     while not stopping:
         for name, child in children.items():
             if child.poll() is not None:
