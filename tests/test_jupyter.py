@@ -211,6 +211,8 @@ def test_a_learners_outputs_go_to_their_copy_never_to_the_tracked_notebook(conte
         assert "a learner's output 0" in (copies / ".ipynb_checkpoints" / "06_workshop_dag-checkpoint.ipynb").read_text()
         assert (checkpoint_beside.stat().st_mtime_ns if checkpoint_beside.exists() else None) == beside_before
         assert contents.names("notebooks").count(name) == 1
+        download = contents.session.get(contents.base.replace("/api/contents", f"/files/notebooks/{name}"), timeout=60)
+        assert download.status_code == 200 and "a learner's output 0" in download.text     # File > Download: theirs
         # a notebook the learner makes in notebooks/ is theirs too
         new = contents.call("POST", "notebooks", expect=201, json={"type": "notebook"})
         assert new["path"].startswith("notebooks/") and (copies / new["name"]).is_file()
@@ -258,8 +260,12 @@ def test_a_reset_moves_the_learners_notebooks_aside_and_a_changed_notebook_is_na
     assert (aside / "notebooks" / "06_workshop_dag.ipynb").is_file()
     assert [p.name for p in workspace.notebook_copies(cfg)] == ["07_emr_job.ipynb"] and not workspace.stale_copies(cfg)
     (workspace.ensure(cfg) / "my_workshop_job.py").write_text("# mine\n")
+    (cfg.workspace_dags_dir / ".ipynb_checkpoints").mkdir()
+    (cfg.workspace_dags_dir / ".ipynb_checkpoints" / "my_workshop_job-checkpoint.py").write_text("# mine\n")
     aside = workspace.reset(cfg)
     assert (aside / "my_workshop_job.py").is_file() and (aside / "notebooks" / "07_emr_job.ipynb").is_file()
+    assert (aside / ".ipynb_checkpoints" / "my_workshop_job-checkpoint.py").is_file()
+    assert not (cfg.workspace_dags_dir / ".ipynb_checkpoints").exists()
     assert workspace.notebook_copies(cfg) == [] and workspace.learner_files(cfg) == []
     assert workspace.reset(cfg) is None
     with pytest.raises(labkit.LabError, match="no notebook '09'; say its two digits or its file name"):

@@ -143,6 +143,8 @@ def reset(cfg: Config, notebooks: list[str] | None = None) -> Path | None:
     aside = _aside(cfg.workspace_dir)
     for path in files:
         shutil.move(str(path), aside / path.name)
+    if (cfg.workspace_dags_dir / CHECKPOINTS).is_dir():      # JupyterLab's of those files: "revert" would bring them back
+        shutil.move(str(cfg.workspace_dags_dir / CHECKPOINTS), aside / CHECKPOINTS)
     if copies:
         set_aside_copies(cfg.workspace_dir, copies, aside)
     ensure(cfg)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from anyio.to_thread import run_sync
 from jupyter_core.utils import ensure_dir_exists
+from jupyter_server.files.handlers import FilesHandler
 from jupyter_server.services.contents.filecheckpoints import AsyncFileCheckpoints
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from jupyter_server.utils import ApiPath, to_os_path
@@ -53,6 +54,11 @@ class LabContentsManager(AsyncLargeFileManager):
     @default("checkpoints_class")
     def _checkpoints_class_default(self):
         return LabCheckpoints
+
+    @default("files_handler_class")
+    def _files_handler_class_default(self):
+        return FilesHandler       # /files/ (a download, a notebook's images) through this manager, not the disk
+                                  # (its `path` parameter, the root, is what StaticFileHandler asks for: unused)
 
     @default("allow_hidden")
     def _allow_hidden_default(self):
