@@ -355,3 +355,16 @@ def test_a_dag_saved_in_jupyterlab_runs_green_despite_its_checkpoint(lab, conten
             leftover.unlink(missing_ok=True)
         for dag_id in (SAVED_DAG, f"{SAVED_DAG}_after"):
             api.request("DELETE", f"dags/{dag_id}", allow=(404, 409))
+
+
+def test_labkit_workspace_reset_of_one_notebook(tmp_path, monkeypatch, capsys):
+    from labkit import cli
+
+    monkeypatch.setenv("LAB_WORKSPACE_DIR", str(tmp_path / "ws"))
+    cfg = labkit.load()
+    workspace.start_copy(cfg.notebooks_dir / "07_emr_job.ipynb", workspace.notebook_copies_dir(cfg) / "07_emr_job.ipynb")
+    assert cli.main(["workspace"]) == 0 and "07_emr_job.ipynb" in capsys.readouterr().out
+    assert cli.main(["workspace", "reset", "--notebook", "07"]) == 0
+    assert "your copy is in" in capsys.readouterr().out and workspace.notebook_copies(cfg) == []
+    assert cli.main(["workspace", "reset", "--notebook", "9"]) == 2
+    assert capsys.readouterr().err.startswith("labkit: error: no notebook '9'; say its two digits or its file name")

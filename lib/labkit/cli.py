@@ -110,11 +110,14 @@ def cmd_workspace(cfg, args) -> int:
     if args.action == "reset":
         aside = workspace.reset(cfg, notebooks=args.notebook)
         if args.notebook:
-            print(("your copies are in " + str(aside)) if aside else "you had no saved copy of it",
-                  "- JupyterLab opens the tutorial's notebook again (reload its tab)")
+            print((f"your copy is in {aside / 'notebooks'}" if aside else "you had no saved copy of it")
+                  + "; JupyterLab opens the tutorial's notebook again (File > Reload Notebook from Disk in its tab)")
             return 0
         print(f"workspace {cfg.workspace_dir} is empty again"
               + (f"; your files are in {aside}" if aside else " (it held no DAG file nor saved notebook)"))
+        if aside and (aside / "notebooks").is_dir():
+            print("JupyterLab opens the tutorial's notebooks again: reload a tab that is open (File > Reload Notebook "
+                  "from Disk)")
         return 0
     workspace.ensure(cfg)
     print(f"{cfg.workspace_dags_dir}  (Airflow's DAG bundle '{workspace.BUNDLE}')")
