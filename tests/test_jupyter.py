@@ -336,7 +336,8 @@ def test_a_dag_saved_in_jupyterlab_runs_green_despite_its_checkpoint(lab, conten
         assert _one_dag(api, SAVED_DAG) == (str(path), 1, []), \
             "Airflow parsed JupyterLab's checkpoint as a second copy of the DAG"
         api.unpause(SAVED_DAG)
-        run = api.follow(SAVED_DAG, api.trigger(SAVED_DAG, "2021-01-02T00:00:00Z"), timeout=300, progress=False)
+        run = api.follow(SAVED_DAG, api.trigger(SAVED_DAG, "2021-01-02T00:00:00Z"), timeout=300, progress=False,
+                         interval=3)
         log = "" if run["state"] == "success" else \
             api.task_log(SAVED_DAG, run["dag_run_id"], "render")[-1500:]
         assert run["state"] == "success", log
