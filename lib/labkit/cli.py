@@ -106,17 +106,28 @@ def cmd_jupyter(cfg, args) -> int:
 
 
 def cmd_workspace(cfg, args) -> int:
-    """Where the learner's DAGs are; `reset` moves them aside (to .trash/) for a fresh start."""
+    """Where the learner's DAGs and saved notebooks are; `reset` moves them aside (to .trash/) for a fresh start."""
     if args.action == "reset":
-        aside = workspace.reset(cfg)
-        print(f"workspace {cfg.workspace_dags_dir} is empty again"
-              + (f"; your files are in {aside}" if aside else " (it held no DAG file)"))
+        aside = workspace.reset(cfg, notebooks=args.notebook)
+        if args.notebook:
+            print((f"your copy is in {aside / 'notebooks'}" if aside else "you had no saved copy of it")
+                  + "; JupyterLab opens the tutorial's notebook again (File > Reload Notebook from Disk in its tab)")
+            return 0
+        print(f"workspace {cfg.workspace_dir} is empty again"
+              + (f"; your files are in {aside}" if aside else " (it held no DAG file nor saved notebook)"))
+        if aside and (aside / "notebooks").is_dir():
+            print("JupyterLab opens the tutorial's notebooks again: reload a tab that is open (File > Reload Notebook "
+                  "from Disk)")
         return 0
     workspace.ensure(cfg)
-    files = workspace.learner_files(cfg)
     print(f"{cfg.workspace_dags_dir}  (Airflow's DAG bundle '{workspace.BUNDLE}')")
-    for path in files:
+    for path in workspace.learner_files(cfg):
         print(f"  {path.name}")
+    copies = workspace.notebook_copies(cfg)
+    if copies:
+        print(f"{workspace.notebook_copies_dir(cfg)}  (your saved notebooks: JupyterLab opens them as notebooks/...)")
+        for path in copies:
+            print(f"  {path.name}")
     return 0
 
 
@@ -161,11 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="bring the lab to the state notebook NN starts from (to open it live)")
     p.add_argument("notebook", help="its two digits, e.g. 06")
     p.set_defaults(func=cmd_prepare)
-    p = sub.add_parser("jupyter", help="JupyterLab on the notebooks, on 127.0.0.1 (what `make lab` runs)")
+    p = sub.add_parser("jupyter", help="JupyterLab on the project, on 127.0.0.1 (what `make lab` runs); your saves of "
+                                       "the notebooks go to your workspace")
     p.add_argument("--port", type=int, default=jupyter.DEFAULT_PORT, help=f"default {jupyter.DEFAULT_PORT}")
     p.set_defaults(func=cmd_jupyter)
-    p = sub.add_parser("workspace", help="your own DAG folder (notebooks 06-07); `reset` starts it afresh")
+    p = sub.add_parser("workspace", help="your own DAG folder (notebooks 06-07) and saved notebooks; `reset` starts "
+                                         "them afresh")
     p.add_argument("action", nargs="?", choices=["show", "reset"], default="show")
+    p.add_argument("--notebook", action="append", metavar="NN",
+                   help="reset only your saved copy of this notebook (two digits or its name; repeatable)")
     p.set_defaults(func=cmd_workspace)
     p = sub.add_parser("check", help="check an exercise (e.g. `labkit check 06.1`): pass, or what is missing")
     p.add_argument("exercise")
