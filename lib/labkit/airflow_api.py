@@ -183,10 +183,27 @@ class AirflowAPI:
                     lines.append(f"{error.get('exc_type', 'Error')}: {error.get('exc_value', '')}")
         return "\n".join(lines)
 
+    def printed(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> list[str]:
+        """What the task's own code printed (its stdout, which Airflow logs as `task.stdout`), latest try's."""
+        if try_number is None:
+            ti = self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+            try_number = max(ti.get("try_number") or 1, 1)
+        resp = self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+                            params={"full_content": "true"}, headers_extra={"Accept": "application/json"})
+        return [item.get("event", "") for item in resp.json().get("content", [])
+                if isinstance(item, dict) and item.get("logger") == "task.stdout"]
+
     def backfill(self, dag_id: str, from_date: str, to_date: str, reprocess: str = "completed",
                  conf: dict | None = None) -> dict:
         """Runs for every logical date in [from_date, to_date] (reprocess: none | failed | completed), one at a
-        time; `conf` is every run's conf (it sets the DAG's params)."""
+        time; `conf` is every run's conf (it sets the DAG's params). A DAG has one backfill at a time: an earlier
+        one whose runs ended is marked complete by the scheduler within seconds, which this waits for."""
+        deadline = time.monotonic() + 120
+        while active := [b["id"] for b in self.get("backfills", dag_id=dag_id)["backfills"] if not b["completed_at"]]:
+            if time.monotonic() > deadline:
+                raise LabError(f"backfill {active[0]} of {dag_id} is still active: a DAG has one backfill at a time; "
+                               "wait for its runs to end (the UI's Backfills) or cancel it")
+            time.sleep(2)
         return self.request("POST", "backfills", json={"dag_id": dag_id, "from_date": from_date, "to_date": to_date,
                                                        "reprocess_behavior": reprocess, "max_active_runs": 1,
                                                        "dag_run_conf": conf or {}}).json()

@@ -101,4 +101,5 @@ def airflow_link(cfg: Config) -> str:
 def _report_changes(line: str) -> None:
     """Say what was started or restarted; a service that was simply reused needs no line."""
     if not line.endswith(", reused"):
-        print(line)
+        print(line + (" (until it answers: Airflow takes a minute or two)" if line.startswith("airflow: starting")
+                      else ""), flush=True)
