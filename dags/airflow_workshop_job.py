@@ -14,7 +14,7 @@ Which run is which:
 * **Manual with a logical date** (the UI's Trigger form, ``api.run_for_date``): Airflow gives it the last
   complete day *before* that logical date; the run works on that interval.
 * **Manual without a logical date** has no data interval, so there is nothing to import: its first task
-  stops with one line saying so.
+  stops with one line saying so, the first line of its log, and is not retried.
 * **A rerun** (Clear) of any of them redoes the same interval and changes nothing.
 
 The tasks (one file, two engines: where the import and the aggregation run; ``LAB_WORKSHOP_ENGINE``, set by
@@ -82,6 +82,7 @@ What changed from the seed, and why:
 """
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -99,6 +100,18 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowFailException
 
+log = logging.getLogger("airflow_workshop_job")
+
+
+def stop(message: str):
+    """Fail the task at once, with no retry (a retry would fail the same way), `message` first in its log.
+
+    Templates are rendered while the task log's "Pre Execute" group is open, which the UI shows collapsed:
+    `::endgroup::` closes it (Airflow's log grouping), so the message is the first line one sees."""
+    log.info("::endgroup::")
+    log.error(message)
+    raise AirflowFailException(message)
+
 
 def interval(start, end) -> dict:
     """The run's data interval as `created` writes a minute ('YYYY-MM-DD HH24:MI', UTC), and its day (`ds`).
@@ -106,13 +119,12 @@ def interval(start, end) -> dict:
     Called by the templates when a task runs (a user-defined macro), never at parse time.
     """
     if not (isinstance(start, datetime) and isinstance(end, datetime)):
-        raise ValueError("airflow_workshop_job works on a data interval and this run has none (a manual run "
-                         "without a logical date): trigger it with a logical date (the UI's Trigger form, or "
-                         "labkit's api.run_for_date)")
+        stop("airflow_workshop_job works on a data interval and this run has none (a manual run without a logical "
+             "date): trigger it with a logical date (the UI's Trigger form, or labkit's api.run_for_date)")
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     if start >= end:
-        raise ValueError(f"the data interval {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} is empty: "
-                         "trigger the run with a logical date so that Airflow gives it a whole day")
+        stop(f"the data interval {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} is empty: trigger the run with a "
+             "logical date so that Airflow gives it a whole day")
     return {"start": f"{start:%Y-%m-%d %H:%M}", "end": f"{end:%Y-%m-%d %H:%M}", "ds": f"{start:%Y-%m-%d}"}
 
 

@@ -39,26 +39,32 @@ def test_command_output_keeps_what_the_command_printed_blank_lines_included():
 
 
 class _Parsed:
-    """An AirflowAPI whose `GET dags/<id>` answers with last_parsed_time values in turn."""
+    """An AirflowAPI whose `GET dags/<id>` and `GET dagSources/<id>` answer with (last_parsed_time, source) in turn."""
 
-    def __init__(self, *stamps):
+    def __init__(self, *answers):
         from labkit.airflow_api import AirflowAPI
 
         self.api = AirflowAPI("http://127.0.0.1:1", "admin", "unused")
-        self.stamps = list(stamps)
+        self.answers = list(answers)
         self.api.request = self.request
         self.api.get = lambda path, **params: {"import_errors": []}
 
     def request(self, method, path, allow=(), **kwargs):
+        import json
+
         import requests
 
         resp = requests.Response()
         resp.status_code = 200
-        resp._content = ('{"dag_id": "d", "last_parsed_time": "%s"}' % self.stamps.pop(0)).encode()
+        if path.startswith("dagSources/"):
+            resp._content = json.dumps({"content": self.answers.pop(0)[1]}).encode()
+        else:
+            resp._content = json.dumps({"dag_id": "d", "last_parsed_time": self.answers[0][0]}).encode()
         return resp
 
 
-def test_wait_for_dag_waits_for_the_version_parsed_after_an_edit(monkeypatch):
+def test_wait_for_dag_waits_for_the_dag_as_the_file_is_now(monkeypatch, tmp_path, capsys):
+    import os
     import time
     from datetime import datetime
 
@@ -67,10 +73,72 @@ def test_wait_for_dag_waits_for_the_version_parsed_after_an_edit(monkeypatch):
     from labkit.errors import LabError
 
     monkeypatch.setattr(time, "sleep", lambda s: None)
+    file = tmp_path / "d.py"
+    file.write_text("new")
     edited = datetime.fromisoformat("2026-12-01T18:27:00+00:00").timestamp()
-    fake = _Parsed("2026-12-01T18:26:59.866297Z", "2026-12-01T18:27:01.000000Z")
-    assert fake.api.wait_for_dag("d", parsed_after=edited)["last_parsed_time"].startswith("2026-12-01T18:27:01")
-    assert fake.stamps == []                                   # it asked again after the older parse
-    stale = _Parsed(*["2026-12-01T18:26:59Z"] * 3)
+    os.utime(file, (edited, edited))
+    # parsed after the edit but from the text before it (the parse began before the save): not yet
+    fake = _Parsed(("2026-12-01T18:27:01Z", "old"), ("2026-12-01T18:27:03Z", "new"))
+    assert fake.api.wait_for_dag("d", file=file)["last_parsed_time"] == "2026-12-01T18:27:03Z" and not fake.answers
+    assert "waiting for Airflow's DAG processor to parse d as d.py is now" in capsys.readouterr().out
+    # an edit that changed no DAG keeps the older source: two parses after the edit are enough
+    comment = _Parsed(("2026-12-01T18:26:59Z", "old"), ("2026-12-01T18:27:01Z", "old"), ("2026-12-01T18:27:31Z", "old"))
+    assert comment.api.wait_for_dag("d", file=file)["last_parsed_time"] == "2026-12-01T18:27:31Z"
+    stale = _Parsed(*[("2026-12-01T18:26:59Z", "old")] * 3)
     with pytest.raises(LabError, match="has not parsed the latest version of DAG 'd' after 0 s"):
-        stale.api.wait_for_dag("d", timeout=0, parsed_after=edited)
+        stale.api.wait_for_dag("d", timeout=0, file=file)
+    capsys.readouterr()
+    first = _Parsed(("2026-12-01T18:26:59Z", "new"))
+    assert first.api.wait_for_dag("d", file=file) and capsys.readouterr().out == ""    # no wait, no line
+
+
+class _Run:
+    """An AirflowAPI whose run goes through the given (run state, task states) steps, one per poll."""
+
+    def __init__(self, *steps, paused=False):
+        from labkit.airflow_api import AirflowAPI
+
+        self.api = AirflowAPI("http://127.0.0.1:1", "admin", "unused")
+        self.steps, self.paused = list(steps), paused
+        self.api.dag_run = self.dag_run
+        self.api.task_instances = lambda dag_id, run_id: [{"task_id": t, "state": s, "try_number": 1}
+                                                         for t, s in self.steps[0][1].items()]
+        self.api.get = self.get
+        self.api.task_log = lambda *a, **k: "[t] ERROR the task's own error"
+
+    def dag_run(self, dag_id, run_id):
+        return {"dag_run_id": run_id, "state": self.steps[0][0]}
+
+    def get(self, path, **params):
+        if path == "dags/d":
+            return {"is_paused": self.paused}
+        assert params == {"state": "running"}
+        return {"dag_runs": [{"dag_run_id": "ahead"}, {"dag_run_id": "r"}]}
+
+
+def _follow(fake, monkeypatch):
+    import time
+
+    def sleep(seconds):          # each poll moves the fake run one step on
+        fake.steps.pop(0)
+    monkeypatch.setattr(time, "sleep", sleep)
+    return fake.api.follow("d", "r", interval=0)
+
+
+def test_follow_says_a_queued_run_is_queued_and_behind_what(monkeypatch, capsys):
+    fake = _Run(("queued", {}), ("running", {"a": "running", "b": None}), ("success", {"a": "success", "b": "success"}))
+    assert _follow(fake, monkeypatch)["state"] == "success"
+    err = capsys.readouterr().err
+    assert "queued behind ahead" in err and "failed" not in err
+    paused = _Run(("queued", {"a": None}), ("success", {"a": "success"}), paused=True)
+    _follow(paused, monkeypatch)
+    assert "queued: the DAG is paused" in capsys.readouterr().err
+
+
+def test_follow_shows_a_failed_run_as_failed_not_as_a_full_green_bar(monkeypatch, capsys):
+    fake = _Run(("running", {"a": "running", "b": None}), ("failed", {"a": "failed", "b": "upstream_failed"}))
+    assert _follow(fake, monkeypatch)["state"] == "failed"
+    captured = capsys.readouterr()
+    last = captured.err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("d r: failed") and "2/2" in last and last.rstrip().endswith("a]"), last
+    assert "--- a failed; end of its log ---" in captured.out

@@ -22,6 +22,9 @@ WRONG = {
                  "monitor_step >> terminate_cluster.as_teardown()", "a teardown without its setup"),
     "before": ("07.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
                "create_cluster >> terminate_cluster.as_teardown(setups=create_cluster)", "does not come after monitor_step"),
+    "reschedule": ("07.3", "deferrable=True,", 'mode="reschedule",',
+                   "has mode='reschedule': it frees its worker slot between pokes, but each poke starts the task again"),
+    "poke": ("07.3", "deferrable=True,", 'mode="poke",', "waits in a worker slot for the step's whole run (mode='poke')"),
 }
 
 

@@ -73,6 +73,43 @@ def test_each_solution_file_is_loadable_and_each_block_is_in_its_skeleton(exerci
     checking.block(checking.skeleton_path(cfg, ex.file).read_text(), exercise_id)
 
 
+# -- 06.4 on plausible wrong answers: its arguments are rendered for a sample run and compared with the truth ------
+SPARK_ARGS = 'application_args=["--input", RUN + LANDED, "--output", OUT + "/aggregates", "--run-date", RUN + "{{ run.ds }}"],'
+WRONG_06_4 = {
+    # no RUN prefix: `run` is undefined when the template renders (the check used to pass it: the flags were there)
+    "no_run_prefix": ('application_args=["--input", LANDED, "--output", OUT + "/aggregates", "--run-date", "{{ run.ds }}"],',
+                      "its application_args do not render for the run of 2021-01-02 (UndefinedError: 'run' is undefined)"),
+    # the logical date's day: a manual run's logical date is the day after its interval
+    "logical_date": (SPARK_ARGS.replace('RUN + "{{ run.ds }}"', '"{{ ds }}"'),
+                     "its --run-date is '2021-01-03' for the run of the day 2021-01-02 (logical date 2021-01-03), "
+                     "not '2021-01-02'"),
+    "one_folder_up": (SPARK_ARGS.replace('"--output", OUT + "/aggregates"', '"--output", OUT'),
+                      "its --output is '<LANDING_ZONE>/my_workshop_job' for the run of the day 2021-01-02"),
+}
+
+
+@pytest.fixture(scope="module")
+def wrong_06_4(tmp_path_factory):
+    cfg = labkit.load()
+    tmp = tmp_path_factory.mktemp("06.4-wrong")
+    paths = {}
+    for name, (wrong, _) in WRONG_06_4.items():
+        path = solved_through(cfg, exercises.get("06.4"), ["06.1", "06.2", "06.3", "06.4"], tmp, name)
+        text = path.read_text()
+        assert SPARK_ARGS in text, "the solution of 06.4 has changed; update this test"
+        path.write_text(text.replace(SPARK_ARGS, wrong))
+        paths[name] = path
+    reports = checking.parse(cfg, *paths.values())
+    return {name: checking.verdict(exercises.get("06.4"), reports[str(p)], p, cfg) for name, p in paths.items()}
+
+
+@pytest.mark.parametrize("name", WRONG_06_4)
+def test_06_4_renders_the_arguments_for_a_run_and_names_what_is_wrong(wrong_06_4, name):
+    result = wrong_06_4[name]
+    assert not result.passed and WRONG_06_4[name][1] in str(result), str(result)
+    assert len(str(result).splitlines()) == 1
+
+
 # -- the machinery, on a small exercise of its own -----------------------------------------------------------
 SKELETON = '''\
 from airflow.providers.standard.operators.empty import EmptyOperator

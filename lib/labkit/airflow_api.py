@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
 
 import requests
 
 from labkit.errors import LabError
-from labkit.progress import tqdm
+from labkit.progress import mark_failed, tqdm
 
 
 class AirflowAPI:
@@ -77,15 +78,30 @@ class AirflowAPI:
         return result
 
     # -- DAGs and their runs ----------------------------------------------------------------------------
-    def wait_for_dag(self, dag_id: str, timeout: float = 120.0, parsed_after: float | None = None) -> dict:
-        """Wait until the DAG processor has parsed `dag_id` (new files are picked up within ~20 s); with
-        `parsed_after` (a file's mtime, epoch seconds), until it has parsed the file as it is since then."""
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0, file: Path | None = None) -> dict:
+        """Wait until the DAG processor has parsed `dag_id` (new files are picked up within ~20 s); with `file`, until
+        it has the DAG as that file is now, and say at once what it waits for when it has to wait.
+
+        "As the file is now": the source Airflow keeps with the DAG's latest version (`GET dagSources/<id>`) is the
+        file's text. An edit that does not change the DAG (a comment) makes no new version, and the kept source stays
+        older: then two parses finished after the file's last change (the second started after it) are enough.
+        """
+        text, mtime = (file.read_text(), file.stat().st_mtime) if file is not None else (None, 0.0)
         deadline = time.monotonic() + timeout
+        parses, said = set(), False
         while True:
             resp = self.request("GET", f"dags/{dag_id}", allow=(404,))
-            if resp.status_code == 200 and (parsed_after is None or _epoch(resp.json().get("last_parsed_time"))
-                                            >= parsed_after):
-                return resp.json()
+            if resp.status_code == 200:
+                if file is None or self._source(dag_id) == text:
+                    return resp.json()
+                if (parsed := _epoch(resp.json().get("last_parsed_time"))) > mtime:
+                    parses.add(parsed)
+                    if len(parses) >= 2:
+                        return resp.json()
+            if file is not None and not said:
+                print(f"waiting for Airflow's DAG processor to parse {dag_id} as {file.name} is now (the workspace "
+                      "is looked at every few seconds) ...", flush=True)
+                said = True
             if time.monotonic() > deadline:
                 errors = self.get("importErrors").get("import_errors", [])
                 mine = [e["stack_trace"].strip().splitlines()[-1] for e in errors if dag_id in e.get("filename", "")
@@ -95,6 +111,11 @@ class AirflowAPI:
                                + (f": import error {mine[0]}" if mine else
                                   "; is its file in dags/ or workspace/dags/? (labkit logs airflow)"))
             time.sleep(2)
+
+    def _source(self, dag_id: str) -> str | None:
+        """The source code Airflow keeps with the DAG's latest version."""
+        resp = self.request("GET", f"dagSources/{dag_id}", allow=(404,), headers_extra={"Accept": "application/json"})
+        return resp.json().get("content") if resp.status_code == 200 else None
 
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"dags/{dag_id}", json={"is_paused": False})
@@ -162,10 +183,27 @@ class AirflowAPI:
                     lines.append(f"{error.get('exc_type', 'Error')}: {error.get('exc_value', '')}")
         return "\n".join(lines)
 
+    def printed(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> list[str]:
+        """What the task's own code printed (its stdout, which Airflow logs as `task.stdout`), latest try's."""
+        if try_number is None:
+            ti = self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+            try_number = max(ti.get("try_number") or 1, 1)
+        resp = self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+                            params={"full_content": "true"}, headers_extra={"Accept": "application/json"})
+        return [item.get("event", "") for item in resp.json().get("content", [])
+                if isinstance(item, dict) and item.get("logger") == "task.stdout"]
+
     def backfill(self, dag_id: str, from_date: str, to_date: str, reprocess: str = "completed",
                  conf: dict | None = None) -> dict:
         """Runs for every logical date in [from_date, to_date] (reprocess: none | failed | completed), one at a
-        time; `conf` is every run's conf (it sets the DAG's params)."""
+        time; `conf` is every run's conf (it sets the DAG's params). A DAG has one backfill at a time: an earlier
+        one whose runs ended is marked complete by the scheduler within seconds, which this waits for."""
+        deadline = time.monotonic() + 120
+        while active := [b["id"] for b in self.get("backfills", dag_id=dag_id)["backfills"] if not b["completed_at"]]:
+            if time.monotonic() > deadline:
+                raise LabError(f"backfill {active[0]} of {dag_id} is still active: a DAG has one backfill at a time; "
+                               "wait for its runs to end (the UI's Backfills) or cancel it")
+            time.sleep(2)
         return self.request("POST", "backfills", json={"dag_id": dag_id, "from_date": from_date, "to_date": to_date,
                                                        "reprocess_behavior": reprocess, "max_active_runs": 1,
                                                        "dag_run_conf": conf or {}}).json()
@@ -174,6 +212,8 @@ class AirflowAPI:
                interval: float = 1.0) -> dict:
         """Wait for a run to finish, with a progress bar over its tasks; returns the final dag run.
 
+        The bar appears at once; while the run is queued it says so (and behind which run, or that the DAG is
+        paused), while it runs it names the running tasks; a failed run's bar says `failed` (a red widget).
         On failure, the end of each failed task's log is printed: the one place to look.
         """
 
@@ -182,23 +222,33 @@ class AirflowAPI:
         shown = None
         try:
             while True:
+                run = self.dag_run(dag_id, run_id)
                 tis = self.task_instances(dag_id, run_id)
                 done = sum(1 for ti in tis if ti["state"] in FINISHED)
-                running = ", ".join(ti["task_id"] for ti in tis if ti["state"] == "running")
-                if progress and tis and (done, running) != shown:   # redraw only on change: short logs
+                if run["state"] == "queued":
+                    note = self._why_queued(dag_id, run_id)
+                else:
+                    note = ", ".join(f"{ti['task_id']} {ti['state']}" if ti["state"] != "running" else ti["task_id"]
+                                     for ti in tis if ti["state"] in ("running", "deferred", "up_for_retry",
+                                                                       "up_for_reschedule", "queued"))
+                if progress and (done, len(tis), note) != shown:   # redraw only on change: short logs
                     if bar is None:
-                        bar = tqdm(total=len(tis), desc=f"{dag_id} {run_id}", unit="task", mininterval=0)
+                        bar = tqdm(total=len(tis) or None, desc=f"{dag_id} {run_id}", unit="task", mininterval=0)
+                    bar.total = len(tis) or bar.total
                     bar.n = done
-                    bar.set_postfix_str(running, refresh=False)
+                    bar.set_postfix_str(note, refresh=False)
                     bar.refresh()
-                    shown = (done, running)
-                run = self.dag_run(dag_id, run_id)
+                    shown = (done, len(tis), note)
                 if run["state"] in ("success", "failed"):
                     break
                 if time.monotonic() > deadline:
                     raise LabError(f"run {run_id} of {dag_id} still {run['state']} after {timeout:.0f} s; "
                                    "look at the Airflow UI or `labkit logs airflow`")
                 time.sleep(interval)
+            if bar is not None and run["state"] == "failed":
+                failed = [ti["task_id"] for ti in tis if ti["state"] == "failed"]
+                bar.set_postfix_str(", ".join(failed), refresh=False)
+                mark_failed(bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -209,6 +259,14 @@ class AirflowAPI:
                     print(f"--- {ti['task_id']} failed; end of its log ---")
                     print("\n".join(log.splitlines()[-25:]))
         return run
+
+    def _why_queued(self, dag_id: str, run_id: str) -> str:
+        """Why a queued run waits, in a few words: the DAG is paused, or other runs of it are running."""
+        if self.get(f"dags/{dag_id}")["is_paused"]:
+            return "queued: the DAG is paused"
+        ahead = [r["dag_run_id"] for r in self.get(f"dags/{dag_id}/dagRuns", state="running")["dag_runs"]
+                 if r["dag_run_id"] != run_id]
+        return f"queued behind {', '.join(ahead)}" if ahead else "queued"
 
 
 FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}

@@ -12,6 +12,8 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
+import threading
 from collections.abc import Iterable
 
 import pandas as pd
@@ -54,16 +56,31 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
 
 
 def airflow_cli(cfg: Config, command: str, timeout: float = 300) -> str:
-    """Run one `airflow ...` command as a terminal after `eval "$(labkit env)"` would; print it and what it printed."""
-    print(f"$ {command}")
+    """Run one `airflow ...` command as a terminal after `eval "$(labkit env)"` would; print it at once, then
+    what it prints, line by line as it comes (the CLI imports Airflow first: seconds without a line)."""
+    print(f"$ {command}    # running: Airflow's CLI imports Airflow first, a few seconds", flush=True)
     env = {**airflow_env(cfg), "NO_COLOR": "1"}          # plain text: a cell is no terminal, and -o json parses
-    done = subprocess.run(shlex.split(command), env=env, capture_output=True, text=True, timeout=timeout)
-    out = _ANSI.sub("", done.stdout)
-    if done.returncode != 0:
-        last = (_ANSI.sub("", done.stderr).strip().splitlines() or ["(nothing on stderr)"])[-1]
-        raise LabError(f"`{command}` failed (exit {done.returncode}): {last}")
-    print(out.rstrip())
-    return out
+    out: list[str] = []
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(shlex.split(command), env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            for line in proc.stdout:
+                line = _ANSI.sub("", line)
+                out.append(line)
+                print(line.rstrip("\n"), flush=True)
+            proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if proc.returncode != 0:
+            errors.seek(0)
+            last = (_ANSI.sub("", errors.read()).strip().splitlines() or ["(nothing on stderr)"])[-1]
+            raise LabError(f"`{command}` failed (exit {proc.returncode}): {last}")
+    return "".join(out)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -84,4 +101,5 @@ def airflow_link(cfg: Config) -> str:
 def _report_changes(line: str) -> None:
     """Say what was started or restarted; a service that was simply reused needs no line."""
     if not line.endswith(", reused"):
-        print(line)
+        print(line + (" (until it answers: Airflow takes a minute or two)" if line.startswith("airflow: starting")
+                      else ""), flush=True)

@@ -42,3 +42,12 @@ def tqdm(*args, **kwargs):
     else:
         from tqdm.std import tqdm as bar
     return bar(*args, **kwargs)
+
+
+def mark_failed(bar, why: str = "failed") -> None:
+    """Show a bar whose work failed as failed, before closing it: `why` ends its description, and a notebook
+    widget turns red (tqdm keeps a "danger" bar red when it closes; a full bar would otherwise turn green)."""
+    bar.set_description_str(f"{bar.desc}: {why}", refresh=False)
+    if hasattr(bar, "container"):             # tqdm.notebook's widget
+        bar.disp(bar_style="danger", check_delay=False)
+    bar.refresh()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import time
 from pathlib import Path
 
 from IPython.display import Image
@@ -40,7 +41,11 @@ def run_picture(cfg: Config, dag_id: str, run_id: str, width: int = 900) -> Imag
         saved = cfg.root / "images" / f"airflow_run_{dag_id}.png"
         print(f"{exc}; showing the picture saved with the tutorial ({saved.relative_to(cfg.root)}) instead")
         return Image(filename=str(saved), width=width)
+    print(f"a headless Chromium opens the Airflow UI, logs in as admin and waits for the page of run {run_id} "
+          "to draw ...", flush=True)
+    started = time.monotonic()
     [shot] = take(cfg, cfg.state_dir / "screenshots", runs=[(dag_id, run_id)], connections=False)
+    print(f"taken in {time.monotonic() - started:.0f} s: {shot}")
     return Image(filename=str(shot), width=width)
 
 

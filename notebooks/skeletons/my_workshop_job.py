@@ -16,6 +16,7 @@ The tasks, once the exercises are done:
 """
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -25,17 +26,30 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, chain, task
+from airflow.sdk.exceptions import AirflowFailException
+
+log = logging.getLogger("my_workshop_job")
+
+
+def stop(message: str):
+    """Fail the task at once, with no retry (a retry would fail the same way), `message` first in its log.
+
+    Templates are rendered while the task log's "Pre Execute" group is open, which the UI shows collapsed:
+    `::endgroup::` closes it (Airflow's log grouping), so the message is the first line one sees."""
+    log.info("::endgroup::")
+    log.error(message)
+    raise AirflowFailException(message)
 
 
 def interval(start, end) -> dict:
     """The run's data interval as `created` writes a minute ('YYYY-MM-DD HH24:MI', UTC), and its day (`ds`)."""
     if not (isinstance(start, datetime) and isinstance(end, datetime)):
-        raise ValueError("my_workshop_job works on a data interval and this run has none (a manual run "
-                         "without a logical date): trigger it with a logical date")
+        stop("my_workshop_job works on a data interval and this run has none (a manual run without a logical "
+             "date): trigger it with a logical date")
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     if start >= end:
-        raise ValueError(f"the data interval {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} is empty: "
-                         "give the DAG a schedule whose runs have a whole day (a data-interval timetable)")
+        stop(f"the data interval {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} is empty: give the DAG a "
+             "schedule whose runs have a whole day (a data-interval timetable)")
     return {"start": f"{start:%Y-%m-%d %H:%M}", "end": f"{end:%Y-%m-%d %H:%M}", "ds": f"{start:%Y-%m-%d}"}
 
 

@@ -37,6 +37,9 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
     import pandas as pd
 
     t0, last, changes, cluster_id, ended = time.monotonic(), {}, [], None, None
+    if echo:
+        print(f"following run {run_id} of {dag_id}: a line per change of the run, its tasks, the cluster and its "
+              "steps, as it happens", flush=True)
 
     def note(kind: str, name: str, state: str) -> None:
         if last.get((kind, name)) == state:
@@ -66,8 +69,9 @@ def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, 
                 note("step", step["Name"], step["Status"]["State"])
         run_state = api.dag_run(dag_id, run_id)["state"]
         over = run_state in ("success", "failed")
-        if over and (cluster_id is None or cluster_state in FINAL):
+        if not over or cluster_id is None or cluster_state in FINAL:   # an ended run's line comes last
             note("run", run_id, run_state)
+        if over and (cluster_id is None or cluster_state in FINAL):
             break
         # A cluster that nothing terminates (a DAG without its terminate task): say so, do not wait for the timeout.
         ended = (ended or time.monotonic()) if over and cluster_state != "TERMINATING" else None

@@ -18,6 +18,12 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from airflow.dag_processing.dagbag import DagBag  # noqa: E402
 from airflow.sdk.definitions.xcom_arg import XComArg  # noqa: E402
 
+from labkit.exercises.parsing import SAMPLE_INTERVAL, SAMPLE_LOGICAL_DATE, sample_variable  # noqa: E402
+
+# The template fields rendered for a sample run (parsing.SAMPLE_INTERVAL), each item of a list on its own: what a
+# check compares with the truth, instead of reading the template's text.
+RENDERED = ("application", "application_args")
+
 
 def _text(value) -> object:
     if isinstance(value, (str, int, float, bool)) or value is None:
@@ -62,6 +68,46 @@ def _xcom_sources(task) -> dict[str, list[str]]:
     return found
 
 
+class _Variables:
+    """`var.value.NAME` (and `var.value.get("NAME")`) in a sample run: "<NAME>"."""
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return sample_variable(name)
+
+    def get(self, name: str, default=None) -> str:
+        return sample_variable(name)
+
+
+def _rendered(task) -> dict:
+    """RENDERED fields of the task as they render for the sample run: a value, or {"error": one line} (an item of a
+    list that does not render is that item's error)."""
+    import pendulum
+
+    dag = task.dag
+    start, end = (pendulum.parse(s) for s in SAMPLE_INTERVAL)
+    logical = pendulum.parse(SAMPLE_LOGICAL_DATE)
+    context = {"data_interval_start": start, "data_interval_end": end, "logical_date": logical,
+               "ds": logical.to_date_string(), "ds_nodash": logical.format("YYYYMMDD"), "ts": logical.isoformat(),
+               "var": {"value": _Variables()}, "dag": dag, "task": task, "params": dict(dag.params or {})}
+    env = dag.get_template_env()
+
+    def render(value):
+        try:
+            return _text(task.render_template(value, context, env))
+        except Exception as exc:            # the learner's template: its error is the answer, in one line
+            return {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"}
+
+    out = {}
+    for name in RENDERED:
+        value = getattr(task, name, None)
+        if value is None or name not in getattr(task, "template_fields", ()):
+            continue
+        out[name] = [render(item) for item in value] if isinstance(value, (list, tuple)) else render(value)
+    return out
+
+
 def task_report(task) -> dict:
     return {
         "operator": type(task).__name__,
@@ -74,6 +120,7 @@ def task_report(task) -> dict:
         "is_setup": bool(getattr(task, "is_setup", False)),
         "is_teardown": bool(getattr(task, "is_teardown", False)),
         "deferrable": bool(getattr(task, "deferrable", False)),
+        "mode": getattr(task, "mode", None),              # a sensor's: poke or reschedule
         "outlets": _assets(getattr(task, "outlets", [])),
         "inlets": _assets(getattr(task, "inlets", [])),
         "fields": {name: _text(getattr(task, name, None)) for name in getattr(task, "template_fields", ())},
@@ -81,6 +128,7 @@ def task_report(task) -> dict:
         "on_failure_fail_dagrun": bool(getattr(task, "on_failure_fail_dagrun", False)),
         "callable": getattr(getattr(task, "python_callable", None), "__name__", None),
         "conn_id": getattr(task, "conn_id", None) or getattr(task, "_conn_id", None),
+        "rendered": _rendered(task),
     }
 
 

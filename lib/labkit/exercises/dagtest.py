@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,21 +46,42 @@ def log_path(cfg: Config, dag_id: str) -> Path:
 
 
 def run(cfg: Config, path: Path, dag_id: str, logical_date: str, timeout: float = 900, env: dict | None = None,
-        check: bool = True) -> DagTest:
+        check: bool = True, echo: bool = True) -> DagTest:
     """`dag.test(logical_date=...)` of `dag_id` from the file `path`, in a process with the lab's Airflow settings.
 
-    `env` adds to those settings (e.g. LAB_WORKSHOP_ENGINE=emr); `check=False` returns a failed test instead of
-    raising."""
+    With `echo`, says at once what it waits for, then each task's state as it finishes. `env` adds to those
+    settings (e.g. LAB_WORKSHOP_ENGINE=emr); `check=False` returns a failed test instead of raising."""
     log = log_path(cfg, dag_id)
-    answer = log.with_suffix(".json")
+    answer, progress = log.with_suffix(".json"), log.with_suffix(".progress")
     log.parent.mkdir(parents=True, exist_ok=True)
     answer.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "labkit.exercises.dagtest", str(path), dag_id, logical_date, str(answer)]
+    progress.write_text("")
+    say = (lambda line: print(line, flush=True)) if echo else (lambda line: None)
+    say(f"dag.test() of {dag_id}, logical date {logical_date}: Airflow starts in a process of its own, then runs "
+        f"each task in turn (Airflow's log: {log})")
+    command = [sys.executable, "-m", "labkit.exercises.dagtest", str(path), dag_id, logical_date, str(answer),
+               str(progress)]
+    t0, seen = time.monotonic(), 0
     with open(log, "w") as out:          # Airflow logs to stdout and stderr: both go to the file
-        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env={**airflow_env(cfg), **(env or {})},
-                              timeout=timeout)
-    if done.returncode != 0 or not answer.exists():
-        raise LabError(f"dag.test() of {dag_id} did not finish (exit {done.returncode}): see {log}")
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**airflow_env(cfg), **(env or {})})
+        try:
+            while True:
+                finished = proc.poll() is not None
+                lines = progress.read_text().splitlines()
+                for line in lines[seen:]:
+                    say(f"{time.monotonic() - t0:6.1f} s  {line}")
+                seen = len(lines)
+                if finished:
+                    break
+                if time.monotonic() - t0 > timeout:
+                    raise LabError(f"dag.test() of {dag_id} did not finish in {timeout:.0f} s: see {log}")
+                time.sleep(0.5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if proc.returncode != 0 or not answer.exists():
+        raise LabError(f"dag.test() of {dag_id} did not finish (exit {proc.returncode}): see {log}")
     result = json.loads(answer.read_text())
     if "error" in result:
         raise LabError(f"dag.test() of {dag_id}: {result['error']}")
@@ -71,7 +93,12 @@ def run(cfg: Config, path: Path, dag_id: str, logical_date: str, timeout: float 
     return test
 
 
-def _main(path: str, dag_id: str, logical_date: str) -> dict:
+def _main(path: str, dag_id: str, logical_date: str, progress: str) -> dict:
+    def note(line: str) -> None:        # one line for the notebook, which reads this file as it grows
+        with open(progress, "a") as out:
+            out.write(line + "\n")
+
+    note(f"loading {Path(path).name} with a DagBag")
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
@@ -81,6 +108,8 @@ def _main(path: str, dag_id: str, logical_date: str) -> dict:
         return {"error": f"{Path(path).name} defines no DAG {dag_id!r}" + (f": {errors[0]}" if errors else "")}
     dag = bag.dags[dag_id]
     _pause(dag_id)            # an unpaused DAG's scheduler would take this test run's tasks too
+    _announce_tasks(note)
+    note("dag.test() started: it records the DAG and creates the run, then runs the tasks")
     # [START dag_test]
     run = dag.test(logical_date=pendulum.parse(logical_date))
     # [END dag_test]
@@ -89,7 +118,24 @@ def _main(path: str, dag_id: str, logical_date: str) -> dict:
     tasks = [{"task_id": ti.task_id, "state": str(ti.state),
               "seconds": round(ti.duration, 1) if ti.duration is not None else None}
              for ti in sorted(run.get_task_instances(), key=lambda ti: (ti.start_date is None, ti.start_date))]
+    note(f"dag.test() ended: {run.state}")
     return {"state": str(run.state), "data_interval": interval, "tasks": tasks}
+
+
+def _announce_tasks(note) -> None:
+    """Have dag.test() say when each task starts and how it ends (it runs them one by one with `_run_task`)."""
+    from airflow.sdk.definitions import dag as sdk_dag
+
+    run_task = sdk_dag._run_task
+
+    def announced(*, ti, task, **kwargs):
+        note(f"{ti.task_id} running")
+        try:
+            return run_task(ti=ti, task=task, **kwargs)
+        finally:
+            note(f"{ti.task_id} {getattr(ti.state, 'value', ti.state)}")
+
+    sdk_dag._run_task = announced
 
 
 def _pause(dag_id: str) -> None:
@@ -103,4 +149,4 @@ def _pause(dag_id: str) -> None:
 
 
 if __name__ == "__main__":
-    Path(sys.argv[4]).write_text(json.dumps(_main(*sys.argv[1:4])))
+    Path(sys.argv[4]).write_text(json.dumps(_main(*sys.argv[1:4], sys.argv[5])))

@@ -72,5 +72,10 @@ def deferrable(dag: dict, cfg) -> list[str]:
         return missing
     sensor = dag["tasks"][SENSOR]
     if not sensor["deferrable"]:
-        return [f"{SENSOR} waits in a worker slot: give it deferrable=True, and the triggerer polls EMR instead"]
+        if sensor["mode"] == "reschedule":
+            return [f"{SENSOR} has mode='reschedule': it frees its worker slot between pokes, but each poke starts "
+                    "the task again on a worker (a new process that parses the DAG); give it deferrable=True "
+                    "instead: the triggerer polls EMR in one shared loop and no worker slot is held"]
+        return [f"{SENSOR} waits in a worker slot for the step's whole run (mode='poke'): give it deferrable=True, "
+                "and the triggerer polls EMR while no worker slot is held"]
     return []

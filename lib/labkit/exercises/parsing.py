@@ -20,6 +20,17 @@ from pathlib import Path
 
 from labkit.errors import LabError
 
+# The checks render some template fields (dagbag.RENDERED) for one sample run, to compare with what they must be:
+# a manual run with a logical date, whose data interval is the day before it (UTC), each Airflow Variable
+# standing for its name, as "<NAME>". A template that takes the day from the logical date ({{ ds }}) shows.
+SAMPLE_INTERVAL = ("2021-01-02T00:00:00+00:00", "2021-01-03T00:00:00+00:00")
+SAMPLE_LOGICAL_DATE = SAMPLE_INTERVAL[1]
+
+
+def sample_variable(name: str) -> str:
+    return f"<{name}>"
+
+
 TIMEOUT = 300.0                          # seconds one parse may take (a file that sleeps at import, a lost lock)
 _process: dict[str, object] = {}         # "proc", "home", "stderr": the running helper, if any
 

@@ -9,6 +9,7 @@ import re
 
 from labkit.config import Config
 from labkit.exercises.checking import exercise
+from labkit.exercises.parsing import SAMPLE_INTERVAL, SAMPLE_LOGICAL_DATE, sample_variable
 
 FILE = "my_workshop_job.py"
 DAG_ID = "my_workshop_job"
@@ -80,6 +81,34 @@ def reconcile(dag: dict, cfg: Config) -> list[str]:
     return missing
 
 
+def _spark_arguments(rendered: dict) -> list[str]:
+    """What is wrong with the aggregation's application and arguments, as they render for the sample run
+    (parsing.SAMPLE_INTERVAL, variables as "<NAME>"), compared with what that run must get."""
+    day = SAMPLE_INTERVAL[0][:10]
+    out = f"{sample_variable('LANDING_ZONE')}/{DAG_ID}"
+    want = {"--input": f"{out}/tbl_airflow_dummy_daily/ds={day}", "--output": f"{out}/aggregates", "--run-date": day}
+    missing = []
+    application = rendered.get("application")
+    if application != f"{sample_variable('SPARK_JOBS_DIR')}/aggregate_dummy.py":
+        missing.append("its application is the Spark job {{ var.value.SPARK_JOBS_DIR }}/aggregate_dummy.py")
+    args = rendered.get("application_args") or []
+    errors = [a["error"] for a in args if isinstance(a, dict)]
+    if errors:
+        return missing + [f"its application_args do not render for the run of {day} ({errors[0]}): start each "
+                          "template that uses `run` with RUN, which names the run's interval"]
+    args = [str(a) for a in args]
+    for flag, value in want.items():
+        if flag not in args:
+            missing.append(f"its application_args lack {flag}")
+            continue
+        got = args[args.index(flag) + 1] if args.index(flag) + 1 < len(args) else None
+        if got != value:
+            hint = ": take the day from the interval (RUN, then run.ds)" if day in value else ""
+            missing.append(f"its {flag} is {got!r} for the run of the day {day} (logical date "
+                           f"{SAMPLE_LOGICAL_DATE[:10]}), not {value!r}{hint}")
+    return missing
+
+
 @exercise("06.4", file=FILE, dag_id=DAG_ID, title="the aggregation with SparkSubmitOperator, producing an Asset")
 def aggregation(dag: dict, cfg: Config) -> list[str]:
     missing: list[str] = []
@@ -91,12 +120,7 @@ def aggregation(dag: dict, cfg: Config) -> list[str]:
     else:
         if task["conn_id"] != "spark_default":
             missing.append(f"its conn_id is {task['conn_id']!r}: spark_default (labkit generates it)")
-        if not str(task["fields"].get("application") or "").endswith("aggregate_dummy.py"):
-            missing.append("its application is the Spark job {{ var.value.SPARK_JOBS_DIR }}/aggregate_dummy.py")
-        arguments = " ".join(map(str, task["fields"].get("application_args") or []))
-        for flag in ("--input", "--output", "--run-date"):
-            if flag not in arguments:
-                missing.append(f"its application_args lack {flag}")
+        missing += _spark_arguments(task["rendered"])
     if not task["outlets"]:
         missing.append(f"`{AGGREGATE}` produces no Asset: outlets=[Asset(...)]")
     if not _after(dag, AGGREGATE, RECONCILE):
