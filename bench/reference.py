@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("benchmark", help="a script of bench/, without .py (series, generate, growth, ...)")
     parser.add_argument("--scale", choices=("smoke", "full"), required=True)
-    parser.add_argument("extra", nargs="*", help="more arguments for the benchmark (after --)")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []       # the benchmark's own, after --
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.extra = extra
     script = HERE / f"{args.benchmark}.py"
     if not script.is_file() or args.benchmark == "reference":
         print(f"no benchmark bench/{args.benchmark}.py; there are: "
