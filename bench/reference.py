@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     path = record_path(args.benchmark, args.scale, start.date())
     record = str(path.relative_to(HERE.parent))        # a benchmark that saves figures names where they came from
     proc = subprocess.Popen([sys.executable, str(script), "--scale", args.scale, *args.extra], cwd=HERE.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,   # bytes: a \r stays a \r
                             env={**os.environ, "PYTHONUNBUFFERED": "1", RECORD_ENV: record})   # its lines in the order they came
     assert proc.stdout is not None
-    for line in proc.stdout:
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", errors="replace")
         sys.stdout.write(line)
         sys.stdout.flush()
         lines.append(_REDRAWN.sub("", line.rstrip("\n")))
