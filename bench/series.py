@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     minutes = sum(r.seconds for r in results) / 60
     peak = max(r.peak_memory_mib for r in results) / 1024
+    # each notebook's minutes and share of the whole, as the README and notebook 00 quote them
+    for r in sorted(results, key=lambda r: -r.seconds):
+        print(f"share {r.notebook.split('_')[0]} = {r.seconds / 60:.1f} minutes, {100 * r.seconds / 60 / minutes:.0f}% "
+              f"of the series ({r.notebook})")
     print(f"ratio series_minutes = {minutes:.1f} (goal <= {GOAL_MINUTES[args.scale]})")
     print(f"ratio series_peak_gib = {peak:.2f} (goal <= {GOAL_PEAK_GIB})")
     print(f"ratio series_peak_disk_gib = {disk.peak / 2**30:.2f} (goal <= {DISK_MIN_GB[args.scale]})")

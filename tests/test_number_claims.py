@@ -13,9 +13,16 @@ one of:
 
 Anything else that the machine measured is printed by a cell, next to a sentence that reads it; it is not typed
 into prose. Counts of data (1,440 timestamps) are not claims: write them without a time unit.
+
+And every figure marked † (with a unit or not: `5.5 minutes†`, `2.44x†`, `36%†`) comes from one recorded run of
+one benchmark on one machine: the first legend line after it names that run's file,
+`bench/reference/<benchmark>-<scale>-<date>.txt` (written by `bench/reference.py`: the machine, the date, the
+command and the load in its header, then the benchmark's whole output), and the figure, as written, is in that
+output. Notebook 08's reference rows come from `growth_reference.json`, which names its run's file the same way.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -96,3 +103,80 @@ def test_the_rule_catches_a_false_claim_and_accepts_marked_ones():
     assert unmarked_claims("It took 3 s†.\n\n† measured on a 2-core machine, no date") != []
     assert unmarked_claims("It took 3 s†.\n\n† measured on a 2-core x86_64 machine,\n2026-11-24.") == []
     assert unmarked_claims("It took 3 s†.\n† 2-core, 2026-11-24; an older run took 9 s.\n\nNow 4 s.") != []
+
+
+# A figure marked †: a number, an optional unit (or %), the dagger. `seconds†` alone (a column) marks nothing.
+DAGGER_FIGURE = re.compile(rf"({NUMBER})(\s*(?:{UNIT}|%))?(?![\w])\s*†")
+LEGEND_LINE = re.compile(r"^[ \t]*(?:[-*][ \t]*)?†")
+RECORD = re.compile(r"bench/reference/[\w.-]+\.txt")
+
+
+def recorded_output(name: str) -> str:
+    """The benchmark's output in a record of bench/reference.py (its header checked: one machine, exit 0)."""
+    path = ROOT / name
+    assert path.is_file(), f"{name}: no such record (bench/reference.py writes them)"
+    header, _, body = path.read_text().partition("\n\n")
+    fields = dict(line[2:].split(": ", 1) for line in header.splitlines() if line.startswith("# ") and ": " in line)
+    for key in ("benchmark", "command", "start", "machine", "load average at start (1, 5, 15 min)",
+                "load average at end (1, 5, 15 min)"):
+        assert fields.get(key), f"{name}: its header lacks {key!r}"
+    assert fields.get("exit status") == "0", f"{name}: the run did not succeed (exit status {fields.get('exit status')})"
+    return body
+
+
+def figure_in(figure: str, unit: str, output: str) -> bool:
+    """`figure` as a whole number in `output` (with its x or % when it has one: 2.44x, 36%)."""
+    suffix = unit.strip() if unit.strip() in ("x", "×", "%") else ""
+    return re.search(rf"(?<![\d.,]){re.escape(figure)}{re.escape(suffix)}(?![\d])", output) is not None
+
+
+def dagger_problems(text: str, read=recorded_output) -> list[str]:
+    """Every † figure of `text` that its legend's recorded run does not show, as 'figure | why' strings."""
+    bad, pending, outputs = [], [], {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        if LEGEND_LINE.match(lines[i]):
+            legend = [lines[i]]
+            while i + 1 < len(lines) and lines[i + 1].strip() and not LEGEND_LINE.match(lines[i + 1]):
+                i += 1
+                legend.append(lines[i])
+            names = sorted(set(RECORD.findall(" ".join(legend))))
+            if len(names) != 1:
+                bad += [f"{f}{u} | its legend names {len(names)} recorded runs (bench/reference/...txt), not one"
+                        for f, u in pending]
+            else:
+                output = outputs.setdefault(names[0], read(names[0]))
+                bad += [f"{f}{u} | not in {names[0]}" for f, u in pending if not figure_in(f, u, output)]
+            pending = []
+        else:
+            pending += [(m.group(1), m.group(2) or "") for m in DAGGER_FIGURE.finditer(lines[i])]
+        i += 1
+    return bad + [f"{f}{u} | no legend line after it" for f, u in pending]
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_every_dagger_figure_is_in_the_run_its_legend_names(path):
+    assert dagger_problems(markdown(path)) == []
+
+
+def test_the_dagger_rule_catches_a_figure_its_run_does_not_show():
+    run = {"bench/reference/series-full-2026-12-03.txt": "ratio series_minutes = 9.2 (goal <= 10)\n"
+                                                          "share 06 = 3.3 minutes, 36% of the series\n"
+                                                          "fast path   32.90   2.44x\n"}
+    legend = "\n† `bench/reference/series-full-2026-12-03.txt`: bench/series.py on a 2-core machine, 2026-12-03"
+    assert dagger_problems("It took 9.2 minutes†, 06 was 3.3 minutes† (36%†); 2.44x†." + legend, run.get) == []
+    assert dagger_problems("It took 9.4 minutes†." + legend, run.get) == ["9.4 minutes | not in " + next(iter(run))]
+    assert dagger_problems("It took 9.2 minutes† (37%†)." + legend, run.get) != []
+    assert dagger_problems("2.4x†" + legend, run.get) != []               # 2.44x is not 2.4x
+    assert dagger_problems("It took 9.2 minutes†.", run.get) != []        # no legend after it
+    assert dagger_problems("It took 9.2 minutes†.\n† on a 2-core machine, 2026-12-03", run.get) != []   # no run named
+
+
+def test_growth_reference_rows_are_in_the_run_they_name():
+    ref = json.loads((ROOT / "lib/labkit/workshop/growth_reference.json").read_text())
+    assert RECORD.fullmatch(ref.get("record", "")), "growth_reference.json names no bench/reference/...txt record"
+    output = recorded_output(ref["record"])
+    for point in ref["points"]:
+        for key in ("import_seconds", "aggregation_seconds", "aggregation_job_seconds"):
+            assert figure_in(f"{point[key]:.2f}", "", output), f"{key} {point[key]} of {point['rows']:,} rows"

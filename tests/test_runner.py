@@ -72,7 +72,7 @@ def test_an_executed_notebook_shows_no_solution_output_under_its_exercise(series
     assert cells[-1].outputs == [] and cells[-1].execution_count is None
 
 
-def test_stops_at_first_failure_and_writes_summary(series_cfg, tmp_path):
+def test_stops_at_first_failure_and_writes_summary(series_cfg, tmp_path, capsys):
     nbs = series_cfg.notebooks_dir
     _notebook(nbs / "00_ok.ipynb", "assert LAB_SCALE == 'smoke'\nx = bytearray(50_000_000)")
     _notebook(nbs / "01_boom.ipynb", "raise ValueError('the table is empty')")
@@ -86,7 +86,24 @@ def test_stops_at_first_failure_and_writes_summary(series_cfg, tmp_path):
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert [r["status"] for r in rows] == ["ok", "failed", "not run"]
     assert (out / "01_boom.ipynb").exists() and not (out / "02_never.ipynb").exists()
+    capsys.readouterr()
     assert runner.main(series_cfg, output=str(tmp_path / "out2")) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]          # what to do next, even after a failure
+    assert last.startswith("next: `make lab` opens JupyterLab to open 01_boom.ipynb and run it yourself"), last
+
+
+def test_the_last_line_says_make_lab_and_whether_the_lab_runs(series_cfg, monkeypatch):
+    from labkit import services
+    from labkit.services.base import ServiceStatus
+
+    done = [runner.NotebookResult("07_emr_job.ipynb", "ok"), runner.NotebookResult("08_teardown.ipynb", "ok")]
+    monkeypatch.setattr(services, "status", lambda cfg: [ServiceStatus("postgres", False, "", None, 0, "")])
+    assert runner.next_step(series_cfg, done) == ("next: `make lab` opens JupyterLab to work through the notebooks "
+                                                  "yourself; it starts the lab, which is stopped now (notebook 08 "
+                                                  "stopped it).")
+    monkeypatch.setattr(services, "status", lambda cfg: [ServiceStatus("postgres", True, "", 4242, 0, ""),
+                                                         ServiceStatus("airflow", False, "", None, 0, "")])
+    assert runner.next_step(series_cfg, done[:1]).endswith("the lab is running (postgres); `make down` stops it.")
 
 
 def test_store_expected_saves_what_checked_cells_print(series_cfg, tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,6 +263,35 @@ def spark_session(cfg: Config, app_name: str = "labkit"):
     spark = SparkSession.builder.appName(app_name).getOrCreate()
     _check_session(cfg, spark)
     return spark
+
+
+def stop_session(spark, timeout: float = 120) -> int:
+    """Stop a session of `spark_session()` *and its JVM*, and wait until the JVM has exited; returns its exit code.
+
+    `spark.stop()` alone ends the SparkContext but leaves pyspark's JVM running until this Python process exits.
+    In a notebook that is when Jupyter shuts the kernel down: the JVM then runs its shutdown hooks (which delete
+    its temporary folders under `spark-tmp/`) while the kernel's process group is being torn down (jupyter_client
+    signals the whole group of a kernel slow to exit), and a hook cut short there prints
+    `java.io.IOException: Failed to delete: ...` with its stack trace into the output of `make run`. Here the JVM ends now, while nothing else is stopping: pyspark's gateway exits when its standard
+    input closes, and its hooks finish before this returns. A later `spark_session()` starts a new JVM.
+    """
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return 0
+    proc = getattr(gateway, "proc", None)      # pyspark keeps the JVM's Popen here when it launched it
+    gateway.shutdown()                          # Python's side first: nothing talks to the JVM after this
+    SparkContext._gateway = SparkContext._jvm = None
+    if proc is None:
+        return 0
+    proc.stdin.close()                          # EOF: PythonGatewayServer calls System.exit(0)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"Spark's JVM (pid {proc.pid}) did not exit within {timeout:.0f} s of its stop; "
+                       "restart the kernel") from None
 
 
 def _check_session(cfg: Config, spark) -> None:

@@ -262,4 +262,24 @@ def main(cfg: Config, only: list[str] | None = None, output: str | None = None, 
         print("\nstored the expected outputs of the checked cells:")
         for line in store_expected(cfg, out):
             print("  " + line.replace("\n", "\n    "))
+    print("\n" + next_step(cfg, results))
     return 0 if ok else 1
+
+
+def next_step(cfg: Config, results: list[NotebookResult]) -> str:
+    """The run's last lines: how to open the notebooks yourself, and whether the lab is running now."""
+    from labkit import services
+
+    try:
+        running = [row.name for row in services.status(cfg) if row.pid is not None]
+    except LabError as exc:           # the run is over whatever the lab says: name the next step all the same
+        lab = f"`labkit status` could not tell whether the lab runs: {exc}"
+    else:
+        if running:
+            lab = f"the lab is running ({', '.join(running)}); `make down` stops it"
+        else:
+            teardown = any(r.notebook.startswith("08_") and r.status == "ok" for r in results)
+            lab = "it starts the lab, which is stopped now" + (" (notebook 08 stopped it)" if teardown else "")
+    failed = next((r.notebook for r in results if r.status == "failed"), None)
+    what = f"open {failed} and run it yourself" if failed else "work through the notebooks yourself"
+    return f"next: `make lab` opens JupyterLab to {what}; {lab}."

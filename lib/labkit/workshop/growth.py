@@ -112,7 +112,7 @@ def legend(ref: dict) -> str:
     label = "" if ref["scale"] == "full" else f" (smoke scale: {ref['table_rows']:,} rows only, not the seed's table)"
     return (f"† reference figures: {ref['bench']} --scale {ref['scale']}{label} on a {m['cores']}-core {m['arch']} "
             f"machine ({m['cpu']}, {m['ram_bytes'] / 2**30:.1f} GiB RAM, load average {m['load_average']}), "
-            f"{ref['date']}")
+            f"{ref['date']}" + (f"; the run's output: {ref['record']}" if ref.get("record") else ""))
 
 
 def table(ref: dict, mine: dict[str, Timing] | None = None):
