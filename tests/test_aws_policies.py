@@ -6,19 +6,52 @@ into its Service Quotas backend (moto has no EC2 quotas of its own).
 """
 import ipaddress
 import json
+import re
 from fnmatch import fnmatchcase
 
 import pytest
 from aws_server import ACCOUNT, CIDR, FAST, aws_env, aws_lab, cfg, moto_server, provision  # noqa: F401
 
+import labkit
 from labkit import LabError, aws, connections
 from labkit.aws import outputs, spec
+from labkit.aws.iam import IamSteps
 from labkit.aws.network import check_cidr
+from labkit.aws.session import Account
 from labkit.aws.preflight import REHEARSAL_ENV
 
 
 def _inline(iam, role: str, name: str) -> dict:
     return iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+
+
+def iam_match(arn: str, pattern: str) -> bool:
+    """IAM's wildcard matching of a Resource element (IAM User Guide, "Policy elements: Resource"): `*` any run of
+    characters, `/` included; `?` one character; everything else literal, `$` too, except the escapes `${*}`,
+    `${?}`, `${$}` (a policy variable `${...}` other than these is not expected in the lab's policies)."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith(("${*}", "${?}", "${$}"), i):
+            out.append(re.escape(pattern[i + 2]))
+            i += 4
+            continue
+        assert not pattern.startswith("${", i), f"a policy variable in {pattern}"
+        out.append({"*": ".*", "?": "."}.get(pattern[i], re.escape(pattern[i])))
+        i += 1
+    return re.fullmatch("".join(out), arn, flags=re.DOTALL) is not None
+
+
+def _resources(statement: dict) -> list[str]:
+    r = statement["Resource"]
+    return [r] if isinstance(r, str) else list(r)
+
+
+def emrfs_writes(uri: str) -> list[str]:
+    """Every key EMRFS writes for an object at `uri` (s3://bucket/a/b/c): the object, and a `<folder>_$folder$`
+    marker for each of its parent folders that it creates (all of them, on a first write)."""
+    key = uri.removeprefix("s3://").partition("/")[2]
+    parts = key.split("/")
+    return ["/".join(parts[:n]) + "_$folder$" for n in range(1, len(parts))] + [key]
 
 
 def _tagged(tags, tag: dict) -> bool:
@@ -46,7 +79,7 @@ def test_emr_roles_use_the_v2_service_policy_and_a_least_privilege_ec2_policy(cf
     assert iam.list_attached_role_policies(RoleName=spec.EMR_EC2_ROLE)["AttachedPolicies"] == []
     statements = _inline(iam, spec.EMR_EC2_ROLE, spec.EMR_EC2_INLINE)["Statement"]
     actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
-    resources = [s["Resource"] for s in statements]
+    resources = [r for s in statements for r in _resources(s)]
     assert not any(a.endswith("*") for a in actions) and "*" not in resources
     # The two job logins' secrets (the EMR job's `emr`, the workshop import's `importer`), each one, no master's.
     job_arns = [sm.describe_secret(SecretId=s)["ARN"] for s in (spec.AURORA.secret, spec.POSTGRES.import_secret)]
@@ -59,16 +92,56 @@ def test_emr_roles_use_the_v2_service_policy_and_a_least_privilege_ec2_policy(cf
     assert not any(fnmatchcase(f"arn:aws:s3:::{bucket}-other/x", r) for r in resources)
     # What the steps write, they may write (the workshop job's landing zone and aggregates, EMR's logs); the jobs,
     # the jars and the raw data they only read.
-    writes = [s["Resource"] for s in statements if "s3:PutObject" in s["Action"] and "s3:DeleteObject" in s["Action"]]
+    writes = [r for s in statements if "s3:PutObject" in s["Action"] and "s3:DeleteObject" in s["Action"]
+              for r in _resources(s)]
     values = connections.variables(cfg)
     for uri in (f"{values['LANDING_ZONE']}/airflow_workshop_job/tbl_airflow_dummy_daily/.ds=2021-01-02.import-staging/x",
                 f"{values['LANDING_ZONE']}/airflow_workshop_job/aggregates/rows_per_line_day/run_date=2021-01-02/_SUCCESS",
                 f"{values['EMR_LOG_URI']}j-1/steps/s-1/stderr.gz"):
-        assert any(fnmatchcase("arn:aws:s3:::" + uri.removeprefix("s3://"), r) for r in writes), uri
+        assert any(iam_match("arn:aws:s3:::" + uri.removeprefix("s3://"), r) for r in writes), uri
     for uri in (values["JDBC_JAR_PATH"], values["POSTGRES_JDBC_JAR_PATH"], f"{values['SPARK_JOBS_PATH']}/x.py",
                 f"{values['RAW_DATA_PATH']}/part-0.parquet"):
-        assert not any(fnmatchcase("arn:aws:s3:::" + uri.removeprefix("s3://"), r) for r in writes), uri
+        assert not any(iam_match("arn:aws:s3:::" + uri.removeprefix("s3://"), r) for r in writes), uri
     assert "aws:SourceAccount" not in json.dumps(ec2_role["AssumeRolePolicyDocument"])   # see iam.py
+
+
+def test_the_nodes_may_write_every_key_emrfs_writes_and_no_other(aws_lab):
+    """EMRFS marks each folder it makes with a `<folder>_$folder$` object, next to the folder, not in it: the first
+    write under s3://<bucket>/landing/... writes `landing_$folder$`, which `<bucket>/landing/*` does not match (moto
+    evaluates no IAM: this is a policy simulation, every key a write makes against the role's write statements)."""
+    acct = Account(session=None, region="us-east-1", account_id=ACCOUNT, arn="")
+    steps = IamSteps(aws_lab, acct, allow_cidr=None, raw_dir=aws_lab.state_dir)
+    bucket = steps.bucket
+    statements = steps.ec2_access_policy()["Statement"]
+    writes = {a: [r for s in statements if a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+                  for r in _resources(s)] for a in ("s3:PutObject", "s3:DeleteObject")}
+    landing, logs = f"s3://{bucket}/{spec.LANDING_PREFIX}airflow_workshop_job", f"s3://{bucket}/{spec.EMR_LOG_PREFIX}"
+    objects = [   # what the workshop job's steps and EMR's log pusher write (Spark's _temporary folders included)
+        f"{landing}/tbl_airflow_dummy_daily/.ds=2021-01-02.import-staging/_temporary/0/task_1/part-00000.parquet",
+        f"{landing}/tbl_airflow_dummy_daily/.ds=2021-01-02.import-staging/part-00000.parquet",
+        f"{landing}/tbl_airflow_dummy_daily/ds=2021-01-02/_SUCCESS",
+        f"{landing}/aggregates/rows_per_line_day/run_date=2021-01-02/part-00000.parquet",
+        f"{logs}j-1ABC/steps/s-1ABC/stderr.gz",
+        f"{logs}j-1ABC/containers/application_1_0001/container_1_0001_01_000001/stdout.gz",
+        f"{logs}j-1ABC/node/i-0abc/applications/spark/spark-history.gz"]
+    keys = sorted({k for uri in objects for k in emrfs_writes(uri)})
+    assert f"{spec.LANDING_PREFIX.rstrip('/')}_$folder$" in keys and f"{spec.EMR_LOG_PREFIX.rstrip('/')}_$folder$" in keys
+    for action, resources in writes.items():
+        refused = [k for k in keys if not any(iam_match(f"arn:aws:s3:::{bucket}/{k}", r) for r in resources)]
+        assert refused == [], f"{action} refused for {refused}"
+        # nothing else: the jobs, the jars, the raw data, another bucket, a folder that only starts like ours
+        for key in (spec.JDBC_JAR_KEY, f"{spec.SPARK_JOBS_PREFIX}x.py", f"{spec.RAW_DATA_PREFIX}part-0.parquet",
+                    "landing-other/x", "landing-other_$folder$", "emr-logs2/x", "x_$folder$", "raw/retail_$folder$"):
+            assert not any(iam_match(f"arn:aws:s3:::{bucket}/{key}", r) for r in resources), (action, key)
+        assert not any(iam_match(f"arn:aws:s3:::{bucket}x/{spec.LANDING_PREFIX}x", r) for r in resources)
+
+
+def test_iam_wildcards_as_the_simulation_reads_them():
+    assert iam_match("arn:aws:s3:::b/landing/a/b", "arn:aws:s3:::b/landing/*")
+    assert not iam_match("arn:aws:s3:::b/landing_$folder$", "arn:aws:s3:::b/landing/*")
+    assert iam_match("arn:aws:s3:::b/landing_$folder$", "arn:aws:s3:::b/landing_$folder$")
+    assert iam_match("arn:aws:s3:::b/a*b", "arn:aws:s3:::b/a${*}b") and not iam_match("arn:aws:s3:::b/axb", "arn:aws:s3:::b/a${*}b")
+    assert iam_match("x-AbCdEf", "x-??????") and not iam_match("x-AbCdE", "x-??????")
 
 
 def test_roles_from_an_older_run_are_moved_off_the_deprecated_policies(cfg, moto_server):
@@ -200,21 +273,76 @@ def _nothing_made(cfg, moto_server) -> None:
     assert not outputs.path(cfg).exists()
 
 
-def test_a_vcpu_quota_too_small_is_refused_before_anything_is_made(cfg, moto_server, monkeypatch):
-    _quota(monkeypatch, 8)
+def test_a_vcpu_quota_too_small_for_both_dags_clusters_is_refused_before_anything_is_made(cfg, moto_server, monkeypatch):
+    """emr_ephemeral_job's three nodes and airflow_workshop_job's two may run at once: 20 vCPUs, not 12."""
+    assert spec.concurrent_vcpus() == 20
+    _quota(monkeypatch, 16)                 # would hold one cluster (12), not both
     with pytest.raises(LabError) as err:
         provision(cfg, confirm=True)
     text = str(err.value)
-    assert "may run 8 vCPUs" in text and "needs 12 (3 x m5.xlarge)" in text and "L-1216C47A" in text
-    assert "nothing was created" in text and "\n" not in text
+    assert "may run 16 vCPUs" in text and "at once need 20" in text and "L-1216C47A" in text
+    assert "3 x m5.xlarge (emr_ephemeral_job) + 2 x m5.xlarge (airflow_workshop_job)" in text
+    assert "nothing was created" in text and "\n" not in text and "in use" not in text
     _nothing_made(cfg, moto_server)
+
+
+def test_the_vcpus_of_running_instances_count_against_the_quota(cfg, moto_server, monkeypatch):
+    """The quota is for the whole account: two running m5.xlarge (8 vCPUs) leave 16 of 24; a Spot instance and a
+    GPU instance are counted by other quotas, a stopped one by none."""
+    ec2 = moto_server.client("ec2")
+    run = dict(ImageId="ami-12c6146b")
+    ec2.run_instances(InstanceType="m5.xlarge", MinCount=2, MaxCount=2, **run)
+    ec2.run_instances(InstanceType="m5.xlarge", MinCount=1, MaxCount=1, InstanceMarketOptions={"MarketType": "spot"},
+                      **run)
+    ec2.run_instances(InstanceType="g4dn.xlarge", MinCount=1, MaxCount=1, **run)
+    stopped = ec2.run_instances(InstanceType="c5.xlarge", MinCount=1, MaxCount=1, **run)["Instances"][0]["InstanceId"]
+    ec2.stop_instances(InstanceIds=[stopped])
+    _quota(monkeypatch, 24)
+    with pytest.raises(LabError) as err:
+        provision(cfg, confirm=True)
+    text = str(err.value)
+    assert "may run 24 vCPUs" in text and "8 of them in use by 2 running instance(s)" in text
+    assert "need 20" in text and "stop some of those instances" in text and "\n" not in text
+    _nothing_made(cfg, moto_server)
+    _quota(monkeypatch, 28)
+    quota = next(a for a in provision(cfg).actions if a.resource == "vCPU quota")
+    assert (quota.action, quota.detail) == ("ok", "28 vCPUs allowed, 8 in use, the two DAGs' EMR clusters need 20")
 
 
 def test_a_large_enough_quota_is_shown_in_the_plan(cfg, monkeypatch):
     _quota(monkeypatch, 32)
     result = provision(cfg)
     quota = next(a for a in result.actions if a.resource == "vCPU quota")
-    assert (quota.action, quota.detail) == ("ok", "32 vCPUs allowed, the EMR cluster needs 12")
+    assert (quota.action, quota.detail) == ("ok", "32 vCPUs allowed, 0 in use, the two DAGs' EMR clusters need 20")
+
+
+def test_a_subnet_whose_zone_does_not_offer_the_instance_type_is_refused(cfg, moto_server, monkeypatch):
+    """moto's offerings are AWS's: us-east-1e has no m5.xlarge (describe_instance_type_offerings, per zone)."""
+    ec2 = moto_server.client("ec2")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    zone_e = next(s["SubnetId"] for s in subnets if s["AvailabilityZone"] == "us-east-1e")
+    monkeypatch.setenv("LAB_SUBNET_ID", zone_e)
+    with pytest.raises(LabError) as err:
+        provision(labkit.load(), confirm=True)
+    text = str(err.value)
+    assert f"m5.xlarge is not offered in us-east-1e, the zone of subnet {zone_e}" in text
+    assert "LAB_SUBNET_ID" in text and "nothing was created" in text and "\n" not in text
+    _nothing_made(cfg, moto_server)
+    offered = next(a for a in provision(cfg).actions if a.resource == "instance type")    # the default: us-east-1a
+    assert (offered.action, offered.detail) == ("ok", "offered in us-east-1a")
+
+
+def test_an_emr_release_the_region_does_not_have_is_refused(cfg, moto_server, monkeypatch):
+    """moto's ListReleaseLabels answers the region's list (it ignores the Prefix filter; the check filters too)."""
+    listed = next(a for a in provision(cfg).actions if a.resource == "EMR release")
+    assert (listed.action, listed.name) == ("ok", spec.EMR_RELEASE_LABEL)
+    monkeypatch.setattr(spec, "EMR_RELEASE_LABEL", "emr-7.99.0")
+    with pytest.raises(LabError) as err:
+        provision(cfg, confirm=True)
+    text = str(err.value)
+    assert "EMR release emr-7.99.0 is not available in us-east-1" in text and "emr-7.14.0" in text
+    assert "nothing was created" in text and "\n" not in text
+    _nothing_made(cfg, moto_server)
 
 
 def test_an_unreadable_quota_is_tolerated_only_in_a_rehearsal(cfg, moto_server, monkeypatch):

@@ -2,7 +2,8 @@
 `confirm=True`, everything that is missing is created, tagged `lab=airflow-lab`, waited for, and the
 outputs written to `<state>/aws/outputs.json` for `labkit.connections`.
 
-Before anything is made, the account's preconditions are checked (`preflight`: vCPU quota, public subnet).
+Before anything is made, the account's preconditions are checked (`preflight`: vCPU quota less current usage,
+public subnet, the instance type in the subnet's zone, the EMR release in the region).
 Every step first looks for its resource: a second run finds everything and changes nothing, and a run that
 stopped halfway (an AWS error, a timeout) continues where it stopped when run again. The steps live by job in
 `network`, `iam`, `storage` and `databases`.
@@ -131,7 +132,8 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
            "run the teardown (notebook 08) when you are done.\n")
     lab = _Lab(cfg, acct, allow_cidr=cidr, raw_dir=raw, progress=progress, delay=delay, timeout=timeout)
     subnet = lab.network()
-    checks = [preflight.vcpu_quota(acct), preflight.public_subnet(subnet)]   # refuse here, before any spending
+    checks = [preflight.vcpu_quota(acct), preflight.public_subnet(subnet),   # refuse here, before any spending
+              preflight.instance_offered(acct, subnet), preflight.release_label(acct)]
     if not confirm:
         result = ProvisionResult(False, estimate, checks + lab.steps(subnet, apply=False))
         report(f"Plan for account {acct.account_id}, region {acct.region} (tag {spec.TAG_KEY}={spec.TAG_VALUE}):\n"

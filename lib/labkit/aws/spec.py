@@ -56,8 +56,28 @@ def emr_nodes(groups: tuple = EMR_INSTANCE_GROUPS) -> int:
     return sum(n for _, n in groups)
 
 
-def emr_vcpus() -> int:
-    return emr_nodes() * EMR_INSTANCE_VCPUS[EMR_INSTANCE_TYPE]
+def emr_vcpus(groups: tuple = EMR_INSTANCE_GROUPS) -> int:
+    return emr_nodes(groups) * EMR_INSTANCE_VCPUS[EMR_INSTANCE_TYPE]
+
+
+# The clusters that may run at once: each DAG makes its own (emr_ephemeral_job, airflow_workshop_job's emr engine),
+# and nothing stops a learner from running both together; the vCPU preflight counts them all.
+CONCURRENT_CLUSTERS = (("emr_ephemeral_job", EMR_INSTANCE_GROUPS), ("airflow_workshop_job", WORKSHOP_EMR_INSTANCE_GROUPS))
+
+
+def concurrent_vcpus() -> int:
+    return sum(emr_vcpus(groups) for _, groups in CONCURRENT_CLUSTERS)
+
+
+# The instance families the quota above counts (its name lists them): the first letters of their names, less the
+# families with a quota of their own that start with one of those letters (HPC, Inf, DL, Trn, high-memory U, Mac).
+STANDARD_FAMILIES = tuple("acdhimrtz")
+NOT_STANDARD_FAMILIES = ("hpc", "inf", "dl", "trn", "u-", "mac")
+
+
+def is_standard(instance_type: str) -> bool:
+    family = instance_type.split(".")[0].lower()
+    return family.startswith(STANDARD_FAMILIES) and not family.startswith(NOT_STANDARD_FAMILIES)
 
 
 # -- network --------------------------------------------------------------------------------------------
@@ -142,6 +162,19 @@ SPARK_JOBS_PREFIX = "spark_jobs/"
 RAW_DATA_PREFIX = "raw/retail/"
 # The landing zone on aws (LANDING_ZONE): the workshop job's EMR steps write here, and only here (iam.py)
 LANDING_PREFIX = "landing/"
+
+
+def folder_marker(prefix: str) -> str:
+    """The key EMRFS writes for a folder `prefix` ("landing/") it creates: `landing_$folder$` (EMR's S3 client marks
+    each folder it makes, every missing parent of a written key included). A role that may write under `landing/*`
+    must also write (and delete) this key, which that pattern does not match."""
+    return prefix.rstrip("/") + "_$folder$"
+
+
+def write_resources(bucket_arn: str, prefix: str) -> list[str]:
+    """The S3 ARNs a writer of everything under `prefix` needs: the keys under it and its folder's marker. (Markers
+    of folders below it are under it.) `$` is literal in an IAM resource unless it starts a `${...}` variable."""
+    return [f"{bucket_arn}/{prefix}*", f"{bucket_arn}/{folder_marker(prefix)}"]
 
 
 def secret_uri(region: str, secret: str) -> str:
