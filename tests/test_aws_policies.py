@@ -14,7 +14,7 @@ from aws_server import ACCOUNT, CIDR, FAST, aws_env, aws_lab, cfg, moto_server, 
 
 import labkit
 from labkit import LabError, aws, connections
-from labkit.aws import outputs, spec
+from labkit.aws import outputs, spec, tls
 from labkit.aws.iam import IamSteps
 from labkit.aws.network import check_cidr
 from labkit.aws.session import Account
@@ -164,7 +164,7 @@ def test_roles_from_an_older_run_are_moved_off_the_deprecated_policies(cfg, moto
     assert not provision(cfg, confirm=True).changed
 
 
-def test_the_emr_managed_policy_tag_is_on_the_groups_and_subnet_and_leaves_with_the_teardown(cfg, moto_server):
+def test_the_emr_managed_policy_tag_is_on_the_emr_groups_and_subnet_and_leaves_with_the_teardown(cfg, moto_server):
     provision(cfg, confirm=True)
     ec2 = moto_server.client("ec2")
     out = json.loads(outputs.path(cfg).read_text())
@@ -190,28 +190,51 @@ def test_a_subnet_that_had_the_emr_tag_keeps_it(cfg, moto_server):
 
 
 # -- network ------------------------------------------------------------------------------------------------
-def test_the_emr_nodes_reach_rds_postgresql_on_5432(cfg, moto_server):
-    """The workshop job's import step runs on the EMR nodes: they live in the EMR subnet, in the EMR-managed
-    groups. Inside the VPC a publicly accessible RDS endpoint resolves to its private address (RDS User Guide,
-    "Hiding a DB instance in a VPC from the internet"), so the DB group must admit 5432 from a range holding
-    that subnet, and the EMR groups must let it out."""
+def test_the_databases_admit_the_emr_groups_and_the_learner_only(cfg, moto_server):
+    """The workshop job's import step and the EMR job run on the EMR nodes, which live in the two EMR-managed groups:
+    the DB group admits 5432/3306 from those groups (not from the whole VPC, where anything else may run) and from
+    the learner's address; the EMR groups let it out. Inside the VPC a publicly accessible RDS endpoint resolves to
+    its private address (RDS User Guide, "Hiding a DB instance in a VPC from the internet"): a group reference
+    matches it. The DB group has no EMR-managed tag: AmazonEMRServicePolicy_v2 edits only groups that carry it."""
     provision(cfg, confirm=True)
     ec2, out = moto_server.client("ec2"), outputs.read(cfg)
-    subnet = ipaddress.ip_network(ec2.describe_subnets(SubnetIds=[out["subnet_id"]])["Subnets"][0]["CidrBlock"])
-
-    def admits(perms, port):
-        return [r["CidrIp"] for p in perms if p["IpProtocol"] in ("-1", "tcp")
-                and (p["IpProtocol"] == "-1" or p["FromPort"] <= port <= p["ToPort"]) for r in p.get("IpRanges", [])
-                if subnet.subnet_of(ipaddress.ip_network(r["CidrIp"]))]
+    emr_groups = {out["emr_master_security_group"], out["emr_slave_security_group"]}
 
     (db_group,) = ec2.describe_security_groups(GroupIds=[out["db_security_group"]])["SecurityGroups"]
-    assert admits(db_group["IpPermissions"], spec.POSTGRES.port), db_group["IpPermissions"]
-    for group in ec2.describe_security_groups(GroupIds=[out["emr_master_security_group"],
-                                                        out["emr_slave_security_group"]])["SecurityGroups"]:
+    sources = {(p["FromPort"], p["ToPort"], s) for p in db_group["IpPermissions"] if p["IpProtocol"] == "tcp"
+               for s in [g["GroupId"] for g in p.get("UserIdGroupPairs", [])] + [r["CidrIp"] for r in p.get("IpRanges", [])]}
+    assert sources == {(db.port, db.port, s) for db in spec.DATABASES for s in emr_groups | {CIDR}}
+    assert not [p for p in db_group["IpPermissions"] if p["IpProtocol"] != "tcp" or p.get("Ipv6Ranges")
+                or p.get("PrefixListIds")]
+    assert not _tagged(db_group.get("Tags"), spec.EMR_MANAGED_TAG) and _tagged(db_group["Tags"], spec.TAGS[0])
+    for group in ec2.describe_security_groups(GroupIds=sorted(emr_groups))["SecurityGroups"]:
         assert any(r["CidrIp"] == "0.0.0.0/0" for p in group["IpPermissionsEgress"] if p["IpProtocol"] == "-1"
                    for r in p.get("IpRanges", [])), group["GroupName"]
     pg = moto_server.client("rds").describe_db_instances(DBInstanceIdentifier=spec.POSTGRES.identifier)["DBInstances"][0]
     assert [g["VpcSecurityGroupId"] for g in pg["VpcSecurityGroups"]] == [out["db_security_group"]]
+
+
+def test_an_older_runs_db_group_loses_the_emr_tag_and_the_vpc_wide_rule(cfg, moto_server):
+    """What the previous version made: the DB group tagged for EMR and open to the VPC's whole range."""
+    ec2 = moto_server.client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    gid = ec2.create_security_group(GroupName=spec.SG_DB, Description="older run", VpcId=vpc["VpcId"],
+                                    TagSpecifications=[{"ResourceType": "security-group",
+                                                        "Tags": spec.TAGS + [spec.EMR_MANAGED_TAG]}])["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": db.port, "ToPort": db.port,
+         "IpRanges": [{"CidrIp": vpc["CidrBlock"], "Description": f"{spec.LAB_NAME}: the VPC (EMR nodes)"}]}
+        for db in spec.DATABASES])
+
+    result = provision(cfg, confirm=True)
+
+    actions = {(a.resource, a.name): a for a in result.actions}
+    assert actions[("security group", spec.SG_DB)].action == "updated"
+    assert f"revoke {vpc['CidrBlock']}" in actions[("ingress rules", spec.SG_DB)].detail
+    (group,) = ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"]
+    assert not any(t["Key"] == spec.EMR_MANAGED_TAG["Key"] for t in group.get("Tags", []))
+    assert vpc["CidrBlock"] not in {r["CidrIp"] for p in group["IpPermissions"] for r in p.get("IpRanges", [])}
+    assert not provision(cfg, confirm=True).changed
 
 
 # -- databases -----------------------------------------------------------------------------------------------
@@ -251,8 +274,7 @@ def test_a_new_address_replaces_the_learners_old_rule(cfg, moto_server):
     group = json.loads(outputs.path(cfg).read_text())["db_security_group"]
     perms = moto_server.client("ec2").describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
     have = {(p["FromPort"], r["CidrIp"]) for p in perms for r in p.get("IpRanges", [])}
-    vpc = moto_server.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
-    assert have == {(db.port, c) for db in spec.DATABASES for c in (new, vpc["CidrBlock"])}
+    assert have == {(db.port, new) for db in spec.DATABASES}
 
 
 # -- preconditions, before any money -------------------------------------------------------------------------
@@ -413,3 +435,116 @@ def test_the_estimate_counts_the_workshop_jobs_clusters_too():
     assert "3 workshop job runs of 15 min" in three_days.loc["total", "size"]
     with pytest.raises(LabError, match="workshop_runs=-1"):
         aws.estimate("us-east-1", workshop_runs=-1)
+
+
+# -- TLS to the databases ----------------------------------------------------------------------------------------
+def test_the_rds_ca_bundle_is_the_pinned_one_and_holds_rds_roots(monkeypatch, tmp_path):
+    import hashlib
+    import ssl
+
+    path = tls.bundle()
+    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == tls.RDS_CA_BUNDLE_SHA256
+    cas = ssl.create_default_context(cafile=path).get_ca_certs()
+    subjects = [dict(pair for rdn in c["subject"] for pair in rdn) for c in cas]
+    assert len(cas) > 50 and all(s["organizationalUnitName"] == "Amazon RDS" for s in subjects)
+    names = {s["commonName"] for s in subjects}
+    # RDS's default CA since 2024 (rds-ca-rsa2048-g1) and the two others, for the lab's usual regions
+    for region in ("us-east-1", "eu-west-1", "eu-central-1"):
+        assert {f"Amazon RDS {region} Root CA {k} G1" for k in ("RSA2048", "RSA4096", "ECC384")} <= names, region
+    changed = tmp_path / "rds-ca-bundle.pem"
+    changed.write_bytes(tls.RDS_CA_BUNDLE.read_bytes().replace(b"MII", b"MIJ", 1))
+    monkeypatch.setattr(tls, "RDS_CA_BUNDLE", changed)
+    with pytest.raises(LabError, match="is not the pinned one"):
+        tls.bundle()
+
+
+@pytest.fixture
+def impostor(tmp_path):
+    """A server certificate for 127.0.0.1 that no RDS CA signed (what a man in the middle would present)."""
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def _serve_once(context, greet) -> int:
+    """A one-connection server on 127.0.0.1: `greet(sock)` speaks the protocol up to its TLS switch, then TLS."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def run():
+        conn, _ = server.accept()
+        with conn:
+            greet(conn)
+            try:
+                context.wrap_socket(conn, server_side=True).close()
+            except OSError:
+                pass                                       # the client refused our certificate
+        server.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def _postgres_greet(conn) -> None:
+    assert conn.recv(8)[4:] == (80877103).to_bytes(4, "big")     # libpq's SSLRequest
+    conn.sendall(b"S")
+
+
+def _mysql_greet(conn) -> None:
+    """A MySQL 5.7-style handshake that offers TLS (CLIENT_SSL); the client's SSLRequest comes back."""
+    caps = 0x200 | 0x800 | 0x8000 | 0x80000      # PROTOCOL_41, SSL, SECURE_CONNECTION, PLUGIN_AUTH
+    body = (b"\x0a5.7.0\x00" + (1).to_bytes(4, "little") + b"abcdefgh\x00" + (caps & 0xFFFF).to_bytes(2, "little")
+            + b"\x21" + (2).to_bytes(2, "little") + (caps >> 16).to_bytes(2, "little") + b"\x15" + b"\x00" * 10
+            + b"ijklmnopqrst\x00" + b"mysql_native_password\x00")
+    conn.sendall(len(body).to_bytes(3, "little") + b"\x00" + body)
+    conn.recv(4 + 32)
+
+
+@pytest.mark.parametrize("name, greet", [("postgres", _postgres_greet), ("mysql", _mysql_greet)])
+def test_on_aws_a_database_whose_certificate_no_rds_ca_signed_is_refused(cfg, moto_server, impostor, name, greet):
+    """Encrypted is not enough: a server that is not RDS (its certificate not signed by an RDS CA) is refused before
+    the login is sent. The endpoints and connection extras are the aws profile's, pointed at a local impostor."""
+    provision(cfg, confirm=True)
+    endpoint = connections.get(cfg, name)
+    assert endpoint.tls and json.loads(endpoint.record()["extra"]) == (
+        {"sslmode": "verify-full", "sslrootcert": str(tls.RDS_CA_BUNDLE)} if name == "postgres" else
+        {"ssl": {"ca": str(tls.RDS_CA_BUNDLE)}, "ssl_mode": "VERIFY_IDENTITY"})
+    endpoint.host, endpoint.port = "127.0.0.1", _serve_once(impostor, greet)
+    with pytest.raises(LabError) as err:
+        endpoint.connect(password="never-sent")
+    text = str(err.value)
+    assert "did not prove it is the lab's database" in text and "certificate verify failed" in text, text
+    assert "\n" not in text
+    values = connections.variables(cfg)
+    assert values["POSTGRES_JDBC_PARAMETERS"] == "?sslmode=require"
+    assert values["MYSQL_JDBC_PARAMETERS"] == "?useSsl=true&trustServerCertificate=true&permitMysqlScheme=true"
+
+
+def test_the_pinned_mariadb_driver_reads_the_tls_parameters_of_the_aurora_url(tmp_path):
+    """The EMR job's URL on aws ends with MYSQL_JDBC_PARAMETERS: the driver it uploads (spec.JDBC_JAR, MariaDB
+    Connector/J 2.7) must take `jdbc:mysql:` and turn TLS on from them (an option name it does not know, such as
+    3.x's sslMode, would be ignored: a plain-text session). Asked of the jar itself, in Java (a few seconds)."""
+    import shutil
+    import subprocess
+
+    java = shutil.which("java")
+    if not java or not spec.JDBC_JAR.exists():
+        pytest.skip("Java and the MariaDB JDBC driver (make setup) are needed")
+    source = tmp_path / "Check.java"
+    source.write_text("""public class Check { public static void main(String[] a) throws Exception {
+        System.out.println(new org.mariadb.jdbc.Driver().acceptsURL(a[0]));
+        org.mariadb.jdbc.util.Options o = org.mariadb.jdbc.UrlParser.parse(a[0]).getOptions();
+        System.out.println(o.useSsl + " " + o.trustServerCertificate); } }""")
+    url = f"jdbc:mysql://{spec.AURORA.identifier}.cluster-x.us-east-1.rds.amazonaws.com:3306/airflow"
+    out = subprocess.run([java, "-cp", str(spec.JDBC_JAR), str(source), url + tls.MYSQL_JDBC_PARAMETERS],
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["true", "true", "true"], out.stderr[-2000:]

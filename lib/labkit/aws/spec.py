@@ -81,7 +81,7 @@ def is_standard(instance_type: str) -> bool:
 
 
 # -- network --------------------------------------------------------------------------------------------
-SG_DB = f"{LAB_NAME}-db"                  # PostgreSQL + Aurora: from the VPC and from your address
+SG_DB = f"{LAB_NAME}-db"                  # PostgreSQL + Aurora: from the two EMR groups and from your address
 SG_EMR_MASTER = f"{LAB_NAME}-emr-master"  # EMR-managed groups: EMR adds its own rules to them
 SG_EMR_SLAVE = f"{LAB_NAME}-emr-slave"
 DB_SUBNET_GROUP = f"{LAB_NAME}-db-subnets"
@@ -158,6 +158,15 @@ JDBC_JAR = MARIADB_JDBC_JAR   # Debian's libmariadb-java; speaks to MySQL too
 JDBC_JAR_KEY = "jars/mariadb-java-client.jar"
 # POSTGRES_JDBC_JAR (labkit.config): Debian's libpostgresql-jdbc-java, the workshop job's import step's driver
 POSTGRES_JDBC_JAR_KEY = "jars/postgresql.jar"
+# The drivers the EMR steps run, pinned: Debian 12's packages (`make setup` installs them; the local profile's
+# steps use the same files). Maven Central is not reachable from where the lab is built, and no PyPI package ships
+# these jars. MariaDB Connector/J 2.7 takes the DAG's `jdbc:mysql:` URL; a 3.x would need permitMysqlScheme
+# (labkit.aws.tls.MYSQL_JDBC_PARAMETERS). A jar with other bytes is refused before anything is made.
+JDBC_JAR_PINS = {   # role: (package, version, sha256 of the jar)
+    "mariadb": ("libmariadb-java", "2.7.6-1", "74fd9db132c3790202b783cf20661af0a2d33f0e4e8e0600457d446ec7c54970"),
+    "postgres": ("libpostgresql-jdbc-java", "42.5.5-0+deb12u1",
+                 "e68b153660caa7f47505d323829e995bd84fec7a30d2160f3ca272f774569a22"),
+}
 SPARK_JOBS_PREFIX = "spark_jobs/"
 RAW_DATA_PREFIX = "raw/retail/"
 # The landing zone on aws (LANDING_ZONE): the workshop job's EMR steps write here, and only here (iam.py)
