@@ -267,3 +267,23 @@ def test_notebook_08_tears_down_the_aws_lab(cfg, tmp_path):
                                parameters={"LAB_PROFILE": "aws", "LAB_SCALE": "smoke"})
     assert aws.inventory(cfg).empty
     assert not outputs.path(cfg).exists()
+
+
+def test_a_step_log_is_read_from_s3_where_emr_pushes_it(cfg, moto_server):
+    """On aws a step's log is an S3 object (gzipped by EMR's log pusher), not a file in the state folder."""
+    import gzip
+
+    from labkit.aws.steplogs import step_log
+
+    provision(cfg, confirm=True)
+    values = connections.variables(cfg)
+    log_uri = values["EMR_LOG_URI"]
+    bucket, _, prefix = log_uri.removeprefix("s3://").partition("/")
+    assert step_log(cfg, log_uri, "j-1ABC", "s-1ABC") == ""                    # not pushed yet
+    text = "".join(f"line {i}\n" for i in range(100)) + "retail_quantity: input does not exist\n"
+    moto_server.client("s3").put_object(Bucket=bucket, Key=f"{prefix}j-1ABC/steps/s-1ABC/stderr.gz",
+                                        Body=gzip.compress(text.encode()))
+    tail = step_log(cfg, log_uri, "j-1ABC", "s-1ABC", lines=3)
+    assert tail.splitlines() == ["line 98", "line 99", "retail_quantity: input does not exist"]
+    with pytest.raises(LabError, match="is not an s3:// URI"):
+        step_log(cfg, "/tmp/logs", "j-1ABC", "s-1ABC")
