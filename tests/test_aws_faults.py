@@ -52,6 +52,103 @@ def test_a_cluster_ending_terminated_with_errors_does_not_stop_the_teardown(cfg,
             ClusterId=cid, WaiterConfig={"Delay": 1, "MaxAttempts": 1})
 
 
+class _Airflow:
+    """The lab's Airflow as the teardown sees it (services.get(cfg, "airflow")): running, three DAGs, one paused."""
+
+    def __init__(self, events: list):
+        self.events = events
+
+    def pid(self):
+        return 4242
+
+    def api(self):
+        events = self.events
+
+        class Api:
+            def get(self, path, **params):
+                assert path == "dags"
+                return {"dags": [{"dag_id": "emr_ephemeral_job", "is_paused": False},
+                                 {"dag_id": "airflow_workshop_job", "is_paused": False},
+                                 {"dag_id": "exercise", "is_paused": True}]}
+
+            def pause(self, dag_id):
+                events.append(f"pause {dag_id}")
+
+        return Api()
+
+    def stop(self):
+        self.events.append("stop airflow")
+        return True
+
+
+def _record(monkeypatch, events: list) -> None:
+    """Record, in the moto server, when a cluster is terminated and when a role is deleted."""
+    from moto.emr.models import Cluster
+    from moto.iam.models import IAMBackend
+
+    terminate, delete_role = Cluster.terminate, IAMBackend.delete_role
+
+    def terminating(self):
+        events.append(f"terminate {self.id}")
+        return terminate(self)
+
+    def deleting(self, role_name):
+        events.append(f"delete role {role_name}")
+        return delete_role(self, role_name)
+
+    monkeypatch.setattr(Cluster, "terminate", terminating)
+    monkeypatch.setattr(IAMBackend, "delete_role", deleting)
+
+
+def test_the_teardown_pauses_the_dags_and_stops_airflow_before_it_terminates_anything(cfg, moto_server, monkeypatch,
+                                                                                      capsys):
+    """A DAG run the lab's Airflow starts during the teardown would make a cluster after the list was taken."""
+    from labkit import services
+
+    provision(cfg, confirm=True)
+    cid = _cluster(moto_server)
+    events: list[str] = []
+    _record(monkeypatch, events)
+    real_get = services.get
+    monkeypatch.setattr(services, "get", lambda c, name: _Airflow(events) if name == "airflow" else real_get(c, name))
+
+    result = aws.teardown(cfg, **FAST)
+
+    assert result.failed == [] and result.left == []
+    assert events[:4] == ["pause emr_ephemeral_job", "pause airflow_workshop_job", "stop airflow", f"terminate {cid}"]
+    printed = capsys.readouterr().out
+    assert "paused the lab's DAGs (emr_ephemeral_job, airflow_workshop_job)" in printed
+    assert "stopped the lab's Airflow" in printed
+
+
+def test_a_cluster_started_during_the_teardown_is_terminated_before_the_roles_and_groups_go(cfg, moto_server,
+                                                                                          monkeypatch, capsys):
+    """The databases take 10-20 minutes to delete; a cluster started meanwhile (an Airflow elsewhere, a learner by
+    hand) runs on the lab's roles and security groups: it is found by a second listing and terminated first."""
+    from labkit.aws.teardown import _Teardown
+
+    provision(cfg, confirm=True)
+    events: list[str] = []
+    _record(monkeypatch, events)
+    late = []
+    databases = _Teardown.databases
+
+    def databases_then_a_new_cluster(self):
+        databases(self)
+        late.append(_cluster(moto_server))
+
+    monkeypatch.setattr(_Teardown, "databases", databases_then_a_new_cluster)
+    result = aws.teardown(cfg, **FAST)
+
+    assert result.failed == [] and result.left == []
+    [cid] = late
+    assert moto_server.client("emr").describe_cluster(ClusterId=cid)["Cluster"]["Status"]["State"] == "TERMINATED"
+    first_role = next(i for i, e in enumerate(events) if e.startswith("delete role"))
+    assert events.index(f"terminate {cid}") < first_role
+    assert f"1 EMR cluster(s) started during the teardown: {cid}" in capsys.readouterr().out
+    assert kinds(result.table()) == {**ALL_KINDS, "EMR cluster": 1}
+
+
 def test_an_rds_instance_that_refuses_deletion_is_listed_and_the_rest_goes(cfg, moto_server, capsys):
     provision(cfg, confirm=True)
     rds = moto_server.client("rds")

@@ -185,6 +185,33 @@ def test_a_missing_postgresql_jdbc_driver_stops_before_anything(cfg, moto_server
     assert aws.inventory(cfg).empty and moto_server.client("s3").list_buckets()["Buckets"] == []
 
 
+@pytest.mark.parametrize("which", ["JDBC_JAR", "POSTGRES_JDBC_JAR"])
+def test_a_jdbc_driver_that_is_not_the_pinned_one_stops_before_anything(cfg, moto_server, monkeypatch, tmp_path, which):
+    """The EMR steps run the jar provisioning uploads: it must be the pinned package's (version and sha256)."""
+    other = tmp_path / "driver.jar"
+    other.write_bytes(getattr(spec, which).read_bytes() + b"\0")          # one byte more: another build
+    monkeypatch.setattr(spec, which, other)
+    package, version, _ = spec.JDBC_JAR_PINS["mariadb" if which == "JDBC_JAR" else "postgres"]
+    with pytest.raises(LabError) as err:
+        provision(cfg, confirm=True)
+    line = str(err.value)
+    assert f"{other} is not the pinned {package} {version}" in line and f"install {package}={version}" in line
+    assert "\n" not in line and "nothing was created" in line
+    assert aws.inventory(cfg).empty and moto_server.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_the_pinned_jdbc_drivers_are_the_installed_ones():
+    """What `make setup` installs is what the pins say (the same files run on both profiles)."""
+    import hashlib
+    import subprocess
+
+    for jar, (package, version, sha256) in ((spec.JDBC_JAR, spec.JDBC_JAR_PINS["mariadb"]),
+                                            (spec.POSTGRES_JDBC_JAR, spec.JDBC_JAR_PINS["postgres"])):
+        installed = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True)
+        assert installed.stdout == version, (package, installed.stdout)
+        assert hashlib.sha256(jar.read_bytes()).hexdigest() == sha256, jar
+
+
 def test_missing_credentials_stop_before_anything(monkeypatch, aws_lab, tmp_path):
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
@@ -240,3 +267,23 @@ def test_notebook_08_tears_down_the_aws_lab(cfg, tmp_path):
                                parameters={"LAB_PROFILE": "aws", "LAB_SCALE": "smoke"})
     assert aws.inventory(cfg).empty
     assert not outputs.path(cfg).exists()
+
+
+def test_a_step_log_is_read_from_s3_where_emr_pushes_it(cfg, moto_server):
+    """On aws a step's log is an S3 object (gzipped by EMR's log pusher), not a file in the state folder."""
+    import gzip
+
+    from labkit.aws.steplogs import step_log
+
+    provision(cfg, confirm=True)
+    values = connections.variables(cfg)
+    log_uri = values["EMR_LOG_URI"]
+    bucket, _, prefix = log_uri.removeprefix("s3://").partition("/")
+    assert step_log(cfg, log_uri, "j-1ABC", "s-1ABC") == ""                    # not pushed yet
+    text = "".join(f"line {i}\n" for i in range(100)) + "retail_quantity: input does not exist\n"
+    moto_server.client("s3").put_object(Bucket=bucket, Key=f"{prefix}j-1ABC/steps/s-1ABC/stderr.gz",
+                                        Body=gzip.compress(text.encode()))
+    tail = step_log(cfg, log_uri, "j-1ABC", "s-1ABC", lines=3)
+    assert tail.splitlines() == ["line 98", "line 99", "retail_quantity: input does not exist"]
+    with pytest.raises(LabError, match="is not an s3:// URI"):
+        step_log(cfg, "/tmp/logs", "j-1ABC", "s-1ABC")

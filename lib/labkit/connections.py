@@ -11,8 +11,8 @@ is Spark's master, the one the client configuration's spark-defaults.conf names 
 (where the EMR step reads its database login: a private file on local, its Secrets Manager secret on aws; never
 its command line), `WORKSHOP_JDBC_CREDENTIALS` (the same for the workshop job's import step on EMR: its
 PostgreSQL login, `airline` in a private file on local, the read-only `importer`'s secret on aws),
-`POSTGRES_JDBC_JAR_PATH` (that step's JDBC driver in the bucket), `POSTGRES_JDBC_PARAMETERS` (its URL's end:
-`?sslmode=require` on aws),
+`POSTGRES_JDBC_JAR_PATH` (that step's JDBC driver in the bucket), `POSTGRES_JDBC_PARAMETERS` and
+`MYSQL_JDBC_PARAMETERS` (the steps' JDBC URLs' ends: TLS on aws, labkit.aws.tls),
 `WORKSHOP_JOB_REFUSAL` (empty where the workshop job runs, else why it does not), and what the
 EMR DAG templates into `JOB_FLOW_OVERRIDES` (`EMR_RELEASE_LABEL`, `EMR_LOG_URI`, `EMR_SERVICE_ROLE`, ...).
 On `aws` the endpoints come from `<state>/aws/outputs.json` (written by labkit.aws) and the database
@@ -31,6 +31,7 @@ from pathlib import Path
 from labkit import secrets
 from labkit.aws import outputs as aws_outputs
 from labkit.aws import spec
+from labkit.aws import tls as aws_tls
 from labkit.config import LOOPBACK, Config
 from labkit.errors import LabError
 
@@ -58,6 +59,7 @@ class Endpoint:
     extra: dict = field(default_factory=dict)
     secret_file: Path | None = None        # local: the generated password's file (a --password-file)
     _secret: object = field(default=None, repr=False)   # () -> str, asked once it is needed
+    tls: bool = False                      # aws: TLS that verifies the server against the RDS CA bundle
 
     @property
     def password(self) -> str | None:
@@ -83,9 +85,13 @@ class Endpoint:
         if self.conn_type == "postgres":
             import psycopg2 as driver
             args = dict(host=self.host, port=self.port, dbname=self.database, connect_timeout=5)
+            if self.tls:                    # aws: libpq verifies RDS's certificate and its host name
+                args.update(aws_tls.postgres_args())
         elif self.conn_type == "mysql":
             import pymysql as driver
             args = dict(host=self.host, port=self.port, database=self.database, connect_timeout=5)
+            if self.tls:                    # aws: the same, PyMySQL over an ssl context
+                args["ssl"] = aws_tls.mysql_context()
         else:
             raise LabError(f"{self.conn_id} is not a database connection")
         try:
@@ -95,6 +101,10 @@ class Endpoint:
 
     def _refusal(self, text: str) -> str:
         where = f"{self.kind} at {self.address}"
+        if self.tls and ("certificate verify failed" in text or "certificate" in text.lower()):
+            return (f"{where} did not prove it is the lab's database: its TLS certificate is not signed by an RDS CA "
+                    f"of {aws_tls.RDS_CA_BUNDLE.name}, or does not name {self.host} "
+                    f"({' '.join(text.split())[:160]}); check the host in outputs.json (labkit.aws.outputs), nothing was sent")
         if "password" in text or "Access denied" in text:
             hint = f"file {self.secret_file}" if self.secret_file else "its secret in AWS Secrets Manager"
             return (f"{where} rejected the password for {self.login!r}; use the generated one "
@@ -120,6 +130,8 @@ class Endpoint:
             out["extra"] = json.dumps(self.extra)
         else:
             out.update(host=self.host, port=self.port, schema=self.database)
+            if self.extra:                 # aws: the TLS settings of the Postgres and MySQL providers' hooks
+                out["extra"] = json.dumps(self.extra)
         return out
 
 
@@ -175,9 +187,10 @@ def _aws(cfg: Config, name: str) -> Endpoint:
     db, prefix, description = ((spec.POSTGRES, "postgres", "Source database of the workshop job (RDS PostgreSQL)")
                                if name == "postgres" else
                                (spec.AURORA, "aurora", "Results database of the EMR job (Aurora MySQL)"))
+    extra = aws_tls.postgres_args() if name == "postgres" else aws_tls.mysql_extra()
     return Endpoint(name, f"{name}_default", name, out[f"{prefix}_host"], int(out.get(f"{prefix}_port", db.port)),
-                    db.database, db.user, description,
-                    _secret=lambda: aws_outputs.password(cfg, out[f"{prefix}_secret"]))
+                    db.database, db.user, description, extra=extra,
+                    _secret=lambda: aws_outputs.password(cfg, out[f"{prefix}_secret"]), tls=True)
 
 
 def _aws_endpoints() -> dict:
@@ -258,8 +271,10 @@ def variables(cfg: Config) -> dict[str, str]:
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
         "WORKSHOP_JDBC_CREDENTIALS": workshop_credentials,   # the workshop job's import step on EMR
         "WORKSHOP_JOB_REFUSAL": workshop_refusal(cfg),   # '' on local: the workshop DAG's tasks refuse otherwise
-        # the import step's JDBC URL ends with these: RDS accepts TLS, and `require` never falls back to plain text
-        "POSTGRES_JDBC_PARAMETERS": "?sslmode=require" if cfg.profile == "aws" else "",
+        # the steps' JDBC URLs end with these on aws: TLS, never plain text (the EMR nodes have no RDS CA bundle: the
+        # server is not verified there, labkit.aws.tls); on local, the lab's servers on 127.0.0.1
+        "POSTGRES_JDBC_PARAMETERS": aws_tls.POSTGRES_JDBC_PARAMETERS if cfg.profile == "aws" else "",
+        "MYSQL_JDBC_PARAMETERS": aws_tls.MYSQL_JDBC_PARAMETERS if cfg.profile == "aws" else "",
         **_emr_cluster_variables(cfg, bucket),
     }
 

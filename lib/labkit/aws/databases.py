@@ -18,6 +18,7 @@ import json
 import time
 
 from labkit.aws import preflight, spec
+from labkit.aws import tls as aws_tls
 from labkit.aws.steps import Action, LabState, code, message
 from labkit.errors import LabError
 
@@ -206,9 +207,8 @@ class DatabaseSteps(LabState):
     def job_user(self, apply: bool, host: str = "") -> Action:
         """`emr` on Aurora with rights on its database only, its password that of its secret (idempotent).
 
-        A login as the master over TLS from this machine (the databases' group admits `allow_cidr`). The
-        session is encrypted but the server's certificate is not verified: that needs the RDS CA bundle
-        (https://truststore.pki.rds.amazonaws.com), which labkit does not ship.
+        A login as the master over TLS from this machine (the databases' group admits `allow_cidr`), the server's
+        certificate verified against the RDS CA bundle (labkit.aws.tls) and naming the host.
         """
         db = spec.AURORA
         name, detail = f"{db.user}@{db.identifier}", f"{spec.JOB_GRANTS} on {db.database}.* only (not the master)"
@@ -217,12 +217,9 @@ class DatabaseSteps(LabState):
         if preflight.rehearsal():
             return Action("database user", name, "unchecked", f"{preflight.REHEARSAL_ENV}=1: the emulator's Aurora "
                           "has no server behind its endpoint; on AWS this step logs in as the master and makes it")
-        import ssl
-
         import pymysql
 
-        tls = ssl.create_default_context()
-        tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+        tls = aws_tls.mysql_context()
         try:
             conn = pymysql.connect(host=host, port=db.port, user=db.admin_user, database=db.database, ssl=tls,
                                    password=self.passwords[db.admin_secret], connect_timeout=10)
@@ -245,8 +242,8 @@ class DatabaseSteps(LabState):
     def import_user(self, apply: bool, host: str = "") -> Action:
         """`importer` on RDS PostgreSQL: IMPORT_GRANTS on airline_db's tables, now and later (idempotent).
 
-        A login as the master over TLS from this machine (`sslmode=require`: encrypted, the server's certificate
-        not verified, as for `job_user`).
+        A login as the master over TLS from this machine (`sslmode=verify-full` against the RDS CA bundle, as for
+        `job_user`).
         """
         db = spec.POSTGRES
         name = f"{db.import_user}@{db.identifier}"
@@ -260,7 +257,8 @@ class DatabaseSteps(LabState):
 
         try:
             conn = psycopg2.connect(host=host, port=db.port, user=db.admin_user, dbname=db.database,
-                                    password=self.passwords[db.admin_secret], sslmode="require", connect_timeout=10)
+                                    password=self.passwords[db.admin_secret], connect_timeout=10,
+                                    **aws_tls.postgres_args())
         except psycopg2.OperationalError as exc:
             why = " ".join(str(exc).split())
             raise LabError(f"cannot log in to {db.kind} at {host} as {db.admin_user} to make the import's user "

@@ -55,11 +55,12 @@ class IamSteps(LabState):
             {"Sid": "ReadTheLabBucket", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket}/*"},
             {"Sid": "WriteEmrLogs", "Effect": "Allow",
              "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-             "Resource": f"{bucket}/{spec.EMR_LOG_PREFIX}*"},
-            # the workshop job's steps: the import's staging folder, its renames and _SUCCESS, the aggregates
+             "Resource": spec.write_resources(bucket, spec.EMR_LOG_PREFIX)},
+            # the workshop job's steps: the import's staging folder, its renames and _SUCCESS, the aggregates; with
+            # EMRFS's folder markers (`landing_$folder$`, tests/test_aws_policies.py enumerates what a write makes)
             {"Sid": "WriteTheLandingZone", "Effect": "Allow",
              "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-             "Resource": f"{bucket}/{spec.LANDING_PREFIX}*"},
+             "Resource": spec.write_resources(bucket, spec.LANDING_PREFIX)},
             # Secrets Manager adds 6 random characters to a secret's name in its ARN
             {"Sid": "ReadTheAuroraSecret", "Effect": "Allow", "Action": read_secret,
              "Resource": f"{secrets}{spec.AURORA.secret}-??????"},

@@ -1,7 +1,9 @@
 """The network part of provisioning: the default VPC and subnets, security groups and their rules.
 
-The databases accept connections from the VPC (EMR nodes) and from the learner's own address. That address
-changes (home, café, class): a rule made for an older address is revoked when a new one is added.
+The databases accept connections from the two EMR-managed security groups (the clusters' nodes, and nothing else
+in the VPC) and from the learner's own address. That address changes (home, café, class): a rule made for an older
+address is revoked when a new one is added. The databases' group does not carry the EMR-managed tag: EMR's v2
+policy may edit the rules of tagged groups only.
 """
 from __future__ import annotations
 
@@ -88,61 +90,86 @@ class NetworkSteps(LabState):
         self.check_tag(groups[0].get("Tags"), "security group", name)
         return groups[0]
 
-    def security_group(self, name: str, description: str, apply: bool) -> Action:
+    def security_group(self, name: str, description: str, apply: bool, emr_managed: bool = True) -> Action:
+        """A lab group; `emr_managed` ones carry EMR_MANAGED_TAG (AmazonEMRServicePolicy_v2 may then add and remove
+        their rules), the databases' group must not (EMR has no business editing who reaches the databases)."""
         group = self._find_sg(name)
-        tags = spec.TAGS + [spec.EMR_MANAGED_TAG]
+        tag, key = spec.EMR_MANAGED_TAG, spec.EMR_MANAGED_TAG["Key"]
         if group:
-            self.sg_ids[name] = group["GroupId"]
-            if _has(group.get("Tags"), spec.EMR_MANAGED_TAG):
-                return Action("security group", name, "exists", group["GroupId"])
+            gid = self.sg_ids[name] = group["GroupId"]
+            tagged = any(t.get("Key") == key for t in group.get("Tags") or [])
+            if emr_managed == _has(group.get("Tags"), tag) and (emr_managed or not tagged):
+                return Action("security group", name, "exists", gid)
+            change = f"add tag {key}" if emr_managed else f"remove tag {key} (EMR must not edit this group)"
             if not apply:
-                return Action("security group", name, "update", f"add tag {spec.EMR_MANAGED_TAG['Key']}")
-            self.acct.ec2.create_tags(Resources=[group["GroupId"]], Tags=[spec.EMR_MANAGED_TAG])
-            return Action("security group", name, "updated", f"added tag {spec.EMR_MANAGED_TAG['Key']}")
+                return Action("security group", name, "update", change)
+            if emr_managed:
+                self.acct.ec2.create_tags(Resources=[gid], Tags=[tag])
+            else:
+                self.acct.ec2.delete_tags(Resources=[gid], Tags=[{"Key": key}])
+            return Action("security group", name, "updated", change.replace("add ", "added ").replace("remove ",
+                                                                                                       "removed "))
         if not apply:
             return Action("security group", name, "create", f"in the default VPC {self.vpc_id}")
         gid = self.acct.ec2.create_security_group(
             GroupName=name, Description=description, VpcId=self.vpc_id,
-            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])["GroupId"]
+            TagSpecifications=[{"ResourceType": "security-group",
+                                "Tags": spec.TAGS + ([tag] if emr_managed else [])}])["GroupId"]
         self.sg_ids[name] = gid
         return Action("security group", name, "created", gid)
 
     def db_ingress(self, apply: bool) -> Action:
-        """tcp 5432/3306 from the VPC and from the learner; the learner's rules for an older address go."""
+        """tcp 5432/3306 from the two EMR groups (the nodes of the clusters) and from the learner's address; nothing
+        else: rules of an older run (the whole VPC's range, an older address of the learner's) are revoked."""
         learner = f"{spec.INGRESS_RULE_PREFIX} (Airflow, notebooks)"
-        sources = [(self.vpc_cidr, f"{spec.LAB_NAME}: the VPC (EMR nodes)")]
-        if self.allow_cidr:
-            sources.append((self.allow_cidr, learner))
-        wanted = [(db.port, cidr, why) for db in spec.DATABASES for cidr, why in sources]
+        emr_groups = [(n, self.sg_ids.get(n, "")) for n in (spec.SG_EMR_MASTER, spec.SG_EMR_SLAVE)]
+        wanted_groups = [(db.port, gid, f"{spec.LAB_NAME}: {n} (EMR nodes)") for db in spec.DATABASES
+                         for n, gid in emr_groups]
+        wanted_cidrs = [(db.port, self.allow_cidr, learner) for db in spec.DATABASES] if self.allow_cidr else []
         group = self._find_sg(spec.SG_DB)
-        have, stale = set(), []
+        have_groups, have_cidrs, stale_cidrs, stale_groups = set(), set(), [], []
+        ours = {gid for _, gid in emr_groups}
         for perm in (group or {}).get("IpPermissions", []):
+            port = perm.get("FromPort")
             for r in perm.get("IpRanges", []):
-                have.add((perm.get("FromPort"), r.get("CidrIp")))
-                if (self.allow_cidr and r.get("Description", "").startswith(spec.INGRESS_RULE_PREFIX)
-                        and r.get("CidrIp") != self.allow_cidr):
-                    stale.append((perm.get("FromPort"), r["CidrIp"]))
-        missing = [(port, cidr, why) for port, cidr, why in wanted if (port, cidr) not in have]
+                have_cidrs.add((port, r.get("CidrIp")))
+                learners = r.get("Description", "").startswith(spec.INGRESS_RULE_PREFIX)
+                if (learners and self.allow_cidr and r.get("CidrIp") != self.allow_cidr) or (
+                        not learners and r.get("CidrIp") == self.vpc_cidr):
+                    stale_cidrs.append((port, r["CidrIp"]))
+            for pair in perm.get("UserIdGroupPairs", []):
+                have_groups.add((port, pair.get("GroupId")))
+                if pair.get("GroupId") not in ours:
+                    stale_groups.append((port, pair["GroupId"]))
+        missing_groups = [w for w in wanted_groups if (w[0], w[1]) not in have_groups]
+        missing_cidrs = [w for w in wanted_cidrs if (w[0], w[1]) not in have_cidrs]
         ports = "/".join(str(db.port) for db in spec.DATABASES)
-        who = " and ".join(c for c, _ in sources) + ("" if self.allow_cidr else " and your public IP (looked up "
-                                                                                 "when confirm=True)")
-        old = f"; revoke {', '.join(sorted({c for _, c in stale}))} (an older address of yours)" if stale else ""
-        if not missing and not stale:
+        who = (f"the EMR groups ({spec.SG_EMR_MASTER}, {spec.SG_EMR_SLAVE}) and "
+               + (self.allow_cidr if self.allow_cidr else "your public IP (looked up when confirm=True)"))
+        old = sorted({c for _, c in stale_cidrs} | {g for _, g in stale_groups})
+        old = f"; revoke {', '.join(old)} (an older run's rule)" if old else ""
+        if not (missing_groups or missing_cidrs or stale_cidrs or stale_groups):
             return Action("ingress rules", spec.SG_DB, "exists", f"tcp {ports} from {who}")
         if not apply:
             return Action("ingress rules", spec.SG_DB, "update" if group else "create", f"tcp {ports} from {who}{old}")
         ec2, gid = self.acct.ec2, self.sg_ids[spec.SG_DB]
-        if missing:
+        if missing_groups or missing_cidrs:
             ec2.authorize_security_group_ingress(
                 GroupId=gid,
                 IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-                                "IpRanges": [{"CidrIp": cidr, "Description": why}]} for port, cidr, why in missing],
+                                "UserIdGroupPairs": [{"GroupId": source, "Description": why}]}
+                               for port, source, why in missing_groups]
+                + [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                    "IpRanges": [{"CidrIp": cidr, "Description": why}]} for port, cidr, why in missing_cidrs],
                 TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": spec.TAGS}])
-        if stale:
+        if stale_cidrs or stale_groups:
             ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
                 {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": cidr}]}
-                for port, cidr in stale])
-        return Action("ingress rules", spec.SG_DB, "created" if not have else "updated", f"tcp {ports} from {who}{old}")
+                for port, cidr in stale_cidrs] + [
+                {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": g}]}
+                for port, g in stale_groups])
+        fresh = not (have_groups or have_cidrs)
+        return Action("ingress rules", spec.SG_DB, "created" if fresh else "updated", f"tcp {ports} from {who}{old}")
 
     def db_subnet_group(self, apply: bool) -> Action:
         from botocore.exceptions import ClientError

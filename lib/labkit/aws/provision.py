@@ -2,13 +2,15 @@
 `confirm=True`, everything that is missing is created, tagged `lab=airflow-lab`, waited for, and the
 outputs written to `<state>/aws/outputs.json` for `labkit.connections`.
 
-Before anything is made, the account's preconditions are checked (`preflight`: vCPU quota, public subnet).
+Before anything is made, the account's preconditions are checked (`preflight`: vCPU quota less current usage,
+public subnet, the instance type in the subnet's zone, the EMR release in the region).
 Every step first looks for its resource: a second run finds everything and changes nothing, and a run that
 stopped halfway (an AWS error, a timeout) continues where it stopped when run again. The steps live by job in
 `network`, `iam`, `storage` and `databases`.
 """
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +84,13 @@ class _Lab(NetworkSteps, IamSteps, StorageSteps, DatabaseSteps):
         run = self.run
         actions = [
             run("the subnet tag", self.emr_subnet_tag, subnet, apply),
-            run(spec.SG_DB, self.security_group, spec.SG_DB, "RDS PostgreSQL and Aurora MySQL of the lab", apply),
-            run("the ingress rules", self.db_ingress, apply),
+            run(spec.SG_DB, self.security_group, spec.SG_DB, "RDS PostgreSQL and Aurora MySQL of the lab", apply,
+                False),
             run(spec.SG_EMR_MASTER, self.security_group, spec.SG_EMR_MASTER, "EMR-managed group of the master node",
                 apply),
             run(spec.SG_EMR_SLAVE, self.security_group, spec.SG_EMR_SLAVE, "EMR-managed group of core and task nodes",
                 apply),
+            run("the ingress rules", self.db_ingress, apply),          # from the two EMR groups: after them
             run(spec.DB_SUBNET_GROUP, self.db_subnet_group, apply),
             *run("the IAM roles", self.roles, apply),
             run("the instance profile", self.instance_profile, apply),
@@ -110,7 +113,7 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
               timeout: float = 45 * 60, delay: float = 15) -> ProvisionResult:
     """Print the cost estimate and the plan; with `confirm=True`, create what is missing and write the outputs.
 
-    `allow_cidr`: the address range (yours, IPv4, /24 or narrower) that may reach the databases besides the VPC;
+    `allow_cidr`: the address range (yours, IPv4, /24 or narrower) that may reach the databases besides the EMR nodes;
     looked up at https://checkip.amazonaws.com when not given. `raw_dir`: the raw retail data to upload (default:
     the local profile's copy). `hours`/`emr_runs`: the session the estimate is for.
     """
@@ -119,11 +122,18 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
     raw = Path(raw_dir) if raw_dir else default_raw_dir(cfg)
     if raw_dir and not raw.is_dir():
         raise LabError(f"raw_dir={str(raw_dir)!r} is not a folder; give the folder of the retail parquet files")
-    for jar, needs, package in ((spec.JDBC_JAR, "the EMR job", "libmariadb-java"),
-                                (spec.POSTGRES_JDBC_JAR, "the workshop job's import step", "libpostgresql-jdbc-java")):
+    for jar, needs, pin in ((spec.JDBC_JAR, "the EMR job", spec.JDBC_JAR_PINS["mariadb"]),
+                            (spec.POSTGRES_JDBC_JAR, "the workshop job's import step", spec.JDBC_JAR_PINS["postgres"])):
+        package, version, sha256 = pin
         if not jar.exists():
             raise LabError(f"JDBC driver {jar} not found ({needs} needs it): install {package} (`make setup` does); "
                            "nothing was created")
+        digest = hashlib.sha256(jar.read_bytes()).hexdigest()
+        if digest != sha256:
+            raise LabError(f"JDBC driver {jar} is not the pinned {package} {version} (its sha256 is {digest[:16]}..., "
+                           f"the pinned one's {sha256[:16]}...): {needs} on EMR runs the driver the lab was tested "
+                           f"with; install {package}={version} (Debian 12, `make setup`) or change "
+                           "labkit.aws.spec.JDBC_JAR_PINS after testing another; nothing was created")
     acct = connect(cfg.region)                   # bad credentials stop here, before anything exists
     estimate = cost.estimate(acct.region, hours=hours, emr_runs=emr_runs)
     report(f"Cost estimate ({estimate.attrs['note']}):\n{estimate.to_string()}\n"
@@ -131,7 +141,8 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
            "run the teardown (notebook 08) when you are done.\n")
     lab = _Lab(cfg, acct, allow_cidr=cidr, raw_dir=raw, progress=progress, delay=delay, timeout=timeout)
     subnet = lab.network()
-    checks = [preflight.vcpu_quota(acct), preflight.public_subnet(subnet)]   # refuse here, before any spending
+    checks = [preflight.vcpu_quota(acct), preflight.public_subnet(subnet),   # refuse here, before any spending
+              preflight.instance_offered(acct, subnet), preflight.release_label(acct)]
     if not confirm:
         result = ProvisionResult(False, estimate, checks + lab.steps(subnet, apply=False))
         report(f"Plan for account {acct.account_id}, region {acct.region} (tag {spec.TAG_KEY}={spec.TAG_VALUE}):\n"

@@ -56,12 +56,32 @@ def emr_nodes(groups: tuple = EMR_INSTANCE_GROUPS) -> int:
     return sum(n for _, n in groups)
 
 
-def emr_vcpus() -> int:
-    return emr_nodes() * EMR_INSTANCE_VCPUS[EMR_INSTANCE_TYPE]
+def emr_vcpus(groups: tuple = EMR_INSTANCE_GROUPS) -> int:
+    return emr_nodes(groups) * EMR_INSTANCE_VCPUS[EMR_INSTANCE_TYPE]
+
+
+# The clusters that may run at once: each DAG makes its own (emr_ephemeral_job, airflow_workshop_job's emr engine),
+# and nothing stops a learner from running both together; the vCPU preflight counts them all.
+CONCURRENT_CLUSTERS = (("emr_ephemeral_job", EMR_INSTANCE_GROUPS), ("airflow_workshop_job", WORKSHOP_EMR_INSTANCE_GROUPS))
+
+
+def concurrent_vcpus() -> int:
+    return sum(emr_vcpus(groups) for _, groups in CONCURRENT_CLUSTERS)
+
+
+# The instance families the quota above counts (its name lists them): the first letters of their names, less the
+# families with a quota of their own that start with one of those letters (HPC, Inf, DL, Trn, high-memory U, Mac).
+STANDARD_FAMILIES = tuple("acdhimrtz")
+NOT_STANDARD_FAMILIES = ("hpc", "inf", "dl", "trn", "u-", "mac")
+
+
+def is_standard(instance_type: str) -> bool:
+    family = instance_type.split(".")[0].lower()
+    return family.startswith(STANDARD_FAMILIES) and not family.startswith(NOT_STANDARD_FAMILIES)
 
 
 # -- network --------------------------------------------------------------------------------------------
-SG_DB = f"{LAB_NAME}-db"                  # PostgreSQL + Aurora: from the VPC and from your address
+SG_DB = f"{LAB_NAME}-db"                  # PostgreSQL + Aurora: from the two EMR groups and from your address
 SG_EMR_MASTER = f"{LAB_NAME}-emr-master"  # EMR-managed groups: EMR adds its own rules to them
 SG_EMR_SLAVE = f"{LAB_NAME}-emr-slave"
 DB_SUBNET_GROUP = f"{LAB_NAME}-db-subnets"
@@ -138,10 +158,32 @@ JDBC_JAR = MARIADB_JDBC_JAR   # Debian's libmariadb-java; speaks to MySQL too
 JDBC_JAR_KEY = "jars/mariadb-java-client.jar"
 # POSTGRES_JDBC_JAR (labkit.config): Debian's libpostgresql-jdbc-java, the workshop job's import step's driver
 POSTGRES_JDBC_JAR_KEY = "jars/postgresql.jar"
+# The drivers the EMR steps run, pinned: Debian 12's packages (`make setup` installs them; the local profile's
+# steps use the same files). Maven Central is not reachable from where the lab is built, and no PyPI package ships
+# these jars. MariaDB Connector/J 2.7 takes the DAG's `jdbc:mysql:` URL; a 3.x would need permitMysqlScheme
+# (labkit.aws.tls.MYSQL_JDBC_PARAMETERS). A jar with other bytes is refused before anything is made.
+JDBC_JAR_PINS = {   # role: (package, version, sha256 of the jar)
+    "mariadb": ("libmariadb-java", "2.7.6-1", "74fd9db132c3790202b783cf20661af0a2d33f0e4e8e0600457d446ec7c54970"),
+    "postgres": ("libpostgresql-jdbc-java", "42.5.5-0+deb12u1",
+                 "e68b153660caa7f47505d323829e995bd84fec7a30d2160f3ca272f774569a22"),
+}
 SPARK_JOBS_PREFIX = "spark_jobs/"
 RAW_DATA_PREFIX = "raw/retail/"
 # The landing zone on aws (LANDING_ZONE): the workshop job's EMR steps write here, and only here (iam.py)
 LANDING_PREFIX = "landing/"
+
+
+def folder_marker(prefix: str) -> str:
+    """The key EMRFS writes for a folder `prefix` ("landing/") it creates: `landing_$folder$` (EMR's S3 client marks
+    each folder it makes, every missing parent of a written key included). A role that may write under `landing/*`
+    must also write (and delete) this key, which that pattern does not match."""
+    return prefix.rstrip("/") + "_$folder$"
+
+
+def write_resources(bucket_arn: str, prefix: str) -> list[str]:
+    """The S3 ARNs a writer of everything under `prefix` needs: the keys under it and its folder's marker. (Markers
+    of folders below it are under it.) `$` is literal in an IAM resource unless it starts a `${...}` variable."""
+    return [f"{bucket_arn}/{prefix}*", f"{bucket_arn}/{folder_marker(prefix)}"]
 
 
 def secret_uri(region: str, secret: str) -> str:

@@ -1,8 +1,11 @@
 """Teardown of the `aws` profile: delete everything tagged `lab=airflow-lab`, in dependency order.
 
-Order: EMR clusters (terminate) -> DB instances -> Aurora clusters -> DB subnet group -> secrets -> bucket
-(emptied first, every version) -> instance profile and roles -> security groups (rules that reference other
-groups first) -> the tag labkit added to the default subnet.
+Order: the lab's Airflow first (its DAGs paused, then it is stopped: no run may start a cluster during or after
+the teardown) -> EMR clusters (terminate) -> DB instances -> Aurora clusters -> EMR clusters again (listed anew:
+one may have started in the minutes the databases took, by an Airflow running elsewhere or by hand; its nodes use
+the roles and groups below) -> DB subnet group -> secrets -> bucket (emptied first, every version) -> instance
+profile and roles -> security groups (rules that reference other groups first) -> the tag labkit added to the
+default subnet.
 
 A teardown never stops halfway: whatever one resource does (an EMR cluster that ends TERMINATED_WITH_ERRORS,
 an RDS instance that refuses deletion, a wait that times out, a security group still in use), it goes on to
@@ -17,14 +20,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from labkit.aws import outputs, spec
-from labkit.aws.inventory import Resource, find_all, inventory, table
+from labkit.aws.inventory import Resource, emr_clusters, find_all, inventory, table
 from labkit.aws.session import Account, connect, require_aws_profile
 from labkit.aws.steps import code, message
 from labkit.aws.waits import Wait, wait_all
 from labkit.config import Config
 from labkit.progress import tqdm
 
-__all__ = ["Resource", "TeardownResult", "inventory", "teardown"]
+__all__ = ["Resource", "TeardownResult", "inventory", "stop_airflow", "teardown"]
 
 # What delete_* answers for something already gone, or already on its way out (both fine for a teardown).
 _GONE = {"DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault", "DBSubnetGroupNotFoundFault",
@@ -137,9 +140,9 @@ class _Teardown:
         return ok
 
     # -- the steps, in dependency order -------------------------------------------------------------------
-    def emr_clusters(self) -> None:
+    def emr_clusters(self, clusters: list[Resource] | None = None) -> None:
         emr, waits = self.acct.emr, []
-        for c in self.of("EMR cluster"):
+        for c in self.of("EMR cluster") if clusters is None else clusters:
             if c.state != "TERMINATING" and not self.attempt(
                     c, lambda cid=c.id: emr.set_termination_protection(JobFlowIds=[cid], TerminationProtected=False)):
                 continue
@@ -150,6 +153,22 @@ class _Teardown:
                                       also_done=("TERMINATED_WITH_ERRORS",))))
         for c in self.wait(waits, "terminating EMR clusters"):
             self.done(c, f" ({self._cluster_end(c)})")
+
+    def emr_clusters_again(self) -> None:
+        """List the tagged clusters anew and terminate any this run has not: the roles and groups go next."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        handled = {r.id for r in self.result.deleted + [f for f, _ in self.result.failed] if r.kind == "EMR cluster"}
+        try:
+            new = [c for c in emr_clusters(self.acct) if c.id not in handled]
+        except (BotoCoreError, ClientError) as exc:
+            self.report(f"could not list the EMR clusters again ({exc}); the roles and groups are deleted anyway: "
+                        "run the teardown again to find a cluster that started meanwhile")
+            return
+        if new:
+            self.report(f"{len(new)} EMR cluster(s) started during the teardown: "
+                        f"{', '.join(c.id for c in new)}; terminating before the roles and network go")
+            self.emr_clusters(new)
 
     def _cluster_end(self, c: Resource) -> str:
         """How the cluster ended, e.g. 'TERMINATED_WITH_ERRORS: <why>' (for the learner; never fatal)."""
@@ -290,19 +309,48 @@ def _delete_instance_profile(acct: Account, name: str) -> None:
     acct.iam.delete_instance_profile(InstanceProfileName=name)
 
 
+def stop_airflow(cfg: Config, report: Callable[[str], None] = print) -> list[str]:
+    """Pause every DAG of the lab's Airflow, then stop it: no run may start an EMR cluster during the teardown, nor
+    when Airflow is started again. Returns the DAGs it paused. Airflow not running here: nothing to do."""
+    from labkit import procs, services
+
+    airflow = services.get(cfg, "airflow")
+    if airflow.pid() is None:
+        report("the lab's Airflow is not running here: no DAG of it can start a cluster")
+        return []
+    paused = []
+    try:
+        api = airflow.api()
+        for dag in api.get("dags", limit=1000, paused="false").get("dags", []):
+            if not dag.get("is_paused"):
+                api.pause(dag["dag_id"])
+                paused.append(dag["dag_id"])
+        report(f"paused the lab's DAGs ({', '.join(paused) or 'all were paused already'})")
+    except Exception as exc:  # noqa: BLE001 - an Airflow that does not answer is stopped all the same
+        report(f"could not pause the lab's DAGs ({' '.join(str(exc).split())[:200]}); stopping Airflow anyway: "
+               "unpause only what you mean to run when you start it again")
+    with procs.exclusive(cfg.state_dir / services.LOCK, "the aws teardown", report):
+        airflow.stop()
+    report("stopped the lab's Airflow (its tasks with it): no DAG run can start a cluster now")
+    return paused
+
+
 def teardown(cfg: Config, *, dry_run: bool = False, progress: bool = True, report: Callable[[str], None] = print,
              timeout: float = 45 * 60, delay: float = 15) -> TeardownResult:
-    """Delete everything tagged with the lab tag; print what was deleted, what could not be and why, and what is
-    left. `dry_run=True` lists what would be deleted and deletes nothing. Safe to rerun."""
+    """Pause the lab's DAGs and stop its Airflow, then delete everything tagged with the lab tag; print what was
+    deleted, what could not be and why, and what is left. `dry_run=True` lists what would be deleted and changes
+    nothing (Airflow included). Safe to rerun."""
     require_aws_profile(cfg)
     acct = connect(cfg.region)
-    found = find_all(acct)
     if dry_run:
+        found = find_all(acct)
         report(f"Dry run: {len(found)} resource(s) tagged {spec.TAG_KEY}={spec.TAG_VALUE} in {acct.region} would be "
                "deleted" + (f":\n{table(found).to_string(index=False)}" if found else "; nothing was deleted."))
         return TeardownResult(left=found, dry_run=True)
-    run = _Teardown(acct, found, report, progress, timeout, delay)
-    for step in (run.emr_clusters, run.databases, run.simple, run.security_groups, run.subnet_tags):
+    stop_airflow(cfg, report)                 # first: a run it starts now would make a cluster the list below misses
+    run = _Teardown(acct, find_all(acct), report, progress, timeout, delay)
+    for step in (run.emr_clusters, run.databases, run.emr_clusters_again, run.simple, run.security_groups,
+                 run.subnet_tags):
         step()
     result = run.result
     result.left = find_all(acct)
