@@ -255,7 +255,7 @@ def test_a_reset_moves_the_learners_notebooks_aside_and_a_changed_notebook_is_na
                              "they are)")
     assert len(lines) == 2 and "notebooks/06_workshop_dag.ipynb has changed" in lines[1]
     assert "`labkit workspace reset --notebook 06`" in lines[1]
-    # only 06's copy, then everything (DAG files too)
+    # only 06's copy, then the DAG files (the saved notebooks stay), then every notebook
     aside = workspace.reset(cfg, notebooks=["06"])
     assert (aside / "notebooks" / "06_workshop_dag.ipynb").is_file()
     assert [p.name for p in workspace.notebook_copies(cfg)] == ["07_emr_job.ipynb"] and not workspace.stale_copies(cfg)
@@ -263,11 +263,13 @@ def test_a_reset_moves_the_learners_notebooks_aside_and_a_changed_notebook_is_na
     (cfg.workspace_dags_dir / ".ipynb_checkpoints").mkdir()
     (cfg.workspace_dags_dir / ".ipynb_checkpoints" / "my_workshop_job-checkpoint.py").write_text("# mine\n")
     aside = workspace.reset(cfg)
-    assert (aside / "my_workshop_job.py").is_file() and (aside / "notebooks" / "07_emr_job.ipynb").is_file()
+    assert (aside / "my_workshop_job.py").is_file() and not (aside / "notebooks" / "07_emr_job.ipynb").exists()
     assert (aside / ".ipynb_checkpoints" / "my_workshop_job-checkpoint.py").is_file()
     assert not (cfg.workspace_dags_dir / ".ipynb_checkpoints").exists()
-    assert workspace.notebook_copies(cfg) == [] and workspace.learner_files(cfg) == []
+    assert [p.name for p in workspace.notebook_copies(cfg)] == ["07_emr_job.ipynb"] and workspace.learner_files(cfg) == []
     assert workspace.reset(cfg) is None
+    aside = workspace.reset(cfg, notebooks=["all"])
+    assert (aside / "notebooks" / "07_emr_job.ipynb").is_file() and workspace.notebook_copies(cfg) == []
     with pytest.raises(labkit.LabError, match="no notebook '09'; say its two digits or its file name"):
         workspace.reset(cfg, notebooks=["09"])
 

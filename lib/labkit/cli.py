@@ -113,11 +113,9 @@ def cmd_workspace(cfg, args) -> int:
             print((f"your copy is in {aside / 'notebooks'}" if aside else "you had no saved copy of it")
                   + "; JupyterLab opens the tutorial's notebook again (File > Reload Notebook from Disk in its tab)")
             return 0
-        print(f"workspace {cfg.workspace_dir} is empty again"
-              + (f"; your files are in {aside}" if aside else " (it held no DAG file nor saved notebook)"))
-        if aside and (aside / "notebooks").is_dir():
-            print("JupyterLab opens the tutorial's notebooks again: reload a tab that is open (File > Reload Notebook "
-                  "from Disk)")
+        print(f"your DAG folder {cfg.workspace_dags_dir} is empty again"
+              + (f"; your files are in {aside}" if aside else " (it held no DAG file)")
+              + "; your saved notebooks stay (`labkit workspace reset --notebook NN|all` starts one afresh)")
         return 0
     workspace.ensure(cfg)
     print(f"{cfg.workspace_dags_dir}  (Airflow's DAG bundle '{workspace.BUNDLE}')")
@@ -180,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "them afresh")
     p.add_argument("action", nargs="?", choices=["show", "reset"], default="show")
     p.add_argument("--notebook", action="append", metavar="NN",
-                   help="reset only your saved copy of this notebook (two digits or its name; repeatable)")
+                   help="reset your saved copy of this notebook instead of your DAG files (two digits, its name, or "
+                        "`all`; repeatable)")
     p.set_defaults(func=cmd_workspace)
     p = sub.add_parser("check", help="check an exercise (e.g. `labkit check 06.1`): pass, or what is missing")
     p.add_argument("exercise")

@@ -8,8 +8,8 @@ the project's `dags/.airflowignore`) keeps what editors write beside a DAG file 
 
 `<workspace>/.notebooks/` holds the learner's own copy of each series notebook they saved in JupyterLab
 (`labkit jupyter` opens it in place of `notebooks/NN_*.ipynb` and saves there), so the tracked notebooks keep
-no outputs. The folder is git-ignored; `labkit up` creates it, and `labkit workspace reset` starts it afresh
-(the files it held are moved aside, not deleted).
+no outputs. The folder is git-ignored; `labkit up` creates it. `labkit workspace reset` starts the DAG files
+afresh, `--notebook NN|all` the saved notebooks (what they held is moved aside, not deleted).
 """
 from __future__ import annotations
 
@@ -128,16 +128,18 @@ def set_aside_copies(workspace_dir: Path, copies: list[Path], aside: Path | None
 
 
 def reset(cfg: Config, notebooks: list[str] | None = None) -> Path | None:
-    """Move the learner's DAG files and saved notebooks to `<workspace>/.trash/<time>/` and leave an empty workspace;
-    with `notebooks` (two digits or names), only the learner's copies of those notebooks.
+    """Move the learner's DAG files (and JupyterLab's checkpoints of them) to `<workspace>/.trash/<time>/` and
+    leave an empty DAG folder; their saved notebooks stay (a stuck exercise must not cost them notebook 06's
+    outputs). With `notebooks` (two digits, names, or `all`), only the learner's copies of those notebooks.
 
     Returns the folder they went to (None when there was nothing to move)."""
     if notebooks is not None:
-        names = {notebook_name(cfg, n) for n in notebooks}
+        names = ({c.name for c in notebook_copies(cfg)} if "all" in notebooks
+                 else {notebook_name(cfg, n) for n in notebooks})
         copies = [c for c in notebook_copies(cfg) if c.name in names]
         return set_aside_copies(cfg.workspace_dir, copies) if copies else None
-    files, copies = learner_files(cfg), notebook_copies(cfg)
-    if not files and not copies:
+    files = learner_files(cfg)
+    if not files:
         ensure(cfg)
         return None
     aside = _aside(cfg.workspace_dir)
@@ -145,7 +147,5 @@ def reset(cfg: Config, notebooks: list[str] | None = None) -> Path | None:
         shutil.move(str(path), aside / path.name)
     if (cfg.workspace_dags_dir / CHECKPOINTS).is_dir():      # JupyterLab's of those files: "revert" would bring them back
         shutil.move(str(cfg.workspace_dags_dir / CHECKPOINTS), aside / CHECKPOINTS)
-    if copies:
-        set_aside_copies(cfg.workspace_dir, copies, aside)
     ensure(cfg)
     return aside
