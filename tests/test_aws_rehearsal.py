@@ -260,6 +260,11 @@ def test_rehearsal_08_tears_everything_down_and_nothing_is_left_in_any_service(r
     cfg, moto, emr, base = rehearsal
     nb = run_notebook("08_teardown.ipynb", base)
     assert "deleted 0, left 0" in printed(nb)                     # the second teardown finds nothing
+    # before anything, the teardown paused the DAGs through Airflow's API and stopped that Airflow; the second
+    # teardown found it stopped
+    said = [line for line in printed(nb).splitlines() if "Airflow" in line or "pause" in line]
+    assert any(line.startswith("paused the lab's DAGs (") for line in said), said
+    assert "stopped the lab's Airflow" in printed(nb) and "the lab's Airflow is not running here" in printed(nb)
     assert not outputs.path(cfg).exists()
 
     s3, iam, ec2 = moto.client("s3"), moto.client("iam"), moto.client("ec2")
