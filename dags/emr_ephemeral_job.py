@@ -83,7 +83,9 @@ SPARK_STEPS = [
                 "--jars", "{{ var.value.JDBC_JAR_PATH }}",
                 "{{ var.value.SPARK_JOBS_PATH }}/retail_quantity.py",
                 "--input", RAW_DATA,
-                "--jdbc-url", "jdbc:mysql://{{ var.value.AURORA_ENDPOINT }}/airflow",
+                # TLS on aws (MYSQL_JDBC_PARAMETERS), nothing added on the lab's MariaDB
+                "--jdbc-url", "jdbc:mysql://{{ var.value.AURORA_ENDPOINT }}/airflow"
+                              "{{ var.value.MYSQL_JDBC_PARAMETERS }}",
                 "--table", "emr_table",
                 "--credentials", "{{ var.value.EMR_JDBC_CREDENTIALS }}",
                 "--run-date", RUN_DATE,

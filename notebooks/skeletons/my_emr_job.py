@@ -52,7 +52,8 @@ SPARK_STEPS = [{
     "HadoopJarStep": {"Jar": "command-runner.jar", "Args": [
         "spark-submit", "--deploy-mode", "cluster", "--jars", "{{ var.value.JDBC_JAR_PATH }}",
         "{{ var.value.SPARK_JOBS_PATH }}/retail_quantity.py", "--input", RAW_DATA,
-        "--jdbc-url", "jdbc:mysql://{{ var.value.AURORA_ENDPOINT }}/airflow", "--table", "emr_table",
+        "--jdbc-url", "jdbc:mysql://{{ var.value.AURORA_ENDPOINT }}/airflow{{ var.value.MYSQL_JDBC_PARAMETERS }}",
+        "--table", "emr_table",
         "--credentials", "{{ var.value.EMR_JDBC_CREDENTIALS }}", "--run-date", RUN_DATE,
     ]},
 }]
