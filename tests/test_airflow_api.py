@@ -1,4 +1,6 @@
 """The REST client's tables: runs and task instances, finished or still running."""
+import pytest
+
 from labkit.airflow_api import command_output, gantt_frame, runs_frame
 
 TIS = [
@@ -142,3 +144,36 @@ def test_follow_shows_a_failed_run_as_failed_not_as_a_full_green_bar(monkeypatch
     last = captured.err.replace("\r", "\n").strip().splitlines()[-1]
     assert last.startswith("d r: failed") and "2/2" in last and last.rstrip().endswith("a]"), last
     assert "--- a failed; end of its log ---" in captured.out
+
+
+EDITED_DAG = '''from airflow.sdk import DAG, task
+
+with DAG(dag_id="lab_test_edited_dag", schedule=None, tags=["test"], default_args={"owner": "test", "retries": 0}):
+    @task
+    def first():
+        return 1
+{more}
+    first()
+'''
+
+
+@pytest.mark.services
+def test_wait_for_dag_gives_the_tasks_of_the_dag_as_the_file_is_now(lab):
+    """A learner saves a task, the notebook shows the DAG's tasks, the learner saves one more (notebook 07's
+    sections 3 and 4): the version has no run yet, so Airflow updates it in place, and the API server served its
+    cached copy of it for `min_serialized_dag_update_interval` (30 s by default): the table missed the new task."""
+    from labkit import services, workspace
+
+    cfg = lab[0]
+    api = services.get(cfg, "airflow").api()
+    path = workspace.ensure(cfg) / "lab_test_edited_dag.py"
+    try:
+        path.write_text(EDITED_DAG.replace("{more}", ""))
+        api.wait_for_dag("lab_test_edited_dag", timeout=180, file=path)
+        assert [t["task_id"] for t in api.get("dags/lab_test_edited_dag/tasks")["tasks"]] == ["first"]
+        path.write_text(EDITED_DAG.replace("{more}", "    @task\n    def second():\n        return 2\n\n    second()\n"))
+        api.wait_for_dag("lab_test_edited_dag", timeout=180, file=path)
+        assert [t["task_id"] for t in api.get("dags/lab_test_edited_dag/tasks")["tasks"]] == ["first", "second"]
+    finally:
+        path.unlink(missing_ok=True)
+        api.request("DELETE", "dags/lab_test_edited_dag", allow=(404, 409))

@@ -333,8 +333,8 @@ def test_a_dag_saved_in_jupyterlab_runs_green_despite_its_checkpoint(lab, conten
         # a second DAG file, written after the checkpoint: once Airflow has parsed it, it has seen the checkpoint
         contents.save(f"workspace/dags/{sentinel.name}", {"type": "file", "format": "text", "content":
                       SAVED_SOURCE.replace(f'"{SAVED_DAG}"', f'"{SAVED_DAG}_after"')})
-        api.wait_for_dag(SAVED_DAG, parsed_after=path.stat().st_mtime)
-        api.wait_for_dag(f"{SAVED_DAG}_after", parsed_after=sentinel.stat().st_mtime)
+        api.wait_for_dag(SAVED_DAG, file=path)
+        api.wait_for_dag(f"{SAVED_DAG}_after", file=sentinel)
         assert _one_dag(api, SAVED_DAG) == (str(path), 1, []), \
             "Airflow parsed JupyterLab's checkpoint as a second copy of the DAG"
         api.unpause(SAVED_DAG)
@@ -346,7 +346,7 @@ def test_a_dag_saved_in_jupyterlab_runs_green_despite_its_checkpoint(lab, conten
         # The learner saves again (a version with a run gets a new version when the DAG's file changes, so a
         # checkpoint parsed now would show as a second version). Watch both files being parsed again.
         contents.save(f"workspace/dags/{path.name}", {"type": "file", "format": "text", "content": SAVED_SOURCE})
-        api.wait_for_dag(SAVED_DAG, parsed_after=path.stat().st_mtime)
+        api.wait_for_dag(SAVED_DAG, file=path)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             assert _one_dag(api, SAVED_DAG) == (str(path), 1, []), \

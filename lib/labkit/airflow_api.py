@@ -11,6 +11,13 @@ from labkit.errors import LabError
 from labkit.progress import mark_failed, tqdm
 
 
+# `[core] min_serialized_dag_update_interval` of the lab's Airflow (seconds; Airflow's default is 30). A DAG
+# version with no run yet is updated in place when its file changes, at most this often, and the API server
+# serves its cached copy of a version for this long before it checks it against the database. At 30 s, a
+# learner's second save within half a minute reached neither the scheduler nor `GET dags/<id>/tasks` at once.
+SERIALIZED_DAG_MIN_INTERVAL = 3
+
+
 class AirflowAPI:
     def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0):
         self.base_url = base_url.rstrip("/")
@@ -85,6 +92,8 @@ class AirflowAPI:
         "As the file is now": the source Airflow keeps with the DAG's latest version (`GET dagSources/<id>`) is the
         file's text. An edit that does not change the DAG (a comment) makes no new version, and the kept source stays
         older: then two parses finished after the file's last change (the second started after it) are enough.
+        Then it waits SERIALIZED_DAG_MIN_INTERVAL seconds more: the API server may serve its cached copy of the
+        version (updated in place when it has no run) that long, and `GET dags/<id>/tasks` would be the old DAG.
         """
         text, mtime = (file.read_text(), file.stat().st_mtime) if file is not None else (None, 0.0)
         deadline = time.monotonic() + timeout
@@ -92,11 +101,15 @@ class AirflowAPI:
         while True:
             resp = self.request("GET", f"dags/{dag_id}", allow=(404,))
             if resp.status_code == 200:
-                if file is None or self._source(dag_id) == text:
+                if file is None:
+                    return resp.json()
+                if self._source(dag_id) == text:
+                    time.sleep(SERIALIZED_DAG_MIN_INTERVAL)
                     return resp.json()
                 if (parsed := _epoch(resp.json().get("last_parsed_time"))) > mtime:
                     parses.add(parsed)
                     if len(parses) >= 2:
+                        time.sleep(SERIALIZED_DAG_MIN_INTERVAL)
                         return resp.json()
             if file is not None and not said:
                 print(f"waiting for Airflow's DAG processor to parse {dag_id} as {file.name} is now (the workspace "

@@ -15,7 +15,7 @@ from importlib.metadata import version as dist_version
 from pathlib import Path
 
 from labkit import connections, hadoop_client, procs, secrets, workspace
-from labkit.airflow_api import AirflowAPI
+from labkit.airflow_api import SERIALIZED_DAG_MIN_INTERVAL, AirflowAPI
 from labkit.config import LOOPBACK
 from labkit.errors import LabError
 from labkit.services.base import Service
@@ -58,6 +58,8 @@ class Airflow(Service):
                 "executor": "LocalExecutor",
                 "load_examples": "False",
                 "parallelism": "4",
+                # a learner's saves reach the scheduler and the API within seconds (Airflow's default: 30)
+                "min_serialized_dag_update_interval": str(SERIALIZED_DAG_MIN_INTERVAL),
                 "simple_auth_manager_users": f"{ADMIN}:admin",
                 "simple_auth_manager_passwords_file": str(self.passwords_file),
                 "fernet_key": secrets.get(cfg, "airflow_fernet_key", factory=_fernet_key),
