@@ -208,3 +208,16 @@ def test_airflow_starts_its_api_server_before_the_scheduler(lab):
     assert "starting scheduler, dag-processor, triggerer" in this_start[answered]
     first_scheduler = next((i for i, line in enumerate(this_start) if "Starting the scheduler" in line), None)
     assert first_scheduler is not None and first_scheduler > answered, this_start[:answered + 5]
+
+
+def test_a_changed_airflow_cfg_restarts_airflow_at_the_next_up(lab, monkeypatch):
+    """A setting labkit writes into airflow.cfg (an update of the project, e.g. min_serialized_dag_update_interval)
+    is a launch setting: `labkit up` restarts a running Airflow that started with another one."""
+    from labkit.services import airflow as airflow_service
+
+    cfg = lab[0]
+    airflow = services.get(cfg, "airflow")
+    assert airflow.changed_launch_settings() == []
+    monkeypatch.setattr(airflow_service, "SERIALIZED_DAG_MIN_INTERVAL", airflow_service.SERIALIZED_DAG_MIN_INTERVAL + 1)
+    assert airflow.changed_launch_settings() == ["config_sha256"]
+    assert "password" not in airflow.launch_file.read_text().lower()

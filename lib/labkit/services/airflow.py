@@ -7,6 +7,7 @@ REST API from `labkit.connections` on every `up`.
 from __future__ import annotations
 
 import configparser
+import hashlib
 import io
 import json
 import os
@@ -97,10 +98,14 @@ class Airflow(Service):
 
     def launch_settings(self) -> dict:
         """What the DAGs' tasks inherit: the lab's profile and scale, the workshop DAG's engine, and where the Spark
-        client config is. (Not the Python path: `python` and `python3` of the same venv are the same server.)"""
+        client config is; and the lab's airflow.cfg (as a hash: it holds the metadata database's password), so that
+        a setting labkit changes in an update reaches a running Airflow at the next `labkit up`. (Not the Python
+        path: `python` and `python3` of the same venv are the same server.)"""
         env = self.env()
+        config = hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()
         return {"env": {k: env.get(k) for k in ("LAB_PROFILE", "LAB_SCALE", "HADOOP_CONF_DIR", "SPARK_CONF_DIR",
-                                                  connections.WORKSHOP_ENGINE_ENV)}}
+                                                  connections.WORKSHOP_ENGINE_ENV)},
+                "config_sha256": config}
 
     def healthy(self) -> bool:
         health = self.api().health()
