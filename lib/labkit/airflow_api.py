@@ -92,8 +92,9 @@ class AirflowAPI:
         "As the file is now": the source Airflow keeps with the DAG's latest version (`GET dagSources/<id>`) is the
         file's text. An edit that does not change the DAG (a comment) makes no new version, and the kept source stays
         older: then two parses finished after the file's last change (the second started after it) are enough.
-        Then it waits SERIALIZED_DAG_MIN_INTERVAL seconds more: the API server may serve its cached copy of the
-        version (updated in place when it has no run) that long, and `GET dags/<id>/tasks` would be the old DAG.
+        Then it waits until SERIALIZED_DAG_MIN_INTERVAL seconds have passed since that parse: the API server may
+        serve its cached copy of the version (updated in place when it has no run) that long, and
+        `GET dags/<id>/tasks` would be the old DAG.
         """
         text, mtime = (file.read_text(), file.stat().st_mtime) if file is not None else (None, 0.0)
         deadline = time.monotonic() + timeout
@@ -103,14 +104,16 @@ class AirflowAPI:
             if resp.status_code == 200:
                 if file is None:
                     return resp.json()
-                if self._source(dag_id) == text:
-                    time.sleep(SERIALIZED_DAG_MIN_INTERVAL)
-                    return resp.json()
-                if (parsed := _epoch(resp.json().get("last_parsed_time"))) > mtime:
+                parsed = _epoch(resp.json().get("last_parsed_time"))
+                if parsed > mtime:
                     parses.add(parsed)
-                    if len(parses) >= 2:
-                        time.sleep(SERIALIZED_DAG_MIN_INTERVAL)
-                        return resp.json()
+                if self._source(dag_id) == text or len(parses) >= 2:
+                    if (settle := parsed + SERIALIZED_DAG_MIN_INTERVAL - time.time()) > 0:
+                        if not said:
+                            print(f"Airflow has parsed {file.name} as it is now; waiting {settle:.0f} s for its API "
+                                  "to serve that version ...", flush=True)
+                        time.sleep(settle)
+                    return resp.json()
             if file is not None and not said:
                 print(f"waiting for Airflow's DAG processor to parse {dag_id} as {file.name} is now (the workspace "
                       "is looked at every few seconds) ...", flush=True)
