@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from labkit import exercises, progress
+from labkit import exercises, progress, services
 from labkit.config import Config
 from labkit.errors import LabError
 
@@ -268,7 +268,6 @@ def main(cfg: Config, only: list[str] | None = None, output: str | None = None, 
 
 def next_step(cfg: Config, results: list[NotebookResult]) -> str:
     """The run's last lines: how to open the notebooks yourself, and whether the lab is running now."""
-    from labkit import services
 
     try:
         running = [row.name for row in services.status(cfg) if row.pid is not None]
