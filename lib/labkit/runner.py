@@ -268,7 +268,6 @@ def main(cfg: Config, only: list[str] | None = None, output: str | None = None, 
 
 def next_step(cfg: Config, results: list[NotebookResult]) -> str:
     """The run's last lines: how to open the notebooks yourself, and whether the lab is running now."""
-
     try:
         running = [row.name for row in services.status(cfg) if row.pid is not None]
     except LabError as exc:           # the run is over whatever the lab says: name the next step all the same
