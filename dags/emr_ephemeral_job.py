@@ -6,9 +6,11 @@ TERMINATE_CLUSTER -> end_job) for Airflow 3, with what the seed got wrong fixed:
 - no `Variable.get` at parse time: every setting is a template (`{{ var.value.S3_PATH }}`) rendered
   when the task runs, so parsing the file never touches the database; what differs between the lab and
   AWS (the IAM roles, the security groups, the bucket) is a variable that labkit generates for the profile;
-- the cluster id travels as an XComArg (`create_emr_cluster.output`), not as an `xcom_pull` string;
-- the cluster is always terminated: TERMINATE_CLUSTER is the *teardown* of CREATE_EMR_CLUSTER, so it runs
-  when the step fails too, and the run is still marked failed (with a plain `trigger_rule="all_done"` and
+- the cluster id and the step id travel as XComArgs (`create_emr_cluster.output`, `first_step(...)`), not as
+  `xcom_pull` strings: Airflow sets the order from them;
+- the cluster is always terminated: TERMINATE_CLUSTER is the *teardown* of CREATE_EMR_CLUSTER (and of the tasks
+  that add and name its step, so clearing the sensor redoes all three), so it runs when the step fails too,
+  and the run is still marked failed (with a plain `trigger_rule="all_done"` and
   `end_job` after it, the run would end "success" although the step failed);
 - `AutoTerminationPolicy`: a cluster that is forgotten anyway stops itself after 15 idle minutes;
 - no password in the step's arguments: the job reads its database login from where the
@@ -30,7 +32,7 @@ from airflow.providers.amazon.aws.operators.emr import (
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, task
 
 
 def var(name: str) -> str:
@@ -101,6 +103,12 @@ def print_arguments(**settings: str) -> None:
         print(f"{name} = {value}")
 
 
+@task
+def first_step(step_ids: list[str]) -> str:
+    """add_emr_step returns the ids of the steps it added: the sensor watches the first (and only) one."""
+    return step_ids[0]
+
+
 def poke_interval_from_variable(context) -> None:
     """The sensor polls every EMR_POKE_INTERVAL seconds (2 on the lab, 60 on AWS), read when it starts.
 
@@ -146,10 +154,12 @@ with DAG(
         aws_conn_id="aws_default",
     )
 
+    step_id = first_step(add_emr_step.output)
+
     monitor_emr_step = EmrStepSensor(
         task_id="monitor_emr_step",
         job_flow_id=create_emr_cluster.output,
-        step_id="{{ ti.xcom_pull(task_ids='add_emr_step')[0] }}",   # the first of the step ids the task returned
+        step_id=step_id,
         aws_conn_id="aws_default",
         pre_execute=poke_interval_from_variable,
         timeout=60 * 60,
@@ -164,8 +174,9 @@ with DAG(
 
     end_job = EmptyOperator(task_id="end_job")
 
-    start_job >> create_emr_cluster >> add_emr_step >> monitor_emr_step
-    # Teardown: runs once create_emr_cluster succeeded, whatever happened to the step.
-    monitor_emr_step >> terminate_cluster.as_teardown(setups=create_emr_cluster)
+    start_job >> create_emr_cluster
+    # Teardown: runs once create_emr_cluster succeeded, whatever happened to the step. Its setups are what a rerun
+    # of the sensor must redo: clearing it then makes a new cluster, adds the step and watches the new step id.
+    monitor_emr_step >> terminate_cluster.as_teardown(setups=[create_emr_cluster, add_emr_step, step_id])
     # end_job waits for both, so a failed step fails the run (and the cluster is gone by then).
     [monitor_emr_step, terminate_cluster] >> end_job

@@ -117,7 +117,7 @@ def test_rehearsal_emr_dag_creates_the_cluster_with_what_provisioning_made_and_a
     # The one thing that cannot run offline: the step (below). Everything around it ran against the API.
     assert (run["state"], states) == ("failed", {
         "start_job": "success", "create_emr_cluster": "success", "add_emr_step": "success",
-        "monitor_emr_step": "failed", "terminate_cluster": "success", "end_job": "upstream_failed"})
+        "first_step": "success", "monitor_emr_step": "failed", "terminate_cluster": "success", "end_job": "upstream_failed"})
 
     out, client = outputs.read(cfg), emr.client()
     cluster = terminated_cluster(client, f"{DAG_ID} {RUN_DATE}")
@@ -137,7 +137,7 @@ def test_rehearsal_emr_dag_creates_the_cluster_with_what_provisioning_made_and_a
 
 
 def test_rehearsal_workshop_dag_runs_its_steps_on_emr_with_what_provisioning_made(rehearsal):
-    """On aws the workshop DAG is its emr engine: the day's rows into PostgreSQL, then a cluster with two steps.
+    """On aws the workshop DAG is dags/aws/'s: the day's rows into PostgreSQL, then a cluster with two steps.
 
     No PostgreSQL answers behind moto's RDS endpoint name, so for this run `postgres_default` points at the lab's
     own PostgreSQL (data, not code: the DAG's first task really generates the day there, and the import step names
@@ -146,8 +146,8 @@ def test_rehearsal_workshop_dag_runs_its_steps_on_emr_with_what_provisioning_mad
     api, values = services.get(cfg, "airflow").api(), connections.variables(cfg)
     api.wait_for_dag(WORKSHOP, timeout=180)
     tasks = {t["task_id"] for t in api.get(f"dags/{WORKSHOP}/tasks")["tasks"]}
-    assert tasks == {"generate_interval_rows", "create_cluster", "add_steps", "watch_import", "watch_aggregate",
-                     "terminate_cluster"}
+    assert tasks == {"generate_interval_rows", "create_cluster", "add_steps", "name_steps", "watch_import",
+                     "watch_aggregate", "terminate_cluster"}
     rds = connections.get(cfg, "postgres").record()
     assert rds["host"] == outputs.read(cfg)["postgres_host"]
     # on aws the task's hook verifies RDS's certificate (sslmode verify-full against the RDS CA bundle): the stand-in
@@ -167,7 +167,7 @@ def test_rehearsal_workshop_dag_runs_its_steps_on_emr_with_what_provisioning_mad
     states = {ti["task_id"]: ti["state"] for ti in api.task_instances(WORKSHOP, run_id)}
     assert (run["state"], states) == ("failed", {
         "generate_interval_rows": "success", "create_cluster": "success", "add_steps": "success",
-        "watch_import": "failed", "watch_aggregate": "upstream_failed", "terminate_cluster": "success"})
+        "name_steps": "success", "watch_import": "failed", "watch_aggregate": "upstream_failed", "terminate_cluster": "success"})
     with psycopg2.connect(host=LOOPBACK, port=cfg.ports["postgres"], dbname=rds["schema"], user=rds["login"],
                           password=stand_in["password"]) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from tbl_airflow_dummy_daily where created >= '2021-01-02' "

@@ -21,16 +21,17 @@ from labkit.workshop.daily_runs import aggregated_rows, landed_rows, landed_span
 from labkit.workshop.sqoop.interval import interval_where
 
 ROOT = Path(__file__).resolve().parents[1]
-DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
-# os: the environment only (the workshop DAG's engine), what Airflow's best practices allow in top-level code;
+# The reference DAGs of both profiles: dags/ (local) and dags/aws/ (aws; its other files are links to dags/)
+DAG_FILES = sorted(p for p in [*(ROOT / "dags").glob("*.py"), *(ROOT / "dags" / "aws").glob("*.py")]
+                   if not p.is_symlink())
 # logging: a task's own log lines (the interval guard's one line), as Airflow's example DAGs log
-ALLOWED_IMPORTS = ("airflow", "pendulum", "datetime", "__future__", "json", "textwrap", "os", "logging")
+ALLOWED_IMPORTS = ("airflow", "pendulum", "datetime", "__future__", "json", "textwrap", "logging")
 
 
-def parse_dags(home: Path, **env_extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k != "LAB_WORKSHOP_ENGINE"}
-    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False", **env_extra)
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "dagbag_report.py"), str(ROOT / "dags")],
+def parse_dags(home: Path, folder: Path = ROOT / "dags") -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "dagbag_report.py"), str(folder)],
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -42,47 +43,66 @@ def dagbag(tmp_path_factory):
 
 
 def test_dag_files_exist():
-    assert {p.name for p in DAG_FILES} >= {"airflow_workshop_job.py"}
+    assert {str(p.relative_to(ROOT)) for p in DAG_FILES} == {
+        "dags/airflow_workshop_job.py", "dags/emr_ephemeral_job.py", "dags/aws/airflow_workshop_job.py"}
 
 
 def test_no_import_errors(dagbag):
     assert dagbag["import_errors"] == {}
-    assert "airflow_workshop_job" in dagbag["dags"]
+    # dags/.airflowignore skips dags/aws/: the local Airflow parses one airflow_workshop_job, the client one
+    assert {d: Path(dag["fileloc"]).relative_to(ROOT).as_posix() for d, dag in dagbag["dags"].items()} == {
+        "airflow_workshop_job": "dags/airflow_workshop_job.py", "emr_ephemeral_job": "dags/emr_ephemeral_job.py"}
 
 
-def test_every_dag_has_tags_owner_and_retries(dagbag):
-    for dag_id, dag in dagbag["dags"].items():
+@pytest.fixture(scope="module")
+def aws_dagbag(tmp_path_factory):
+    return parse_dags(tmp_path_factory.mktemp("airflow-home"), ROOT / "dags" / "aws")
+
+
+def test_the_aws_folder_has_both_dags_the_workshop_job_on_emr(aws_dagbag):
+    assert aws_dagbag["import_errors"] == {}
+    assert sorted(aws_dagbag["dags"]) == ["airflow_workshop_job", "emr_ephemeral_job"]
+    assert aws_dagbag["dags"]["airflow_workshop_job"]["fileloc"].endswith("dags/aws/airflow_workshop_job.py")
+
+
+def test_every_dag_has_tags_owner_and_retries(dagbag, aws_dagbag):
+    for dag_id, dag in [*dagbag["dags"].items(), *aws_dagbag["dags"].items()]:
         assert dag["tags"], f"{dag_id} has no tags"
         for task_id, task in dag["tasks"].items():
             assert task["owner"] not in ("", "airflow"), f"{dag_id}.{task_id}: set an owner"
             assert task["retries"] >= 1, f"{dag_id}.{task_id}: set retries"
 
 
-def test_the_workshop_dags_emr_engine_graph_has_the_cluster_and_its_steps_as_setups_of_one_teardown(tmp_path):
-    bag = parse_dags(tmp_path, LAB_WORKSHOP_ENGINE="emr")
-    assert bag["import_errors"] == {}
-    tasks = bag["dags"]["airflow_workshop_job"]["tasks"]
+def test_the_workshop_dag_on_emr_has_the_cluster_and_its_steps_as_setups_of_one_teardown(aws_dagbag):
+    tasks = aws_dagbag["dags"]["airflow_workshop_job"]["tasks"]
+    # the step ids reach the sensors as XComArgs (name_steps), which sets the order by itself
     assert {t: task["downstream"] for t, task in tasks.items()} == {
         "generate_interval_rows": ["create_cluster"],
         "create_cluster": ["add_steps", "terminate_cluster", "watch_aggregate", "watch_import"],
-        "add_steps": ["terminate_cluster", "watch_import"], "watch_import": ["watch_aggregate"],
+        "add_steps": ["name_steps", "terminate_cluster"],
+        "name_steps": ["terminate_cluster", "watch_aggregate", "watch_import"],
+        "watch_import": ["watch_aggregate"],
         "watch_aggregate": ["terminate_cluster"],
         "terminate_cluster": []}
     assert tasks["terminate_cluster"]["trigger_rule"] == "TriggerRule.ALL_DONE_SETUP_SUCCESS"      # a teardown
-    # clearing a sensor clears its setups: a rerun gets a new cluster and adds its steps to that one
-    assert {t for t, task in tasks.items() if task["setup"]} == {"create_cluster", "add_steps"}
+    # clearing a sensor clears its setups: a rerun gets a new cluster, adds its steps and names their new ids
+    assert {t for t, task in tasks.items() if task["setup"]} == {"create_cluster", "add_steps", "name_steps"}
     assert all(task["owner"] == "lab" and task["retries"] >= 1 for task in tasks.values())
 
 
-def test_an_unknown_workshop_engine_is_one_import_error_naming_the_setting(tmp_path):
-    errors = parse_dags(tmp_path, LAB_WORKSHOP_ENGINE="hadoop")["import_errors"]
-    [error] = [e for path, e in errors.items() if path.endswith("airflow_workshop_job.py")]
-    assert error.strip().splitlines()[-1] == (
-        "ValueError: LAB_WORKSHOP_ENGINE='hadoop' is not one of client, emr: unset it (labkit sets it for each "
-        "profile) or set client (this node runs the steps) or emr (an EMR cluster does)")
+def test_the_emr_job_passes_ids_as_xcomargs_and_its_teardown_redoes_cluster_and_step(dagbag):
+    tasks = dagbag["dags"]["emr_ephemeral_job"]["tasks"]
+    assert {t: task["downstream"] for t, task in tasks.items()} == {
+        "start_job": ["create_emr_cluster"],
+        "create_emr_cluster": ["add_emr_step", "monitor_emr_step", "terminate_cluster"],
+        "add_emr_step": ["first_step", "terminate_cluster"],
+        "first_step": ["monitor_emr_step", "terminate_cluster"],
+        "monitor_emr_step": ["end_job", "terminate_cluster"],
+        "terminate_cluster": ["end_job"], "end_job": []}
+    assert {t for t, task in tasks.items() if task["setup"]} == {"create_emr_cluster", "add_emr_step", "first_step"}
 
 
-@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: str(p.relative_to(ROOT / "dags")))
 def test_dag_files_import_only_airflow_and_do_no_work_at_parse_time(path):
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
@@ -247,11 +267,10 @@ def test_the_workshop_dag_imports_its_data_interval(interval_probe):
 
 def test_a_run_without_a_data_interval_is_refused_in_one_line(interval_probe):
     no_date, empty = interval_probe["refused"]
-    assert no_date == ("AirflowFailException: airflow_workshop_job works on a data interval and this run has none (a manual run without a "
-                       "logical date): trigger it with a logical date (the UI's Trigger form, or labkit's "
-                       "api.run_for_date)")
-    assert empty.startswith("AirflowFailException: the data interval 2021-01-02 00:00 .. 2021-01-02 00:00 is empty: "
-                            "trigger the run")
+    assert no_date == ("AirflowFailException: "
+                       "this run has no data interval (a manual run without a logical date): trigger it with a logical "
+                       "date, e.g. `airflow dags trigger airflow_workshop_job --logical-date 2021-01-02`")
+    assert empty == no_date          # an empty interval (a manual run of a DAG without a data-interval timetable)
 
 
 @pytest.mark.services
@@ -296,8 +315,8 @@ def test_a_manual_run_without_a_logical_date_stops_at_its_first_task(workshop_ru
     events = api.request("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/generate_interval_rows/logs/1",
                          params={"full_content": "true"}, headers_extra={"Accept": "application/json"}).json()
     assert first_visible_line(events["content"]) == (
-        "airflow_workshop_job works on a data interval and this run has none (a manual run without a logical date): "
-        "trigger it with a logical date (the UI's Trigger form, or labkit's api.run_for_date)")
+        "this run has no data interval (a manual run without a logical date): trigger it with a logical "
+        "date, e.g. `airflow dags trigger airflow_workshop_job --logical-date 2021-01-02`")
     assert sorted(p.name for p in (daily_runs.dag_dir(cfg) / daily_runs.TABLE).iterdir()) == folders
 
 

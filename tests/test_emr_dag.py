@@ -63,7 +63,8 @@ def test_a_failing_step_fails_the_run_and_the_cluster_is_still_terminated(stack)
     assert api.get("variables/RAW_DATA_PATH")["value"] == good
     assert run["state"] == "failed"
     assert states(api, run_id) == {"start_job": "success", "create_emr_cluster": "success",
-                                   "add_emr_step": "success", "monitor_emr_step": "failed",
+                                   "add_emr_step": "success", "first_step": "success",
+                                   "monitor_emr_step": "failed",
                                    "terminate_cluster": "success", "end_job": "upstream_failed"}
     [cluster] = clusters_for(client, "2024-04-01")
     assert cluster["Status"]["State"] == "TERMINATED"

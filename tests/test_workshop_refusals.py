@@ -1,10 +1,11 @@
 """The workshop job's notebooks (04-07) run its import and Spark steps by hand on this machine, so they run on the
 `local` profile only: on `aws` this machine is outside the EMR cluster's VPC. Everything that would start them there
 stops with one line before it starts a service or spends anything: the notebooks' setup line and `labkit prepare
-NN`. On aws the DAG itself runs its steps on EMR (LAB_WORKSHOP_ENGINE=emr, tests/test_workshop_emr_engine.py and
-tests/test_aws_rehearsal.py); its client engine would refuse there, and labkit does not start it so."""
+NN`. On aws the lab's Airflow parses dags/aws/, whose workshop DAG runs its steps on EMR (tests/test_workshop_emr_engine.py
+and tests/test_aws_rehearsal.py); the local file is not parsed there."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,7 +15,6 @@ from papermill.exceptions import PapermillExecutionError
 import labkit
 from labkit import connections, notebook, prepare, runner
 from labkit.errors import LabError
-from labkit.services.airflow import airflow_env
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = r"^the workshop job's notebooks \(04-07\) do not run on the aws profile: .*EMR steps instead.*LAB_PROFILE=local"
@@ -61,24 +61,17 @@ def test_a_workshop_notebook_run_on_aws_stops_at_its_setup_cell(aws_profile, tmp
     assert not aws_profile.state_dir.exists()
 
 
-def test_the_workshop_engine_is_the_profiles_unless_set(aws_profile, monkeypatch):
-    monkeypatch.delenv(connections.WORKSHOP_ENGINE_ENV, raising=False)
-    assert connections.workshop_engine(aws_profile) == "emr"
+def test_each_profiles_airflow_parses_its_own_folder_of_reference_dags(aws_profile, monkeypatch):
+    """The workshop job's graph is chosen by the folder the lab's Airflow parses, never by a setting read when the
+    file is parsed: dags/aws/ on aws (steps on EMR), dags/ on local (whose .airflowignore skips aws/)."""
+    from labkit.services.airflow import Airflow
+
+    def bundle_path(cfg):
+        [bundle] = [b for b in json.loads(Airflow(cfg).settings()["dag_processor"]["dag_bundle_config_list"])
+                    if b["name"] == "dags-folder"]
+        return Path(bundle["kwargs"]["path"])
+
+    assert bundle_path(aws_profile) == ROOT / "dags" / "aws"
     monkeypatch.setenv("LAB_PROFILE", "local")
-    local = labkit.load()
-    assert connections.workshop_engine(local) == "client"
-    monkeypatch.setenv(connections.WORKSHOP_ENGINE_ENV, "emr")               # the EMR variant on the lab's endpoint
-    assert connections.workshop_engine(local) == "emr"
-    assert airflow_env(local)[connections.WORKSHOP_ENGINE_ENV] == "emr"     # what the Airflow processes parse with
-
-
-@pytest.mark.parametrize("value, line", [
-    ("spark", r"^LAB_WORKSHOP_ENGINE='spark' is not one of client, emr: unset it to get the aws profile's \(emr\)$"),
-    ("client", r"^LAB_WORKSHOP_ENGINE=client does not run on the aws profile .*: unset it, so that airflow_workshop_job "
-               r"runs its steps on EMR$"),
-])
-def test_a_workshop_engine_that_cannot_run_is_one_line_before_airflow_starts(aws_profile, monkeypatch, value, line):
-    monkeypatch.setenv(connections.WORKSHOP_ENGINE_ENV, value)
-    with pytest.raises(LabError, match=line):
-        airflow_env(aws_profile)
-    assert not aws_profile.state_dir.exists()
+    assert bundle_path(labkit.load()) == ROOT / "dags"
+    assert "/aws/" in (ROOT / "dags" / ".airflowignore").read_text().splitlines()

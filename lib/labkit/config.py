@@ -78,7 +78,9 @@ class Config:
 
     @property
     def dags_dir(self) -> Path:
-        return self.root / "dags"
+        """The reference DAGs this profile's Airflow parses: `dags/` on local; `dags/aws/` on aws, where the
+        workshop job runs its steps on EMR (this machine is outside the cluster's VPC)."""
+        return self.root / "dags" / ("aws" if self.profile == "aws" else "")
 
     @property
     def workspace_dags_dir(self) -> Path:

@@ -213,30 +213,13 @@ def connections(cfg: Config) -> list[dict]:
     return [get(cfg, name).record() for name in NAMES]
 
 
-# Where airflow_workshop_job runs its import and aggregation (its file reads LAB_WORKSHOP_ENGINE when parsed): on this
-# node, a Hadoop/Spark/Sqoop client (`client`), or as steps of an ephemeral EMR cluster (`emr`), which is how it
-# runs on aws, where this node is outside the cluster's VPC. LAB_WORKSHOP_ENGINE=emr on local runs the EMR variant
-# against the lab's EMR endpoint.
-WORKSHOP_ENGINE_ENV = "LAB_WORKSHOP_ENGINE"
-WORKSHOP_ENGINES = {"local": "client", "aws": "emr"}
-# The notebooks 04-07 run the client steps by hand on this node.
+# The notebooks 04-07 run the client steps by hand on this node. (The aws profile's Airflow parses dags/aws/, where
+# airflow_workshop_job runs them as EMR steps: labkit.config.Config.dags_dir.)
 WORKSHOP_PROFILES = ("local",)
 
 
-def workshop_engine(cfg: Config) -> str:
-    """`client` or `emr`: LAB_WORKSHOP_ENGINE when set, else the profile's (what the Airflow processes get)."""
-    engine = os.environ.get(WORKSHOP_ENGINE_ENV) or WORKSHOP_ENGINES[cfg.profile]
-    if engine not in set(WORKSHOP_ENGINES.values()):
-        raise LabError(f"{WORKSHOP_ENGINE_ENV}={engine!r} is not one of client, emr: unset it to get the "
-                       f"{cfg.profile} profile's ({WORKSHOP_ENGINES[cfg.profile]})")
-    if engine == "client" and cfg.profile not in WORKSHOP_PROFILES:
-        raise LabError(f"{WORKSHOP_ENGINE_ENV}=client does not run on the {cfg.profile} profile (this machine is "
-                       "outside the EMR cluster's VPC): unset it, so that airflow_workshop_job runs its steps on EMR")
-    return engine
-
-
 def workshop_refusal(cfg: Config) -> str:
-    """'' where notebooks 04-07 run; else the line that stops them (their setup, prepare, the client DAG's tasks)."""
+    """'' where notebooks 04-07 run; else the line that stops them (their setup and prepare)."""
     if cfg.profile in WORKSHOP_PROFILES:
         return ""
     return (f"the workshop job's notebooks (04-07) do not run on the {cfg.profile} profile: their import and Spark "
@@ -270,7 +253,6 @@ def variables(cfg: Config) -> dict[str, str]:
         "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "2",
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
         "WORKSHOP_JDBC_CREDENTIALS": workshop_credentials,   # the workshop job's import step on EMR
-        "WORKSHOP_JOB_REFUSAL": workshop_refusal(cfg),   # '' on local: the workshop DAG's tasks refuse otherwise
         # the steps' JDBC URLs end with these on aws: TLS, never plain text (the EMR nodes have no RDS CA bundle: the
         # server is not verified there, labkit.aws.tls); on local, the lab's servers on 127.0.0.1
         "POSTGRES_JDBC_PARAMETERS": aws_tls.POSTGRES_JDBC_PARAMETERS if cfg.profile == "aws" else "",

@@ -19,7 +19,7 @@ TAGS = [{"Key": TAG_KEY, "Value": TAG_VALUE}]
 EMR_RELEASE_LABEL = "emr-7.13.0"          # current EMR 7 release with Spark 3.5 (checked 2026-11)
 EMR_INSTANCE_TYPE = "m5.xlarge"           # the seed's instance groups: one node each
 EMR_INSTANCE_GROUPS = (("MASTER", 1), ("CORE", 1), ("TASK", 1))
-# The workshop DAG's emr engine (airflow_workshop_job on aws): a cluster per daily run, a primary and a core node
+# The workshop DAG on aws (dags/aws/airflow_workshop_job.py): a cluster per daily run, a primary and a core node
 # (a day is 144,000 rows); tests/test_workshop_emr_engine.py and the rehearsal check the DAG's groups against this.
 WORKSHOP_EMR_INSTANCE_GROUPS = (("MASTER", 1), ("CORE", 1))
 EMR_SERVICE_ROLE = f"{LAB_NAME}-emr-service-role"     # the seed's `emr-service-role`
@@ -60,7 +60,7 @@ def emr_vcpus(groups: tuple = EMR_INSTANCE_GROUPS) -> int:
     return emr_nodes(groups) * EMR_INSTANCE_VCPUS[EMR_INSTANCE_TYPE]
 
 
-# The clusters that may run at once: each DAG makes its own (emr_ephemeral_job, airflow_workshop_job's emr engine),
+# The clusters that may run at once: each DAG makes its own (emr_ephemeral_job, airflow_workshop_job of dags/aws),
 # and nothing stops a learner from running both together; the vCPU preflight counts them all.
 CONCURRENT_CLUSTERS = (("emr_ephemeral_job", EMR_INSTANCE_GROUPS), ("airflow_workshop_job", WORKSHOP_EMR_INSTANCE_GROUPS))
 

@@ -97,14 +97,13 @@ class Airflow(Service):
         return [sys.executable, "-m", "labkit.services.airflow_supervisor"]
 
     def launch_settings(self) -> dict:
-        """What the DAGs' tasks inherit: the lab's profile and scale, the workshop DAG's engine, and where the Spark
-        client config is; and the lab's airflow.cfg (as a hash: it holds the metadata database's password), so that
+        """What the DAGs' tasks inherit: the lab's profile and scale, and where the Spark client
+        config is; and the lab's airflow.cfg (as a hash: it holds the metadata database's password), so that
         a setting labkit changes in an update reaches a running Airflow at the next `labkit up`. (Not the Python
         path: `python` and `python3` of the same venv are the same server.)"""
         env = self.env()
         config = hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()
-        return {"env": {k: env.get(k) for k in ("LAB_PROFILE", "LAB_SCALE", "HADOOP_CONF_DIR", "SPARK_CONF_DIR",
-                                                  connections.WORKSHOP_ENGINE_ENV)},
+        return {"env": {k: env.get(k) for k in ("LAB_PROFILE", "LAB_SCALE", "HADOOP_CONF_DIR", "SPARK_CONF_DIR")},
                 "config_sha256": config}
 
     def healthy(self) -> bool:
@@ -134,7 +133,6 @@ def airflow_env(cfg) -> dict[str, str]:
         "LAB_PROFILE": cfg.profile,
         "LAB_SCALE": cfg.scale,
         "LAB_STATE_DIR": str(cfg.state_dir),
-        connections.WORKSHOP_ENGINE_ENV: connections.workshop_engine(cfg),   # the workshop DAG's graph (its file)
         "PYTHONUNBUFFERED": "1",
     })
     env.update(spark_client_env(cfg))        # local: also SPARK_LOCAL_IP=127.0.0.1; aws: YARN must reach the driver

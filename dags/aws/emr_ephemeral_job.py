@@ -1,0 +1,1 @@
+../emr_ephemeral_job.py
