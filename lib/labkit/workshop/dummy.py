@@ -335,7 +335,7 @@ def create_table(cfg: Config, *, variant: str = "fixed", table: str = TABLE, pro
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
             raise LabError(f"building {table} ({label}) failed: PostgreSQL stopped answering ({why}); start it "
-                           "again with `labkit up postgres`, then build the table again (create_table; a crash "
+                           f"again with {connections.POSTGRES_BACK}, then build the table again (create_table; a crash "
                            "also empties an UNLOGGED table)") from None
         raise LabError(f"building {table} ({label}) failed: {why}") from None
     finally:
