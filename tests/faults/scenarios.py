@@ -227,6 +227,8 @@ def postgres_between_unlogged(cfg, work: Path) -> Outcome:
     inject.crash(cfg, "postgres")
     inject.recover(cfg, "postgres")
     emptied = pg_counts(cfg, dummy.TABLE) == (0, 0) and not dummy.table_is_complete(cfg)
+    status = subprocess.run([LABKIT, "status"], capture_output=True, text=True, timeout=120).stdout  # where one looks
+    noted = [ln for ln in status.splitlines() if ln.startswith("note: ")]
     status, line = cli_line([LABKIT, *landing.lab_command(cfg, dummy.TABLE, target, "-m", "2", "--as-parquetfile",
                                                       "--delete-target-dir", "--no-progress")[1:]])
     kept = status != 0 and landed_counts(target) == (expected, expected)
@@ -235,7 +237,7 @@ def postgres_between_unlogged(cfg, work: Path) -> Outcome:
     return Outcome("postgres killed between generation and import (UNLOGGED table)", line, lost, doubled,
                    "labkit up; build the table again, import again (ensure_landed)",
                    dummy.table_is_complete(cfg) and landed_counts(target) == (expected, expected), kept=kept,
-                   detail=f"table emptied: {emptied}; then {said}")
+                   detail=f"table emptied: {emptied}; labkit status said {noted}; then {said}")
 
 
 def postgres_between_daily(cfg, work: Path) -> Outcome:
