@@ -74,6 +74,17 @@ def test_the_workshop_dags_emr_engine_graph_has_the_cluster_and_its_steps_as_set
     assert all(task["owner"] == "lab" and task["retries"] >= 1 for task in tasks.values())
 
 
+def test_the_cluster_teardown_outlasts_an_emr_api_away_for_minutes(dagbag, tmp_path):
+    """terminate_cluster is the cluster's only way out: its retries (Airflow's own retry schedule) span more than
+    five minutes (an endpoint crashed and started again with `labkit up`; on AWS an outage), the first one soon.
+    With one retry after 30 s the cluster stayed WAITING until its idle policy."""
+    emr = parse_dags(tmp_path, LAB_WORKSHOP_ENGINE="emr")["dags"]["airflow_workshop_job"]["tasks"]["terminate_cluster"]
+    for teardown in (dagbag["dags"]["emr_ephemeral_job"]["tasks"]["terminate_cluster"], emr):
+        delays = teardown["retry_delays"]
+        assert delays[0] <= 30 and sum(delays) >= 5 * 60, delays
+        assert delays == sorted(delays), delays                   # backing off, never hammering the API
+
+
 def test_an_unknown_workshop_engine_is_one_import_error_naming_the_setting(tmp_path):
     errors = parse_dags(tmp_path, LAB_WORKSHOP_ENGINE="hadoop")["import_errors"]
     [error] = [e for path, e in errors.items() if path.endswith("airflow_workshop_job.py")]
