@@ -16,7 +16,7 @@ from importlib.metadata import version as dist_version
 from pathlib import Path
 
 from labkit import connections, hadoop_client, procs, secrets, workspace
-from labkit.airflow_api import SERIALIZED_DAG_MIN_INTERVAL, AirflowAPI
+from labkit.airflow_api import DAGBAG_IMPORT_TIMEOUT, SERIALIZED_DAG_MIN_INTERVAL, AirflowAPI
 from labkit.config import LOOPBACK
 from labkit.errors import LabError
 from labkit.services.base import Service
@@ -24,6 +24,8 @@ from labkit.services.postgres import Postgres
 from labkit.state import write_private
 
 ADMIN = "admin"
+PARSE_UNCHANGED_EVERY = 600      # seconds between two parses of a file that did not change (Airflow's default: 30)
+PROCESSOR_MARGIN = 10            # seconds a DAG file's processor outlives the import timeout before it is killed
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
 
@@ -65,6 +67,7 @@ class Airflow(Service):
                 "simple_auth_manager_passwords_file": str(self.passwords_file),
                 "fernet_key": secrets.get(cfg, "airflow_fernet_key", factory=_fernet_key),
                 "execution_api_server_url": f"{self.url}/execution/",
+                "dagbag_import_timeout": str(DAGBAG_IMPORT_TIMEOUT),      # `labkit check` stops a file there too
             },
             "database": {"sql_alchemy_conn": Postgres(cfg).url("airflow").replace("postgresql://",
                                                                                    "postgresql+psycopg2://")},
@@ -74,7 +77,14 @@ class Airflow(Service):
             "logging": {"base_log_folder": str(self.dir / "logs")},
             # Two DAG bundles: the project's reference DAGs, and the learner's own (notebooks 06-07), which
             # is looked at more often so that a saved file shows up within seconds.
-            "dag_processor": {"refresh_interval": "20", "dag_bundle_config_list": json.dumps([
+            # A file that loops at import (a learner's `while True`) costs one import timeout per change, not one
+            # every 30 s: an unchanged file is parsed again only every PARSE_UNCHANGED_EVERY s (a changed one at
+            # once: the processor sorts by modification time; wait_for_dag asks for a parse when it needs one), and
+            # a parse whose code swallows the import timeout is killed shortly after it.
+            "dag_processor": {"refresh_interval": "20",
+                              "min_file_process_interval": str(PARSE_UNCHANGED_EVERY),
+                              "dag_file_processor_timeout": str(DAGBAG_IMPORT_TIMEOUT + PROCESSOR_MARGIN),
+                              "dag_bundle_config_list": json.dumps([
                 {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(cfg.dags_dir)}},
                 {"name": workspace.BUNDLE, "classpath": LOCAL_BUNDLE,
                  "kwargs": {"path": str(cfg.workspace_dags_dir), "refresh_interval": 5}},
