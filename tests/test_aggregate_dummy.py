@@ -1,5 +1,7 @@
 """spark_jobs/aggregate_dummy.py under spark-submit (as the DAG runs it): exact numbers, idempotent reruns,
 one partition per run date, the same results as DuckDB, and one clear line for bad input."""
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +133,17 @@ def test_a_java_failure_is_one_line_and_its_frames_are_in_the_spark_log(cfg, lan
     assert shown[-1].startswith("aggregate_dummy: error: org.apache.hadoop.fs.ParentNotDirectoryException"), shown
     frames = log.read_text().split(f"file:{tmp_path}/a-file")[-1]
     assert frames.count("\tat org.apache.hadoop.fs.") >= 3                  # the frames are there, after its line
+    # Spark's own log lines (log4j2) about a failed task carry the frames in their message: cut to one line each
+    cut = tmp_path / "cut"
+    shutil.copytree(landed.path, cut)
+    part = sorted(cut.glob("*.parquet"))[0]
+    os.truncate(part, part.stat().st_size // 2)
+    shown.clear()
+    with pytest.raises(LabError, match="is not a whole parquet file"):
+        spark_submit.submit(cfg, spark_aggregation.JOB, ["--input", cut, "--output", tmp_path / "out",
+                                                         "--run-date", "2021-01-01"], echo=shown.append)
+    assert not [line for line in shown if line.strip().startswith(("at ", "Caused by"))], shown   # 78 frames before
+    assert any(line.endswith(f"... (all of it: {log})") for line in shown), shown
 
 
 def test_missing_input_folder(cfg, tmp_path):

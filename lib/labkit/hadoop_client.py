@@ -206,15 +206,16 @@ def _render_files(props: list[Property], profile: str, frames: Path | None = Non
              "logger.native.name = org.apache.hadoop.util.NativeCodeLoader", "logger.native.level = error",
              "appender.console.type = Console", "appender.console.name = console", "appender.console.target = SYSTEM_ERR",
              "appender.console.layout.type = PatternLayout",
-             "# A line per event on the console, its exception's message at most; the Java frames go to the file below.",
+             "# One line per event on the console: the first line of its message, no exception. The whole event, Java",
+             "# frames and all (Spark also writes them into a message), goes to the file below.",
              "appender.console.layout.alwaysWriteExceptions = false",
-             "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%notEmpty{ (%throwable{short.message})}%n"]
+             "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %replace{%m}{(?s)[\\r\\n].*}{ ...}%n"]
     if frames is not None:
+        log4j[-1] = log4j[-1].replace("{ ...}", "{ ... (all of it: %s)}" % frames)
         log4j += ["rootLogger.appenderRef.frames.ref = frames", "appender.frames.type = File",
                   "appender.frames.name = frames", f"appender.frames.fileName = {frames}", "appender.frames.append = true",
                   "appender.frames.layout.type = PatternLayout",
-                  "appender.frames.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex",
-                  "appender.frames.filter.threshold.type = ThresholdFilter", "appender.frames.filter.threshold.level = error"]
+                  "appender.frames.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex"]
     return {
         "core-site.xml": _xml(by_file["core-site.xml"], profile),
         "yarn-site.xml": _xml(by_file["yarn-site.xml"], profile),
@@ -251,8 +252,8 @@ def env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
     The folder is rendered if it is not there yet (so a DAG task can call this on its own).
     """
     folder = conf_dir(cfg)
-    if not (folder / "core-site.xml").exists():
-        render(cfg)
+    if cfg.profile == "local" or not (folder / "core-site.xml").exists():
+        render(cfg)          # local: always (idempotent, unchanged files untouched): an update's settings reach Spark
     out = dict(os.environ if base is None else base)
     out.update({
         "HADOOP_CONF_DIR": str(folder),          # core-site.xml, yarn-site.xml (spark-submit puts it on the classpath)
