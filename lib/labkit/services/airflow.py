@@ -25,6 +25,7 @@ from labkit.state import write_private
 
 ADMIN = "admin"
 PARSE_UNCHANGED_EVERY = 600      # seconds between two parses of a file that did not change (Airflow's default: 30)
+EXECUTION_API_TIMEOUT = 180     # seconds a task waits for one Execution API answer (Airflow's default: 5)
 PROCESSOR_MARGIN = 10            # seconds a DAG file's processor outlives the import timeout before it is killed
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
@@ -90,6 +91,10 @@ class Airflow(Service):
                  "kwargs": {"path": str(cfg.workspace_dags_dir), "refresh_interval": 5}},
             ])},
             "scheduler": {"enable_health_check": "False"},
+            # How long a task waits for each Execution API call. A fresh api-server's first task start (PATCH .../run)
+            # took 49 s and 71 s on this 2-core machine under load (13-18), so after a crash and `labkit up` the
+            # interrupted task's retry gave up at Airflow's 5 s x 5 tries, its log holding only "Pre Execute".
+            "workers": {"execution_api_timeout": str(EXECUTION_API_TIMEOUT)},
         }
 
     def prepare(self) -> None:
