@@ -9,7 +9,7 @@ import time
 from labkit import config, doctor, exercises, java, jupyter, prepare, procs, runner, services, workspace
 from labkit.errors import LabError
 from labkit.services.airflow import airflow_env
-from labkit.workshop import sqoop
+from labkit.workshop import dummy, sqoop
 
 
 def _mb(n: int) -> str:
@@ -31,8 +31,6 @@ def data_notes(cfg, rows) -> list[str]:
     notebook 03's UNLOGGED table, emptied by a crash of PostgreSQL. Nothing when PostgreSQL is not healthy."""
     if not any(r.name == "postgres" and r.healthy for r in rows):
         return []
-    from labkit.workshop import dummy
-
     try:
         return [f"note: {dummy.emptied_note()}"] if dummy.crash_emptied(cfg) else []
     except Exception:  # noqa: BLE001 - a note never fails the status (airline_db not made yet, PostgreSQL gone)
