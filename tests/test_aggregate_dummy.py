@@ -123,8 +123,9 @@ def test_a_java_failure_is_one_line_and_its_frames_are_in_the_spark_log(cfg, lan
     (tmp_path / "a-file").write_text("")
     shown = []
     with pytest.raises(LabError) as raised:
-        spark_submit.submit(cfg, spark_aggregation.JOB, ["--input", landed.path, "--output", tmp_path / "a-file" / "out",
-                                                         "--run-date", "2021-01-01"], echo=shown.append)
+        spark_submit.submit(cfg, spark_aggregation.JOB, ["--input", landed.path, "--output",
+                                                         tmp_path / "a-file" / "out", "--run-date", "2021-01-01"],
+                            echo=shown.append)
     log = hadoop_client.error_log(cfg)
     assert str(raised.value) == ("spark-submit aggregate_dummy failed (exit 1): org.apache.hadoop.fs."
                                  f"ParentNotDirectoryException: Parent path is not a directory: file:{tmp_path}/a-file "

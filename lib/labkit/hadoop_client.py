@@ -213,7 +213,8 @@ def _render_files(props: list[Property], profile: str, frames: Path | None = Non
     if frames is not None:
         log4j[-1] = log4j[-1].replace("{ ...}", "{ ... (all of it: %s)}" % frames)
         log4j += ["rootLogger.appenderRef.frames.ref = frames", "appender.frames.type = File",
-                  "appender.frames.name = frames", f"appender.frames.fileName = {frames}", "appender.frames.append = true",
+                  "appender.frames.name = frames", f"appender.frames.fileName = {frames}",
+                  "appender.frames.append = true",
                   "appender.frames.layout.type = PatternLayout",
                   "appender.frames.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex"]
     return {

@@ -42,12 +42,14 @@ def check(outcome, *words):
 
 def test_postgres_killed_during_the_generation(cfg, tmp_path):
     check(scenarios.postgres_during_generation(cfg, tmp_path),
-          "labkit: error: building tbl_airflow_dummy", "PostgreSQL stopped answering", "`labkit up` (it starts postgres and airflow")
+          "labkit: error: building tbl_airflow_dummy", "PostgreSQL stopped answering",
+          "`labkit up` (it starts postgres and airflow")
 
 
 def test_postgres_killed_during_the_seed_ctas(cfg, tmp_path):
     check(scenarios.postgres_during_seed_ctas(cfg, tmp_path),
-          "labkit: error: building tbl_airflow_dummy (seed SQL)", "PostgreSQL stopped answering", "`labkit up` (it starts postgres and airflow")
+          "labkit: error: building tbl_airflow_dummy (seed SQL)", "PostgreSQL stopped answering",
+          "`labkit up` (it starts postgres and airflow")
 
 
 def test_postgres_killed_during_the_dags_generation_rolls_the_day_back(cfg, tmp_path):
