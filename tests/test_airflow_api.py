@@ -183,3 +183,28 @@ def test_wait_for_dag_gives_the_tasks_of_the_dag_as_the_file_is_now(lab):
     finally:
         path.unlink(missing_ok=True)
         api.request("DELETE", "dags/lab_test_edited_dag", allow=(404, 409))
+
+
+def test_a_metadata_database_that_went_away_is_one_line_naming_labkit_up():
+    """PostgreSQL killed under a running lab: the api-server answers 500 "Database error" (the learner saw that JSON);
+    the line says what stopped and the one command that brings back PostgreSQL and Airflow."""
+    import json
+
+    import pytest
+    import requests
+
+    from labkit.airflow_api import AirflowAPI
+    from labkit.errors import LabError
+
+    api = AirflowAPI("http://127.0.0.1:1", "admin", "unused")
+    api._token = "t"
+    resp = requests.Response()
+    resp.status_code = 500
+    resp._content = json.dumps({"detail": {"reason": "Database error", "statement": "hidden"}}).encode()
+    api._call = lambda method, url, **kwargs: resp
+    with pytest.raises(LabError) as raised:
+        api.get("dags/d/dagRuns/r")
+    assert str(raised.value) == (
+        "Airflow's api-server at http://127.0.0.1:1 cannot reach its metadata database (PostgreSQL stopped?): start "
+        "what stopped with `labkit up` (it starts postgres and airflow, which stopped with it); a run that was "
+        "running then goes on (its interrupted task is tried again)")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import requests
 
+from labkit.connections import POSTGRES_BACK
 from labkit.errors import LabError
 from labkit.progress import mark_failed, tqdm
 
@@ -71,6 +72,10 @@ class AirflowAPI:
         if resp.status_code == 401:  # token expired: log in again once
             self.login()
             resp = send()
+        if resp.status_code >= 500 and "Database error" in resp.text:      # its metadata lives in PostgreSQL
+            raise LabError(f"Airflow's api-server at {self.base_url} cannot reach its metadata database (PostgreSQL "
+                           f"stopped?): start what stopped with {POSTGRES_BACK}; a run that was running then goes on "
+                           "(its interrupted task is tried again)")
         if resp.status_code >= 400 and resp.status_code not in allow:
             raise LabError(f"Airflow API {method} {path} answered {resp.status_code}: {resp.text[:300]}")
         return resp
