@@ -6,7 +6,11 @@ Each fault is one scenario of tests/faults/scenarios.py (the injection code is t
 with the tests): PostgreSQL killed during the generation (fast path and seed CTAS), during the DAG's per-day
 generation, during the import, and between generation and import (the UNLOGGED table, the DAG's daily table);
 the landing zone's disk full; a truncated landed parquet file under the aggregation; MariaDB killed during the
-EMR step's write; Airflow's api-server killed during a run. At --scale full the same scenarios work on the
+EMR step's write; Airflow's api-server killed during a run; a crash during a DAG task followed by `labkit up` and
+nothing else (the scheduler killed during the Spark task, PostgreSQL during the import: the interrupted task's own
+retry must finish the run, the day counted in PostgreSQL, the landed parquet and the aggregates; the EMR endpoint
+killed as the cluster's teardown is due and left down 150 s: terminate_cluster's retries must end the cluster).
+At --scale full the same scenarios work on the
 full table (25,992,100 rows) where they use the dummy table; the DAG's scenarios work on one day at any scale.
 
 A fault is survived when the learner is shown one line (cause and fix), the state from before the fault is

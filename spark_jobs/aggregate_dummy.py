@@ -240,6 +240,33 @@ def one_line(exc: Exception, args: argparse.Namespace) -> str | None:
     return None
 
 
+def unexpected(exc: BaseException) -> str:
+    """An unexpected failure as one line: the innermost Java exception of a py4j error (what went wrong, e.g.
+    `java.io.IOException: No space left on device`), else the Python one. The whole trace, Java frames and all,
+    is appended to the file $LAB_SPARK_ERROR_LOG names (the lab's Spark log), and the line says where; without
+    it (an EMR step: its stderr is the step's log) the trace follows the line."""
+    import traceback
+
+    java, line = getattr(exc, "java_exception", None), ""
+    try:
+        while java is not None and java.getCause() is not None:
+            java = java.getCause()
+        line = str(java.toString()) if java is not None else ""
+    except Exception:  # noqa: BLE001 - the JVM is gone: the Python text below
+        line = ""
+    line = (line or str(exc)).strip().splitlines()[0] if (line or str(exc)).strip() else type(exc).__name__
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log = os.environ.get("LAB_SPARK_ERROR_LOG")
+    if log:
+        try:
+            with open(log, "a") as out:
+                out.write(f"{time.strftime('%y/%m/%d %H:%M:%S')} {PROG}: {line}\n{trace}\n")
+            return f"{line} (the whole trace, Java frames and all: {log})"
+        except OSError:                               # that disk may be the full one: the trace stays on stderr
+            pass
+    return f"{line}\n{trace}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -249,9 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:  # bad data / unreadable input as one line, not a JVM stack trace
         line = one_line(exc, args)
-        if line is None:
-            raise
-        print(f"{PROG}: error: {line}", file=sys.stderr)
+        print(f"{PROG}: error: {line if line is not None else unexpected(exc)}", file=sys.stderr)
         return 1
     print(f"{PROG}: {result['input_rows']:,} input rows -> {result['hourly_rows']:,} rows in {HOURLY}, "
           f"{result['daily_rows']:,} rows in {DAILY} (run_date={result['run_date']}); "

@@ -1,5 +1,7 @@
 """spark_jobs/aggregate_dummy.py under spark-submit (as the DAG runs it): exact numbers, idempotent reruns,
 one partition per run date, the same results as DuckDB, and one clear line for bad input."""
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +114,39 @@ def test_text_input(cfg, landed, tmp_path):
 
 
 # -- bad input: one line, non-zero exit ------------------------------------------------------------------
+def test_a_java_failure_is_one_line_and_its_frames_are_in_the_spark_log(cfg, landed, tmp_path):
+    """A failure no check foresaw (here Hadoop refusing an output under a file; a full disk alike): the cell (and a
+    task's log) shows one line naming the Java exception and the log that has the frames, and no Java frame (it
+    showed 50 of them, the job's traceback last; a full disk: 352)."""
+    from labkit import hadoop_client
+
+    (tmp_path / "a-file").write_text("")
+    shown = []
+    with pytest.raises(LabError) as raised:
+        spark_submit.submit(cfg, spark_aggregation.JOB, ["--input", landed.path, "--output",
+                                                         tmp_path / "a-file" / "out", "--run-date", "2021-01-01"],
+                            echo=shown.append)
+    log = hadoop_client.error_log(cfg)
+    assert str(raised.value) == ("spark-submit aggregate_dummy failed (exit 1): org.apache.hadoop.fs."
+                                 f"ParentNotDirectoryException: Parent path is not a directory: file:{tmp_path}/a-file "
+                                 f"(the whole trace, Java frames and all: {log})")
+    assert not [line for line in shown if line.strip().startswith("at ")], shown
+    assert shown[-1].startswith("aggregate_dummy: error: org.apache.hadoop.fs.ParentNotDirectoryException"), shown
+    frames = log.read_text().split(f"file:{tmp_path}/a-file")[-1]
+    assert frames.count("\tat org.apache.hadoop.fs.") >= 3                  # the frames are there, after its line
+    # Spark's own log lines (log4j2) about a failed task carry the frames in their message: cut to one line each
+    cut = tmp_path / "cut"
+    shutil.copytree(landed.path, cut)
+    part = sorted(cut.glob("*.parquet"))[0]
+    os.truncate(part, part.stat().st_size // 2)
+    shown.clear()
+    with pytest.raises(LabError, match="is not a whole parquet file"):
+        spark_submit.submit(cfg, spark_aggregation.JOB, ["--input", cut, "--output", tmp_path / "out",
+                                                         "--run-date", "2021-01-01"], echo=shown.append)
+    assert not [line for line in shown if line.strip().startswith(("at ", "Caused by"))], shown   # 78 frames before
+    assert any(line.endswith(f"... (all of it: {log})") for line in shown), shown
+
+
 def test_missing_input_folder(cfg, tmp_path):
     with pytest.raises(LabError) as err:
         spark_aggregation.run(cfg, RUN_A, input=tmp_path / "nowhere", output=tmp_path / "out")

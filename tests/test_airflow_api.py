@@ -48,6 +48,7 @@ class _Parsed:
 
         self.api = AirflowAPI("http://127.0.0.1:1", "admin", "unused")
         self.answers = list(answers)
+        self.asked = []                  # the parses asked for (PUT parseDagFile/<token>)
         self.api.request = self.request
         self.api.get = lambda path, **params: {"import_errors": []}
 
@@ -60,8 +61,11 @@ class _Parsed:
         resp.status_code = 200
         if path.startswith("dagSources/"):
             resp._content = json.dumps({"content": self.answers.pop(0)[1]}).encode()
+        elif method == "PUT":
+            self.asked.append(path)
         else:
-            resp._content = json.dumps({"dag_id": "d", "last_parsed_time": self.answers[0][0]}).encode()
+            resp._content = json.dumps({"dag_id": "d", "last_parsed_time": self.answers[0][0],
+                                        "file_token": "tok"}).encode()
         return resp
 
 
@@ -83,9 +87,11 @@ def test_wait_for_dag_waits_for_the_dag_as_the_file_is_now(monkeypatch, tmp_path
     fake = _Parsed(("2026-12-01T18:27:01Z", "old"), ("2026-12-01T18:27:03Z", "new"))
     assert fake.api.wait_for_dag("d", file=file)["last_parsed_time"] == "2026-12-01T18:27:03Z" and not fake.answers
     assert "waiting for Airflow's DAG processor to parse d as d.py is now" in capsys.readouterr().out
-    # an edit that changed no DAG keeps the older source: two parses after the edit are enough
+    # an edit that changed no DAG keeps the older source: two parses after the edit are enough, and it asks for
+    # the second once (the lab parses an unchanged file only every few minutes)
     comment = _Parsed(("2026-12-01T18:26:59Z", "old"), ("2026-12-01T18:27:01Z", "old"), ("2026-12-01T18:27:31Z", "old"))
     assert comment.api.wait_for_dag("d", file=file)["last_parsed_time"] == "2026-12-01T18:27:31Z"
+    assert comment.asked == ["parseDagFile/tok"] and fake.asked == ["parseDagFile/tok"]
     stale = _Parsed(*[("2026-12-01T18:26:59Z", "old")] * 3)
     with pytest.raises(LabError, match="has not parsed the latest version of DAG 'd' after 0 s"):
         stale.api.wait_for_dag("d", timeout=0, file=file)
@@ -177,3 +183,28 @@ def test_wait_for_dag_gives_the_tasks_of_the_dag_as_the_file_is_now(lab):
     finally:
         path.unlink(missing_ok=True)
         api.request("DELETE", "dags/lab_test_edited_dag", allow=(404, 409))
+
+
+def test_a_metadata_database_that_went_away_is_one_line_naming_labkit_up():
+    """PostgreSQL killed under a running lab: the api-server answers 500 "Database error" (the learner saw that JSON);
+    the line says what stopped and the one command that brings back PostgreSQL and Airflow."""
+    import json
+
+    import pytest
+    import requests
+
+    from labkit.airflow_api import AirflowAPI
+    from labkit.errors import LabError
+
+    api = AirflowAPI("http://127.0.0.1:1", "admin", "unused")
+    api._token = "t"
+    resp = requests.Response()
+    resp.status_code = 500
+    resp._content = json.dumps({"detail": {"reason": "Database error", "statement": "hidden"}}).encode()
+    api._call = lambda method, url, **kwargs: resp
+    with pytest.raises(LabError) as raised:
+        api.get("dags/d/dagRuns/r")
+    assert str(raised.value) == (
+        "Airflow's api-server at http://127.0.0.1:1 cannot reach its metadata database (PostgreSQL stopped?): start "
+        "what stopped with `labkit up` (it starts postgres and airflow, which stopped with it); a run that was "
+        "running then goes on (its interrupted task is tried again)")

@@ -102,6 +102,17 @@ def test_the_emr_job_passes_ids_as_xcomargs_and_its_teardown_redoes_cluster_and_
     assert {t for t, task in tasks.items() if task["setup"]} == {"create_emr_cluster", "add_emr_step", "first_step"}
 
 
+def test_the_cluster_teardown_outlasts_an_emr_api_away_for_minutes(dagbag, aws_dagbag):
+    """terminate_cluster is the cluster's only way out: its retries (Airflow's own retry schedule) span more than
+    five minutes (an endpoint crashed and started again with `labkit up`; on AWS an outage), the first one soon.
+    With one retry after 30 s the cluster stayed WAITING until its idle policy."""
+    emr = aws_dagbag["dags"]["airflow_workshop_job"]["tasks"]["terminate_cluster"]
+    for teardown in (dagbag["dags"]["emr_ephemeral_job"]["tasks"]["terminate_cluster"], emr):
+        delays = teardown["retry_delays"]
+        assert delays[0] <= 30 and sum(delays) >= 5 * 60, delays
+        assert delays == sorted(delays), delays                   # backing off, never hammering the API
+
+
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: str(p.relative_to(ROOT / "dags")))
 def test_dag_files_import_only_airflow_and_do_no_work_at_parse_time(path):
     tree = ast.parse(path.read_text())

@@ -208,6 +208,30 @@ def test_the_dagbag_process_is_reused_restarted_when_it_died_and_deaf_to_prints(
     assert checking.check("99.1", tiny).passed and parsing.start() is not proc   # a new one after it died
 
 
+@pytest.mark.parametrize("loop", ["while True:\n    pass\n",                       # the DagBag's timeout ends it
+                                  "while True:\n    try:\n        time.sleep(60)\n    except BaseException:\n"
+                                  "        pass\n"])                                 # it swallows that: the check's
+def test_a_file_that_loops_at_import_is_one_line_naming_the_timeout(tiny, monkeypatch, loop):
+    """`labkit check` on a learner file with an endless loop at its top: one line naming the timeout and the likely
+    cause, within the import timeout plus a margin (it answered with a docs URL after the timeout, and blocked for
+    300 s when the loop swallowed Airflow's timeout exception); the next check works again."""
+    import time
+
+    monkeypatch.setattr(parsing, "IMPORT_TIMEOUT", 3.0)
+    parsing.stop()                                   # a helper with this timeout
+    path = checking.begin("tiny.py", tiny)
+    assert not checking.check("99.1", tiny).passed   # warm: Airflow imported, so what follows is the file's own time
+    path.write_text("import time\n" + loop + SKELETON)
+    started = time.monotonic()
+    result = checking.check("99.1", tiny)
+    took = time.monotonic() - started
+    assert str(result) == ("99.1 a task after start: not yet: tiny.py: import timed out after 3 s: an endless loop or "
+                           "a slow call at the top of the file? (Airflow's DAG processor stops it there too)")
+    assert took < 2 * (parsing.IMPORT_TIMEOUT + parsing.MARGIN), took     # relative to the timeout it was given
+    path.write_text(SKELETON)
+    assert "there is no task `end`" in str(checking.check("99.1", tiny))
+
+
 def test_unknown_exercise_is_one_line():
     with pytest.raises(LabError, match="no exercise '42.9': the exercises are"):
         exercises.get("42.9")

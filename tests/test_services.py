@@ -206,6 +206,9 @@ def test_airflow_starts_its_api_server_before_the_scheduler(lab):
     this_start = lines[start:]
     answered = next(i for i, line in enumerate(this_start) if "supervisor: the api-server answers at" in line)
     assert "starting scheduler, dag-processor, triggerer" in this_start[answered]
+    # its Execution API asked once first: it builds its routes on its first request (49-71 s under load), and a
+    # task's start that met that gave up (a retry after a crash and `labkit up` failed with "Pre Execute" alone)
+    assert "(its Execution API after " in this_start[answered], this_start[answered]
     first_scheduler = next((i for i, line in enumerate(this_start) if "Starting the scheduler" in line), None)
     assert first_scheduler is not None and first_scheduler > answered, this_start[:answered + 5]
 

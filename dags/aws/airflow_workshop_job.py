@@ -175,6 +175,12 @@ with DAG(
         task_id="terminate_cluster",
         job_flow_id=create_cluster.output,
         aws_conn_id="aws_default",
+        # the cluster's only way out: the EMR API may be away for minutes (the lab's endpoint crashed and waits for
+        # `labkit up`; on AWS an outage or throttling), so retries back off from 10 s to 2 min, ~10 minutes in all
+        retries=8,
+        retry_delay=timedelta(seconds=10),
+        retry_exponential_backoff=2.0,
+        max_retry_delay=timedelta(minutes=2),
     )
 
     generate_interval_rows >> create_cluster

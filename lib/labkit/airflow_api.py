@@ -7,6 +7,7 @@ from pathlib import Path
 
 import requests
 
+from labkit.connections import POSTGRES_BACK
 from labkit.errors import LabError
 from labkit.progress import mark_failed, tqdm
 
@@ -16,6 +17,9 @@ from labkit.progress import mark_failed, tqdm
 # serves its cached copy of a version for this long before it checks it against the database. At 30 s, a
 # learner's second save within half a minute reached neither the scheduler nor `GET dags/<id>/tasks` at once.
 SERIALIZED_DAG_MIN_INTERVAL = 3
+# Seconds the import of one DAG file may take (Airflow's `[core] dagbag_import_timeout`, its default): the lab's DAG
+# processor and `labkit check` (labkit.exercises.parsing) both stop a file's import after this long.
+DAGBAG_IMPORT_TIMEOUT = 30
 
 
 class AirflowAPI:
@@ -68,6 +72,10 @@ class AirflowAPI:
         if resp.status_code == 401:  # token expired: log in again once
             self.login()
             resp = send()
+        if resp.status_code >= 500 and "Database error" in resp.text:      # its metadata lives in PostgreSQL
+            raise LabError(f"Airflow's api-server at {self.base_url} cannot reach its metadata database (PostgreSQL "
+                           f"stopped?): start what stopped with {POSTGRES_BACK}; a run that was running then goes on "
+                           "(its interrupted task is tried again)")
         if resp.status_code >= 400 and resp.status_code not in allow:
             raise LabError(f"Airflow API {method} {path} answered {resp.status_code}: {resp.text[:300]}")
         return resp
@@ -91,14 +99,16 @@ class AirflowAPI:
 
         "As the file is now": the source Airflow keeps with the DAG's latest version (`GET dagSources/<id>`) is the
         file's text. An edit that does not change the DAG (a comment) makes no new version, and the kept source stays
-        older: then two parses finished after the file's last change (the second started after it) are enough.
+        older: then two parses finished after the file's last change (the second started after it) are enough; it asks
+        the DAG processor for that second parse (`PUT parseDagFile`), as an unchanged file is parsed only every
+        few minutes.
         Then it waits until SERIALIZED_DAG_MIN_INTERVAL seconds have passed since that parse: the API server may
         serve its cached copy of the version (updated in place when it has no run) that long, and
         `GET dags/<id>/tasks` would be the old DAG.
         """
         text, mtime = (file.read_text(), file.stat().st_mtime) if file is not None else (None, 0.0)
         deadline = time.monotonic() + timeout
-        parses, said = set(), False
+        parses, said, asked = set(), False, False
         while True:
             resp = self.request("GET", f"dags/{dag_id}", allow=(404,))
             if resp.status_code == 200:
@@ -107,7 +117,12 @@ class AirflowAPI:
                 parsed = _epoch(resp.json().get("last_parsed_time"))
                 if parsed > mtime:
                     parses.add(parsed)
-                if self._source(dag_id) == text or len(parses) >= 2:
+                same = self._source(dag_id) == text
+                if parses and not same and not asked:          # a parse that may have begun before the change
+                    asked = True
+                    if (token := resp.json().get("file_token")):
+                        self.request("PUT", f"parseDagFile/{token}", allow=(404, 409))
+                if same or len(parses) >= 2:
                     if (settle := parsed + SERIALIZED_DAG_MIN_INTERVAL - time.time()) > 0:
                         if not said:
                             print(f"Airflow has parsed {file.name} as it is now; waiting {settle:.0f} s for its API "

@@ -9,7 +9,7 @@ import time
 from labkit import config, doctor, exercises, java, jupyter, prepare, procs, runner, services, workspace
 from labkit.errors import LabError
 from labkit.services.airflow import airflow_env
-from labkit.workshop import sqoop
+from labkit.workshop import dummy, sqoop
 
 
 def _mb(n: int) -> str:
@@ -26,9 +26,22 @@ def format_status(rows) -> str:
     return "\n".join(lines)
 
 
+def data_notes(cfg, rows) -> list[str]:
+    """What a crash did to the lab's data, where the learner looks after it (`labkit status`, `labkit up`):
+    notebook 04's UNLOGGED table, emptied by a crash of PostgreSQL. Nothing when PostgreSQL is not healthy."""
+    if not any(r.name == "postgres" and r.healthy for r in rows):
+        return []
+    try:
+        return [f"note: {dummy.emptied_note()}"] if dummy.crash_emptied(cfg) else []
+    except Exception:  # noqa: BLE001 - a note never fails the status (airline_db not made yet, PostgreSQL gone)
+        return []
+
+
 def cmd_up(cfg, args) -> int:
     rows = services.up(cfg, only=args.services)
     print(format_status(rows))
+    for note in data_notes(cfg, rows):
+        print(note)
     if any(r.name == "airflow" for r in rows):
         print(f"\nAirflow UI: {services.get(cfg, 'airflow').address}  (user admin, password in "
               f"{cfg.secrets_dir / 'airflow_admin'})")
@@ -53,6 +66,8 @@ def cmd_status(cfg, args) -> int:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
         print(format_status(rows))
+        for note in data_notes(cfg, rows):
+            print(note)
     return 0 if all(r.healthy for r in rows) else 1
 
 

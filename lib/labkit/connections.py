@@ -110,7 +110,7 @@ class Endpoint:
             return (f"{where} rejected the password for {self.login!r}; use the generated one "
                     f"(connection {self.conn_id}, {hint})")
         if "refused" in text or "Can't connect" in text:
-            return f"no {self.kind} answers at {self.address}; start it with `labkit up {self.service}`"
+            return f"no {self.kind} answers at {self.address}; start it with {start_command(self.service)}"
         return f"cannot connect to {self.database} at {self.address}: {text.strip().splitlines()[0]}"
 
     @property
@@ -133,6 +133,21 @@ class Endpoint:
             if self.extra:                 # aws: the TLS settings of the Postgres and MySQL providers' hooks
                 out["extra"] = json.dumps(self.extra)
         return out
+
+
+# A lab service whose stop stops others too: PostgreSQL holds Airflow's metadata database, so when it crashes
+# Airflow stops with it, and `labkit up postgres` would leave Airflow stopped.
+STOPS_TOO = {"postgres": ("airflow",)}
+
+
+def start_command(service: str) -> str:
+    """The one command that brings back everything a stopped lab service stopped, as a learner types it."""
+    if service in STOPS_TOO:
+        return f"`labkit up` (it starts {service} and {', '.join(STOPS_TOO[service])}, which stopped with it)"
+    return f"`labkit up {service}`"
+
+
+POSTGRES_BACK = start_command("postgres")         # what an error about a PostgreSQL that went away advises
 
 
 _cache: dict[tuple, Endpoint] = {}

@@ -181,7 +181,16 @@ def _xml(props: list[Property], profile: str) -> str:
     return "\n".join(lines + ["</configuration>", ""])
 
 
-def _render_files(props: list[Property], profile: str) -> dict[str, str]:
+ERROR_LOG_ENV = "LAB_SPARK_ERROR_LOG"      # where a Spark job of spark_jobs/ appends a failure's whole trace
+
+
+def error_log(cfg: Config) -> Path:
+    """The file that gets Spark's stack traces (the JVM's, through log4j2, and a job's Python traceback with the
+    Java frames in it): a learner's cell and a task's log get one line that names it."""
+    return cfg.logs_dir / "spark.log"
+
+
+def _render_files(props: list[Property], profile: str, frames: Path | None = None) -> dict[str, str]:
     by_file: dict[str, list[Property]] = {name: [] for name in FILES}
     for p in props:
         by_file[p.file].append(p)
@@ -197,7 +206,17 @@ def _render_files(props: list[Property], profile: str) -> dict[str, str]:
              "logger.native.name = org.apache.hadoop.util.NativeCodeLoader", "logger.native.level = error",
              "appender.console.type = Console", "appender.console.name = console", "appender.console.target = SYSTEM_ERR",
              "appender.console.layout.type = PatternLayout",
-             "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex"]
+             "# One line per event on the console: the first line of its message, no exception. The whole event, Java",
+             "# frames and all (Spark also writes them into a message), goes to the file below.",
+             "appender.console.layout.alwaysWriteExceptions = false",
+             "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %replace{%m}{(?s)[\\r\\n].*}{ ...}%n"]
+    if frames is not None:
+        log4j[-1] = log4j[-1].replace("{ ...}", "{ ... (all of it: %s)}" % frames)
+        log4j += ["rootLogger.appenderRef.frames.ref = frames", "appender.frames.type = File",
+                  "appender.frames.name = frames", f"appender.frames.fileName = {frames}",
+                  "appender.frames.append = true",
+                  "appender.frames.layout.type = PatternLayout",
+                  "appender.frames.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex"]
     return {
         "core-site.xml": _xml(by_file["core-site.xml"], profile),
         "yarn-site.xml": _xml(by_file["yarn-site.xml"], profile),
@@ -217,7 +236,8 @@ def render(cfg: Config, *, emr_master: str | None = None) -> ClientConfig:
     ensure_state_dir(cfg)                      # ours, or refused if it is somebody else's folder
     folder = conf_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in _render_files(props, cfg.profile).items():
+    cfg.logs_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in _render_files(props, cfg.profile, error_log(cfg)).items():
         path = folder / name
         if not path.exists() or path.read_text() != text:      # unchanged files keep their timestamps
             path.write_text(text)
@@ -233,8 +253,8 @@ def env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
     The folder is rendered if it is not there yet (so a DAG task can call this on its own).
     """
     folder = conf_dir(cfg)
-    if not (folder / "core-site.xml").exists():
-        render(cfg)
+    if cfg.profile == "local" or not (folder / "core-site.xml").exists():
+        render(cfg)          # local: always (idempotent, unchanged files untouched): an update's settings reach Spark
     out = dict(os.environ if base is None else base)
     out.update({
         "HADOOP_CONF_DIR": str(folder),          # core-site.xml, yarn-site.xml (spark-submit puts it on the classpath)
@@ -242,6 +262,7 @@ def env(cfg: Config, base: dict[str, str] | None = None) -> dict[str, str]:
         "SPARK_CONF_DIR": str(folder),           # spark-defaults.conf, log4j2.properties
         "PYSPARK_PYTHON": sys.executable,        # the driver and the workers use this venv's Python
         "PYSPARK_DRIVER_PYTHON": sys.executable,
+        ERROR_LOG_ENV: str(error_log(cfg)),      # the jobs' traces (a learner sees one line naming it)
     })
     if cfg.profile == "local":
         out["SPARK_LOCAL_IP"] = LOOPBACK

@@ -227,6 +227,8 @@ def postgres_between_unlogged(cfg, work: Path) -> Outcome:
     inject.crash(cfg, "postgres")
     inject.recover(cfg, "postgres")
     emptied = pg_counts(cfg, dummy.TABLE) == (0, 0) and not dummy.table_is_complete(cfg)
+    status = subprocess.run([LABKIT, "status"], capture_output=True, text=True, timeout=120).stdout  # where one looks
+    noted = [ln for ln in status.splitlines() if ln.startswith("note: ")]
     status, line = cli_line([LABKIT, *landing.lab_command(cfg, dummy.TABLE, target, "-m", "2", "--as-parquetfile",
                                                       "--delete-target-dir", "--no-progress")[1:]])
     kept = status != 0 and landed_counts(target) == (expected, expected)
@@ -235,7 +237,7 @@ def postgres_between_unlogged(cfg, work: Path) -> Outcome:
     return Outcome("postgres killed between generation and import (UNLOGGED table)", line, lost, doubled,
                    "labkit up; build the table again, import again (ensure_landed)",
                    dummy.table_is_complete(cfg) and landed_counts(target) == (expected, expected), kept=kept,
-                   detail=f"table emptied: {emptied}; then {said}")
+                   detail=f"table emptied: {emptied}; labkit status said {noted}; then {said}")
 
 
 def postgres_between_daily(cfg, work: Path) -> Outcome:
@@ -451,6 +453,136 @@ def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00
                           f"{seconds:.0f} s more; up said {said[-1]}")
 
 
+# -- a crash during a DAG run, `labkit up`, and the interrupted task's own retry --------------------------------
+def wait_for_task(api, dag_id: str, run_id: str, task_id: str, states: tuple[str, ...], timeout: float = 600):
+    """Poll the run until `task_id` is in one of `states` (0.3 s: a task of a few seconds is seen running)."""
+    def there():
+        return next((ti for ti in api.task_instances(dag_id, run_id)
+                     if ti["task_id"] == task_id and ti["state"] in states), None)
+    return procs.wait_for(there, timeout=timeout, what=f"{dag_id}.{task_id} {'/'.join(states)}", interval=0.3)
+
+
+def follow_through(api, dag_id: str, run_id: str, timeout: float = 900) -> str:
+    """The run's final state, followed as notebook 07 does; a moment the busy api-server did not answer in time
+    (the recovery is being judged, not the machine's load) is waited out."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return api.follow(dag_id, run_id, timeout=max(1.0, deadline - time.monotonic()), progress=False)["state"]
+        except LabError as exc:
+            if "did not answer in time" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(5)
+
+
+def crash_then_retry(cfg, fault: str, logical_date: str, task_id: str, kill) -> Outcome:
+    """The workshop DAG's run for one day; while `task_id` runs, `kill()`; what the learner's `follow` shows;
+    `labkit up`; the run followed to its end with nothing cleared (the interrupted task's retry is Airflow's
+    own); the day's rows counted in PostgreSQL, the landed parquet and the aggregates."""
+    airflow = services.get(cfg, "airflow")
+    api = airflow.api()
+    api.wait_for_dag(daily_runs.DAG_ID, timeout=180)
+    api.unpause(daily_runs.DAG_ID)
+    run_id = api.run_for_date(daily_runs.DAG_ID, logical_date)
+    ds = api.dag_run(daily_runs.DAG_ID, run_id)["data_interval_start"][:10]
+    final, tries, said, line = "not followed", {}, [], ""
+    try:
+        wait_for_task(api, daily_runs.DAG_ID, run_id, task_id, ("running",))
+        kill()
+        line = error_line(lambda: api.follow(daily_runs.DAG_ID, run_id, timeout=120, progress=False,
+                                             interval=0.5))
+        said = inject.recover(cfg)                            # `labkit up`, nothing else
+        api = airflow.api()
+        final = follow_through(api, daily_runs.DAG_ID, run_id)
+        tries = {ti["task_id"]: ti["try_number"] for ti in api.task_instances(daily_runs.DAG_ID, run_id)}
+    finally:
+        if airflow.pid():
+            airflow.api().pause(daily_runs.DAG_ID)
+    source = daily_runs.source_rows(cfg, ds)
+    landed = daily_runs.landed_rows(cfg, ds) if final == "success" else 0
+    aggregated = daily_runs.aggregated_rows(cfg, ds) if final == "success" else 0
+    retried = tries.get(task_id, 0) >= 2
+    return Outcome(fault, line, max(0, source - min(landed, aggregated)), max(0, max(landed, aggregated) - source),
+                   "labkit up (the interrupted task's automatic retry)",
+                   final == "success" and retried and source == landed == aggregated == day_rows(),
+                   detail=f"run {final}; tries {tries}; PostgreSQL {source:,}, landed {landed:,}, aggregated "
+                          f"{aggregated:,}; up said {said}")
+
+
+def airflow_gone(cfg) -> None:
+    """Airflow's supervisor stopped (it stops every component when one dies, or when its database went away)."""
+    procs.wait_for(lambda: services.get(cfg, "airflow").pid() is None, timeout=180,
+                   what="Airflow's supervisor to stop")
+
+
+def scheduler_during_task(cfg, work: Path) -> Outcome:
+    """`kill -9` of Airflow's scheduler while the workshop DAG's Spark task runs; `labkit up`; the task's retry."""
+    def kill():
+        inject.kill_airflow_component(cfg, "scheduler")
+        airflow_gone(cfg)
+    return crash_then_retry(cfg, "airflow scheduler killed during a task", "2021-03-11T00:00:00Z",
+                            "spark_aggregate_dummy", kill)
+
+
+def postgres_during_task(cfg, work: Path) -> Outcome:
+    """PostgreSQL (the day's rows and Airflow's metadata) killed while the DAG's import runs; `labkit up`."""
+    def kill():
+        inject.crash(cfg, "postgres")
+    return crash_then_retry(cfg, "postgres killed during a DAG task (Airflow's metadata too)", "2021-03-12T00:00:00Z",
+                            "sqoop_import_interval", kill)
+
+
+EMR_DAG = "emr_ephemeral_job"
+
+
+def emr_endpoint_at_teardown(cfg, work: Path, logical_date: str = "2024-03-13T00:00:00Z",
+                             down_for: float = 150.0) -> Outcome:
+    """The EMR endpoint killed as emr_ephemeral_job's step has COMPLETED and its teardown (terminate_cluster) is
+    due, and left down `down_for` seconds (a learner who notices late); `labkit up`; the teardown's backed-off
+    retry terminates the cluster. The date's row in MariaDB counted once. (An endpoint killed while a step runs
+    loses the step, its Spark dies with it: the recovery is then clearing the run, as for MariaDB's crash.)"""
+    import time
+
+    ds = logical_date[:10]
+    retail.generate(cfg, progress=False)
+    emr_client.stage_job(cfg)
+    expected = retail.expected_quantity_sum(retail.rows_for(cfg))
+    airflow = services.get(cfg, "airflow")
+    api = airflow.api()
+    api.wait_for_dag(EMR_DAG, timeout=180)
+    api.unpause(EMR_DAG)
+    run_id = api.run_for_date(EMR_DAG, logical_date)
+    final, tries, said, line, cluster = "not followed", {}, [], "", {}
+    try:
+        wait_for_task(api, EMR_DAG, run_id, "monitor_emr_step", ("success", "failed"), timeout=900)
+        inject.crash(cfg, "emr")
+        crashed = time.monotonic()
+        failed_try = wait_for_task(api, EMR_DAG, run_id, "terminate_cluster", ("up_for_retry", "failed"),
+                                   timeout=300)
+        log = api.task_log(EMR_DAG, run_id, "terminate_cluster", failed_try["try_number"])
+        errors = [ln for ln in log.splitlines() if "Error" in ln or "error" in ln]
+        line = errors[-1].strip() if errors else ""
+        time.sleep(max(0.0, down_for - (time.monotonic() - crashed)))
+        said = inject.recover(cfg)                            # `labkit up`
+        final = follow_through(api, EMR_DAG, run_id)
+        tis = api.task_instances(EMR_DAG, run_id)
+        tries = {ti["task_id"]: ti["try_number"] for ti in tis}
+        cid = api.get(f"dags/{EMR_DAG}/dagRuns/{run_id}/taskInstances/create_emr_cluster/xcomEntries/return_value"
+                      )["value"]
+        cluster = emr_client.client(cfg).describe_cluster(ClusterId=cid.strip('"'))["Cluster"]["Status"]
+    finally:
+        if airflow.pid():
+            api.pause(EMR_DAG)
+    rows = emr_client.results(cfg, ds)
+    return Outcome("emr endpoint killed as the cluster's teardown is due", line.split(" - ")[-1][:300],
+                   0 if rows else 1, max(0, len(rows) - 1), "labkit up (terminate_cluster's retry)",
+                   final == "success" and tries.get("terminate_cluster", 0) >= 2 and rows == [(ds, expected)]
+                   and cluster.get("State") == "TERMINATED",
+                   detail=f"run {final}; tries {tries}; cluster {cluster.get('State')}; rows {rows}; up said {said}")
+
+
 # -- the lab's processes ------------------------------------------------------------------------------------
 def stale_pid_file(cfg, work: Path) -> Outcome:
     """PostgreSQL stopped, its pid file left naming an unrelated live program (a reused pid): `labkit up` must
@@ -504,6 +636,9 @@ SCENARIOS = {
     "truncated_input": truncated_input,
     "mariadb_during_step_write": mariadb_during_step_write,
     "api_server_during_run": api_server_during_run,
+    "scheduler_during_task": scheduler_during_task,
+    "postgres_during_task": postgres_during_task,
+    "emr_endpoint_at_teardown": emr_endpoint_at_teardown,
     "stale_pid_file": stale_pid_file,
     "two_ups_at_once": two_ups_at_once,
 }

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # tests/helpers
 from helpers import isolated_lab  # noqa: E402
 
 from labkit import services  # noqa: E402
+from labkit.workshop import dummy  # noqa: E402
 
 pytestmark = pytest.mark.services
 
@@ -30,6 +31,7 @@ def check(outcome, *words):
     """The learner's line is one line with the cause and the fix; the good state survived; nothing lost or
     doubled after the recovery."""
     assert outcome.one_line, outcome.line
+    assert "labkit up postgres" not in outcome.line     # it would leave Airflow (metadata in PostgreSQL) stopped
     for word in words:
         assert word in outcome.line, (word, outcome.line)
     assert outcome.kept, outcome
@@ -40,12 +42,14 @@ def check(outcome, *words):
 
 def test_postgres_killed_during_the_generation(cfg, tmp_path):
     check(scenarios.postgres_during_generation(cfg, tmp_path),
-          "labkit: error: building tbl_airflow_dummy", "PostgreSQL stopped answering", "`labkit up postgres`")
+          "labkit: error: building tbl_airflow_dummy", "PostgreSQL stopped answering",
+          "`labkit up` (it starts postgres and airflow")
 
 
 def test_postgres_killed_during_the_seed_ctas(cfg, tmp_path):
     check(scenarios.postgres_during_seed_ctas(cfg, tmp_path),
-          "labkit: error: building tbl_airflow_dummy (seed SQL)", "PostgreSQL stopped answering", "`labkit up postgres`")
+          "labkit: error: building tbl_airflow_dummy (seed SQL)", "PostgreSQL stopped answering",
+          "`labkit up` (it starts postgres and airflow")
 
 
 def test_postgres_killed_during_the_dags_generation_rolls_the_day_back(cfg, tmp_path):
@@ -60,7 +64,7 @@ def test_postgres_killed_during_the_import(cfg, tmp_path):
     the day's earlier landing is kept, no staging is left, the retry lands the day once."""
     check(scenarios.postgres_during_import(cfg, tmp_path),
           "labkit: error: PostgreSQL at", "stopped answering during the import", "what it held is kept",
-          "`labkit up postgres`", "run the import again")
+          "`labkit up` (it starts postgres and airflow", "run the import again")
 
 
 def test_postgres_killed_between_generation_and_import_empties_the_unlogged_table(cfg, tmp_path):
@@ -70,13 +74,17 @@ def test_postgres_killed_between_generation_and_import_empties_the_unlogged_tabl
     check(outcome, "labkit: error: tbl_airflow_dummy is UNLOGGED and holds no rows", "build the table again",
           "--expect-rows 0")
     assert "table emptied: True" in outcome.detail              # the fault really emptied it
+    note = dummy.emptied_note()
+    # said where the learner looks next, before any import: `labkit status`, and the reuse check (ensure_table)
+    assert f"labkit status said {[f'note: {note}']}" in outcome.detail, outcome.detail
+    assert f"then {note}; so: built" in outcome.detail, outcome.detail
 
 
 def test_postgres_killed_between_the_dags_generation_and_import(cfg, tmp_path):
     """The DAG's daily table is logged: the committed day survives the crash, and the import's retry with
     --expect-rows lands it whole."""
     check(scenarios.postgres_between_daily(cfg, tmp_path),
-          "labkit: error: cannot reach PostgreSQL", "`labkit up postgres`")
+          "labkit: error: cannot reach PostgreSQL", "`labkit up` (it starts postgres and airflow")
 
 
 def test_the_landing_disk_full_keeps_the_previous_landing(cfg, tmp_path):

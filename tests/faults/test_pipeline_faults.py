@@ -34,3 +34,23 @@ def test_the_api_server_killed_during_a_run(cfg, tmp_path):
     bench (bench/faults.py) does it."""
     check(scenarios.api_server_during_run(cfg, tmp_path, finish=False),
           "labkit: error: Airflow's api-server at", "refused the connection", "`labkit up`")
+
+
+# -- a crash during a task, `labkit up`, and the task's own retry (what notebook 07 teaches) --------------------
+def test_the_scheduler_killed_during_a_task_recovers_by_the_tasks_retry(cfg, tmp_path):
+    """`kill -9` of the scheduler while the workshop DAG's Spark task runs: Airflow stops, `labkit up`, and the run
+    ends green with nothing cleared: the interrupted task's next try succeeds (before, the new scheduler re-queued it
+    before the api-server listened and the retry failed with only "Pre Execute" in its log). The day's rows are the
+    same in PostgreSQL, the landed parquet and the aggregates."""
+    outcome = scenarios.scheduler_during_task(cfg, tmp_path)
+    assert outcome.one_line and "`labkit up`" in outcome.line, outcome
+    assert outcome.recovered and (outcome.lost, outcome.doubled) == (0, 0), outcome
+    assert "'spark_aggregate_dummy': 1" not in outcome.detail, outcome.detail    # it ran again, no clear needed
+
+
+def test_postgres_killed_during_a_task_recovers_by_labkit_up_and_the_tasks_retry(cfg, tmp_path):
+    """PostgreSQL (the day's rows and Airflow's metadata) killed while the DAG's import runs: one `labkit up` brings
+    back both, and the interrupted task's retry lands the day once (PostgreSQL = landed = aggregated)."""
+    outcome = scenarios.postgres_during_task(cfg, tmp_path)
+    assert outcome.one_line, outcome
+    assert outcome.recovered and (outcome.lost, outcome.doubled) == (0, 0), outcome

@@ -18,7 +18,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from airflow.dag_processing.dagbag import DagBag  # noqa: E402
 from airflow.sdk.definitions.xcom_arg import XComArg  # noqa: E402
 
-from labkit.exercises.parsing import SAMPLE_INTERVAL, SAMPLE_LOGICAL_DATE, sample_variable  # noqa: E402
+from labkit.exercises.parsing import READY, SAMPLE_INTERVAL, SAMPLE_LOGICAL_DATE, sample_variable  # noqa: E402
 
 # The template fields rendered for a sample run (parsing.SAMPLE_INTERVAL), each item of a list on its own: what a
 # check compares with the truth, instead of reading the template's text.
@@ -163,6 +163,8 @@ def serve() -> None:
     """One JSON list of paths per line on stdin -> one JSON line of reports on stdout, until stdin closes."""
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)              # all else written to stdout (Airflow's logging, a print in a DAG file) goes to stderr
+    answers.write(READY + "\n")    # Airflow is imported: from now on a parse's time is the file's own
+    answers.flush()
     for line in sys.stdin:
         paths = json.loads(line)
         answers.write(json.dumps({path: report(path) for path in paths}) + "\n")

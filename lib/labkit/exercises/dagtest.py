@@ -50,7 +50,7 @@ def run(cfg: Config, path: Path, dag_id: str, logical_date: str, timeout: float 
     """`dag.test(logical_date=...)` of `dag_id` from the file `path`, in a process with the lab's Airflow settings.
 
     With `echo`, says at once what it waits for, then each task's state as it finishes. `env` adds to those
-    settings (e.g. LAB_WORKSHOP_ENGINE=emr); `check=False` returns a failed test instead of raising."""
+    settings; `check=False` returns a failed test instead of raising."""
     log = log_path(cfg, dag_id)
     answer, progress = log.with_suffix(".json"), log.with_suffix(".progress")
     log.parent.mkdir(parents=True, exist_ok=True)

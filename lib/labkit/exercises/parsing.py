@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from labkit.airflow_api import DAGBAG_IMPORT_TIMEOUT
 from labkit.errors import LabError
 
 # The checks render some template fields (dagbag.RENDERED) for one sample run, to compare with what they must be:
@@ -31,8 +32,21 @@ def sample_variable(name: str) -> str:
     return f"<{name}>"
 
 
-TIMEOUT = 300.0                          # seconds one parse may take (a file that sleeps at import, a lost lock)
-_process: dict[str, object] = {}         # "proc", "home", "stderr": the running helper, if any
+IMPORT_TIMEOUT = float(DAGBAG_IMPORT_TIMEOUT)   # seconds the DagBag gives one file's import (as the lab's Airflow)
+MARGIN = 5.0                             # ... and the check a file whose code swallows that timeout (then it stops it)
+START_TIMEOUT = 180.0                    # seconds the helper may take to import Airflow (a busy 2-core machine)
+READY = "ready"                          # the helper's first line, once Airflow is imported
+_process: dict[str, object] = {}         # "proc", "home", "stderr", "ready": the running helper, if any
+
+
+class ParseTimeout(LabError):
+    """A file whose import did not end within IMPORT_TIMEOUT seconds (the check's one line)."""
+
+
+def timed_out(names: list[str], seconds: float) -> str:
+    """The one line for an import that timed out, whichever side noticed it (the DagBag, or this module)."""
+    return (f"{', '.join(names)}: import timed out after {seconds:.0f} s: an endless loop or a slow call at the top "
+            "of the file? (Airflow's DAG processor stops it there too)")
 
 
 def start() -> subprocess.Popen:
@@ -43,7 +57,8 @@ def start() -> subprocess.Popen:
     stop()
     home = tempfile.mkdtemp(prefix="labkit-dagbag-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(AIRFLOW_HOME=home, AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    env.update(AIRFLOW_HOME=home, AIRFLOW__CORE__LOAD_EXAMPLES="False",
+               AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=str(IMPORT_TIMEOUT))
     stderr = open(Path(home) / "stderr.log", "w+")      # a file, not a pipe: a chatty import never blocks it
     proc = subprocess.Popen([sys.executable, "-m", "labkit.exercises.dagbag", "--serve"], env=env, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
@@ -52,6 +67,7 @@ def start() -> subprocess.Popen:
 
 
 def stop() -> None:
+    _process.pop("ready", None)
     proc = _process.pop("proc", None)
     if proc is not None and proc.poll() is None:
         proc.kill()
@@ -67,18 +83,36 @@ def stop() -> None:
 atexit.register(stop)
 
 
-def parse(*paths: Path) -> dict[str, dict]:
-    """What Airflow's DagBag makes of each file, by path (see dagbag.report)."""
-    proc, ready = start(), []
+def _answer(proc: subprocess.Popen, timeout: float) -> tuple[str, bool]:
+    """The helper's next line ("" when it died or said nothing for `timeout` s), and whether it timed out."""
     try:
-        proc.stdin.write(json.dumps([str(p) for p in paths]) + "\n")
-        proc.stdin.flush()
-        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
-        line = proc.stdout.readline() if ready else ""
-    except (BrokenPipeError, OSError):
-        line = ""
-    if not line:
-        tail = _stderr_tail() if proc.poll() is not None or ready else f"no answer after {TIMEOUT:.0f} s"
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        return (proc.stdout.readline() if ready else ""), not ready
+    except (BrokenPipeError, OSError, ValueError):
+        return "", False
+
+
+def parse(*paths: Path) -> dict[str, dict]:
+    """What Airflow's DagBag makes of each file, by path (see dagbag.report). A file whose import goes on past
+    IMPORT_TIMEOUT (Airflow's own timeout swallowed by a loop) is ParseTimeout after IMPORT_TIMEOUT + MARGIN
+    seconds, and its helper is stopped (the next check starts another)."""
+    proc = start()
+    line, silent = "", False
+    if not _process.get("ready"):
+        line, silent = _answer(proc, START_TIMEOUT)
+        _process["ready"] = line.strip() == READY
+    if _process["ready"]:
+        try:
+            proc.stdin.write(json.dumps([str(p) for p in paths]) + "\n")
+            proc.stdin.flush()
+            line, silent = _answer(proc, IMPORT_TIMEOUT * len(paths) + MARGIN)
+        except (BrokenPipeError, OSError):
+            line, silent = "", False
+        if silent and proc.poll() is None:
+            stop()
+            raise ParseTimeout(timed_out([Path(p).name for p in paths], IMPORT_TIMEOUT))
+    if not line or line.strip() == READY:
+        tail = _stderr_tail() if not silent else f"Airflow did not import within {START_TIMEOUT:.0f} s"
         stop()
         raise LabError(f"could not parse {', '.join(map(str, paths))} with Airflow's DagBag: {tail}")
     return json.loads(line)

@@ -16,7 +16,7 @@ from importlib.metadata import version as dist_version
 from pathlib import Path
 
 from labkit import connections, hadoop_client, procs, secrets, workspace
-from labkit.airflow_api import SERIALIZED_DAG_MIN_INTERVAL, AirflowAPI
+from labkit.airflow_api import DAGBAG_IMPORT_TIMEOUT, SERIALIZED_DAG_MIN_INTERVAL, AirflowAPI
 from labkit.config import LOOPBACK
 from labkit.errors import LabError
 from labkit.services.base import Service
@@ -24,6 +24,9 @@ from labkit.services.postgres import Postgres
 from labkit.state import write_private
 
 ADMIN = "admin"
+PARSE_UNCHANGED_EVERY = 600      # seconds between two parses of a file that did not change (Airflow's default: 30)
+EXECUTION_API_TIMEOUT = 180     # seconds a task waits for one Execution API answer (Airflow's default: 5)
+PROCESSOR_MARGIN = 10            # seconds a DAG file's processor outlives the import timeout before it is killed
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
 
@@ -65,6 +68,7 @@ class Airflow(Service):
                 "simple_auth_manager_passwords_file": str(self.passwords_file),
                 "fernet_key": secrets.get(cfg, "airflow_fernet_key", factory=_fernet_key),
                 "execution_api_server_url": f"{self.url}/execution/",
+                "dagbag_import_timeout": str(DAGBAG_IMPORT_TIMEOUT),      # `labkit check` stops a file there too
             },
             "database": {"sql_alchemy_conn": Postgres(cfg).url("airflow").replace("postgresql://",
                                                                                    "postgresql+psycopg2://")},
@@ -74,12 +78,23 @@ class Airflow(Service):
             "logging": {"base_log_folder": str(self.dir / "logs")},
             # Two DAG bundles: the project's reference DAGs, and the learner's own (notebooks 07-08), which
             # is looked at more often so that a saved file shows up within seconds.
-            "dag_processor": {"refresh_interval": "20", "dag_bundle_config_list": json.dumps([
+            # A file that loops at import (a learner's `while True`) costs one import timeout per change, not one
+            # every 30 s: an unchanged file is parsed again only every PARSE_UNCHANGED_EVERY s (a changed one at
+            # once: the processor sorts by modification time; wait_for_dag asks for a parse when it needs one), and
+            # a parse whose code swallows the import timeout is killed shortly after it.
+            "dag_processor": {"refresh_interval": "20",
+                              "min_file_process_interval": str(PARSE_UNCHANGED_EVERY),
+                              "dag_file_processor_timeout": str(DAGBAG_IMPORT_TIMEOUT + PROCESSOR_MARGIN),
+                              "dag_bundle_config_list": json.dumps([
                 {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(cfg.dags_dir)}},
                 {"name": workspace.BUNDLE, "classpath": LOCAL_BUNDLE,
                  "kwargs": {"path": str(cfg.workspace_dags_dir), "refresh_interval": 5}},
             ])},
             "scheduler": {"enable_health_check": "False"},
+            # How long a task waits for each Execution API call. A fresh api-server's first task start (PATCH .../run)
+            # took 49 s and 71 s on this 2-core machine under load (13-18), so after a crash and `labkit up` the
+            # interrupted task's retry gave up at Airflow's 5 s x 5 tries, its log holding only "Pre Execute".
+            "workers": {"execution_api_timeout": str(EXECUTION_API_TIMEOUT)},
         }
 
     def prepare(self) -> None:

@@ -9,7 +9,9 @@ them all if one dies, so a broken Airflow shows as "stopped", never as half-runn
 The API server starts first, and the others only once it answers: it also serves the Execution API that every
 task talks to. A scheduler started beside it (after a crash and `labkit up`) re-queues an interrupted task at
 once; that task's supervisor then calls an API server that is not listening yet, gives up after its retries,
-and the task's automatic retry fails with nothing in its log but "Pre Execute".
+and the task's automatic retry fails with nothing in its log but "Pre Execute". Its Execution API is asked once
+too before they start: it builds its routes on its first request, which held a fresh server for up to 71 s on a
+busy 2-core machine (and the lab gives a task's Execution API calls 180 s: `[workers] execution_api_timeout`).
 
 Nothing Airflow started outlives the supervisor's stop: it is a child subreaper (prctl), so processes
 orphaned by a crashed component (the LocalExecutor's workers when the scheduler is killed, which ignore
@@ -89,12 +91,19 @@ def api_health_url() -> str:
     return parser.get("api", "base_url").rstrip("/") + "/api/v2/monitor/health"
 
 
+def execution_health_url() -> str:
+    """The Execution API's health URL (`[core] execution_api_server_url`), what every task talks to."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(os.environ["AIRFLOW_CONFIG"])
+    return parser.get("core", "execution_api_server_url").rstrip("/") + "/health"
+
+
 def wait_until_answering(url: str, proc: subprocess.Popen, timeout: float) -> bool:
     """Whether `url` answered (any HTTP status) before `proc` exited or `timeout` seconds passed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            urllib.request.urlopen(url, timeout=2).close()
+            urllib.request.urlopen(url, timeout=max(2.0, deadline - time.monotonic())).close()
             return True
         except urllib.error.HTTPError:
             return True
@@ -113,7 +122,12 @@ def main() -> int:
     children = {first: subprocess.Popen([AIRFLOW, *COMPONENTS[first]])}
     url = api_health_url()
     if wait_until_answering(url, children[first], API_START_TIMEOUT):
-        print(f"supervisor: the {first} answers at {url}; starting {', '.join(rest)}", flush=True)
+        # The Execution API builds its versioned routes on its first request, holding the server for up to a minute
+        # on a busy machine: asked now, before any task needs it (a task's start gave up on it after a crash).
+        started = time.monotonic()
+        wait_until_answering(execution_health_url(), children[first], API_START_TIMEOUT)
+        print(f"supervisor: the {first} answers at {url} (its Execution API after "
+              f"{time.monotonic() - started:.0f} s more); starting {', '.join(rest)}", flush=True)
         children.update({name: subprocess.Popen([AIRFLOW, *COMPONENTS[name]]) for name in rest})
     stopping = False
 

@@ -335,7 +335,7 @@ def create_table(cfg: Config, *, variant: str = "fixed", table: str = TABLE, pro
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
             raise LabError(f"building {table} ({label}) failed: PostgreSQL stopped answering ({why}); start it "
-                           "again with `labkit up postgres`, then build the table again (create_table; a crash "
+                           f"again with {connections.POSTGRES_BACK}, then build the table again (create_table; a crash "
                            "also empties an UNLOGGED table)") from None
         raise LabError(f"building {table} ({label}) failed: {why}") from None
     finally:
@@ -357,11 +357,30 @@ def table_is_complete(cfg: Config, table: str = TABLE) -> bool:
         query(cfg, f"select count(*) as n from {table}").n[0] == expected_rows(cfg)
 
 
+def crash_emptied(cfg: Config, table: str = TABLE) -> bool:
+    """Whether `table` is there, UNLOGGED and without a row: what a crash (or an unclean stop) of PostgreSQL
+    leaves of it. A build never leaves it so: it replaces the old table only once the new one is whole."""
+    frame = query(cfg, "select c.relpersistence = 'u' as unlogged from pg_class c join pg_namespace n "
+                       "on n.oid = c.relnamespace where c.relname = %s and n.nspname = current_schema()",
+                  (_check_table(table),))
+    if not len(frame) or not frame.unlogged[0]:
+        return False
+    return not query(cfg, f"select exists (select 1 from {table}) as rows").rows[0]
+
+
+def emptied_note(table: str = TABLE) -> str:
+    """The line that says so, wherever the learner looks next (`labkit status`/`up`, notebook 05's first cell)."""
+    return (f"{table} is UNLOGGED and empty: a crash of PostgreSQL emptied it; build it again (notebook 04's "
+            "cell, or `labkit prepare 05`) before the import")
+
+
 def ensure_table(cfg: Config, *, progress: bool = True) -> str:
-    """The fixed dummy table of cfg.scale, reused when complete, else built (the fast path). Says which, in words."""
+    """The fixed dummy table of cfg.scale, reused when complete, else built (the fast path). Says which, in words
+    (and why it was built again when a crash had emptied it)."""
     if table_is_complete(cfg):
         return f"reused: {TABLE} ({expected_rows(cfg):,} rows)"
-    return f"built {create_table(cfg, progress=progress)}"
+    why = f"{emptied_note()}; so: " if crash_emptied(cfg) else ""
+    return f"{why}built {create_table(cfg, progress=progress)}"
 
 
 def query(cfg: Config, sql: str, params: tuple | None = None):

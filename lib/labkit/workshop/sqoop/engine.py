@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import extensions
 
+from labkit import connections
 from labkit.errors import LabError
 from labkit.progress import in_notebook, use_widgets
 from labkit.workshop.sqoop.files import (
@@ -173,7 +174,7 @@ def failure(exc: BaseException, source, target: Path) -> LabError | None:
     why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
         return LabError(f"PostgreSQL at {source.address} stopped answering during the import ({why}); {kept}; "
-                        "once it runs again (the lab: `labkit up postgres`), run the import again")
+                        f"once it runs again (the lab: {connections.POSTGRES_BACK}), run the import again")
     if isinstance(exc, psycopg2.Error):
         return LabError(f"a mapper's COPY failed: {why}; {kept}")
     if isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or "No space left on device" in str(exc)):

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 import psycopg2
 from psycopg2 import sql
 
+from labkit import connections
 from labkit.errors import LabError
 
 
@@ -112,7 +113,7 @@ def open_db(source: Source, username: str, password: str):
                            "the end of --connect (the lab's is airline_db)") from None
         if "Connection refused" in msg or "could not connect" in msg or "timeout expired" in msg:
             raise LabError(f"cannot reach PostgreSQL at {source.address} (from --connect); is the lab running? "
-                           "(`labkit up postgres`, `labkit status`)") from None
+                           f"({connections.POSTGRES_BACK}; `labkit status` shows it)") from None
         raise LabError(f"cannot connect to PostgreSQL at {source.address} as {username!r}: {msg.splitlines()[0]}") from None
 
 
