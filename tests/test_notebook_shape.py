@@ -26,7 +26,7 @@ def test_notebook_shape(path):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# {path.name[:2]} ")
     for heading in HEADINGS:
         assert heading in markdown, f"{path.name} lacks '{heading}'"
-    if not path.name.startswith(("00_", "08_")):
+    if not path.name.startswith(("00_", "09_")):
         assert "Troubleshooting" in markdown, f"{path.name} lacks a troubleshooting section"
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, f"{path.name}: one cell tagged `parameters`"

@@ -61,7 +61,7 @@ def test_the_missing_timing_line(cfg):
     mine, line = timings.whole_table(cfg, whole)
     assert set(mine) == {"import"}
     assert "for aggregation on the whole table" in line and "yours are of 144,000 rows, not the whole table" in line
-    assert "run 06_spark_aggregation at LAB_SCALE=full" in line and "04_" not in line
+    assert "run 06_spark_aggregation at LAB_SCALE=full" in line and "05_" not in line
 
     timings.record(cfg, "aggregation", whole, 40.0)
     mine, line = timings.whole_table(cfg, whole)
