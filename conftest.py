@@ -77,6 +77,18 @@ def lab():
     return cfg, rows
 
 
+@pytest.fixture(scope="session")
+def moto_server():
+    """ONE local moto server for the whole run (tests/aws_server.py); tests/ modules use it by name."""
+    import sys
+
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from aws_server import serve
+
+    yield from serve()
+
+
 def pytest_sessionfinish(session, exitstatus):
     # py4j says "Closing down clientserver connection" (INFO) when an in-process Spark's gateway is collected
     # at exit, after pytest has closed the stream its log handler writes to: a harmless but alarming

@@ -4,7 +4,7 @@ import --as-parquetfile` for the same --where, one snapshot for every mapper, re
 line for bad input with the target kept.
 
 Each spark-submit costs ~15 s here, so the job runs twice under spark-submit (the first run with another
-session committing transactions all along, the rerun over a target with stray files), aggregate_dummy twice,
+session committing transactions all along, the rerun over a target with stray files), aggregate_dummy once,
 and the bad-input cases all in one Python process (one JVM: `main()` once per case).
 """
 import gzip
@@ -27,7 +27,7 @@ from labkit import hadoop_client, secrets, services, spark_submit
 from labkit.emr import bucket
 from labkit.workshop import aggregates, daily_runs, dummy, landing, spark_aggregation, sqoop
 from labkit.workshop.sqoop.interval import interval_where
-from aws_server import REGION, moto_server  # noqa: F401  (fixture)
+from aws_server import REGION
 from emr_local import Endpoint
 
 pytestmark = pytest.mark.services
@@ -197,14 +197,17 @@ def test_the_job_says_what_it_did_in_its_lines(day, first):
     assert password not in run.output and password not in " ".join(run.argv)
 
 
-def test_aggregate_dummy_reads_it_as_it_reads_sqoops(day, first, sqoop_landed, tmp_path):
+def test_aggregate_dummy_reads_it_as_it_reads_sqoops(day, first, tmp_path):
+    """The landing has sqoop's schema and rows (test_the_day_lands_as_sqoop_lands_it), so aggregate_dummy reads
+    it as it reads sqoop's; it ran over both once (a second spark-submit, ~25 s, that proved no more). Here: its
+    aggregates of this landing are the day's known counts."""
     cfg, _, _ = day
     _, target, _ = first
     ours = spark_aggregation.run(cfg, DS, input=target, output=tmp_path / "ours")
-    theirs = spark_aggregation.run(cfg, DS, input=sqoop_landed, output=tmp_path / "theirs")
-    assert ours.result["input_rows"] == theirs.result["input_rows"] == DAY
-    for table in (aggregates.HOURLY, aggregates.DAILY):
-        assert aggregates.read(tmp_path / "ours", table, DS).equals(aggregates.read(tmp_path / "theirs", table, DS))
+    assert ours.result["input_rows"] == DAY
+    hourly = aggregates.read(tmp_path / "ours", aggregates.HOURLY, DS)
+    assert len(hourly) == 100 * 24 and hourly["rows"].tolist() == [60] * 2_400       # 100 lines x 60 minutes an hour
+    assert sorted(set(hourly["hour"].tolist())) == list(range(24))
     assert aggregates.read(tmp_path / "ours", aggregates.DAILY, DS)["rows"].tolist() == [1_440] * 100
 
 
