@@ -112,7 +112,9 @@ def rerun(day, first, moto_server):
     with the login read from Secrets Manager (the moto server) by the AWS CLI, as on an EMR node."""
     cfg, credentials, password = day
     _, target, _ = first
-    env = None
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    env, read = None, []
     if shutil.which("aws"):
         moto_server.reset()
         moto_server.client("secretsmanager").create_secret(Name=SECRET, SecretString=json.dumps(
@@ -123,8 +125,12 @@ def rerun(day, first, moto_server):
     leftover = target.parent / f".{target.name}.import-staging-local-123"
     leftover.mkdir()
     (leftover / "part-00000-x.parquet").write_bytes(b"half")
-    run = spark_submit.submit(cfg, JOB, job_args(cfg, credentials, target), env=env, check=False)
-    return run, target, credentials
+    real = SecretsManagerBackend.get_secret_value
+    with pytest.MonkeyPatch.context() as mp:      # the server runs in this process: record what the job read
+        mp.setattr(SecretsManagerBackend, "get_secret_value",
+                   lambda self, secret_id, *a, **kw: read.append(secret_id) or real(self, secret_id, *a, **kw))
+        run = spark_submit.submit(cfg, JOB, job_args(cfg, credentials, target), env=env, check=False)
+    return run, target, credentials, read
 
 
 def landed_rows(folder: Path) -> list[tuple]:
@@ -212,7 +218,7 @@ def test_aggregate_dummy_reads_it_as_it_reads_sqoops(day, first, tmp_path):
 
 
 def test_a_rerun_replaces_the_target_with_the_same_rows(day, first, rerun, sqoop_landed):
-    run, target, credentials = rerun
+    run, target, credentials, _ = rerun
     assert run.returncode == 0, run.output[-2000:]
     assert run.result["mode"] == "replaced" and run.result["rows"] == DAY
     assert sorted(p.name for p in target.iterdir()) == ["_SUCCESS", "part-m-00000.parquet", "part-m-00001.parquet"]
@@ -222,10 +228,11 @@ def test_a_rerun_replaces_the_target_with_the_same_rows(day, first, rerun, sqoop
 
 
 def test_the_rerun_read_its_login_from_secrets_manager(rerun):
-    _, _, credentials = rerun
+    run, _, credentials, read = rerun
     if not shutil.which("aws"):
         pytest.skip("no AWS CLI on this machine (EMR nodes have one); the rerun used the properties file")
-    assert credentials == f"secretsmanager://{REGION}/{SECRET}"
+    assert run.returncode == 0 and credentials == f"secretsmanager://{REGION}/{SECRET}"
+    assert read == [SECRET]         # the server gave the job the secret (once): its only login, and it logged in
 
 
 def test_a_secret_that_cannot_be_read_is_one_line(moto_server, monkeypatch, tmp_path):
@@ -307,7 +314,7 @@ def failures(day, rerun, tmp_path_factory):
     spark-defaults.conf, as spark-submit has it), after the rerun: the failures that name the landed target
     must leave it as it was."""
     cfg, credentials, password = day
-    _, target, _ = rerun
+    _, target, _, _ = rerun
     folder = tmp_path_factory.mktemp("bad")
     no_password = folder / "no-password.properties"
     no_password.write_text("user=airline\n")
