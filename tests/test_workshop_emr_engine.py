@@ -150,9 +150,11 @@ def test_a_failed_import_cancels_the_aggregation_and_the_cluster_is_still_termin
     assert "not-the-password" not in log + emr_client.step_log(cfg, cluster["LogUri"], cluster["Id"], steps[0]["Id"])
 
 
-def test_labkit_up_restarts_airflow_when_the_engine_changes(emr_run, monkeypatch):
+def test_a_changed_engine_is_a_changed_launch_setting_of_airflow(emr_run, monkeypatch):
     """`LAB_WORKSHOP_ENGINE=emr labkit up airflow` (notebook 07's summary): the engine is a launch setting of the
-    Airflow service, so a change restarts it and its processes parse the DAG with the new engine."""
+    Airflow service (its env), so `labkit up` sees Airflow running with other settings. That `up` restarts a service
+    whose launch settings changed is tests/test_services.py's (no second restart of the session's Airflow here);
+    the DAG's graph for the emr engine is tests/test_dags.py's."""
     cfg = emr_run[0]
     airflow = services.get(cfg, "airflow")
     monkeypatch.delenv(connections.WORKSHOP_ENGINE_ENV, raising=False)
