@@ -66,6 +66,14 @@ def pytest_sessionstart(session):
                   f"this run uses {moved}")
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that needs the session's lab (the `lab` fixture, itself or through another fixture) is a `services`
+    test whether or not its module says so: `-m "not services"` leaves out every one of them."""
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.services)
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The whole local stack, up once for the run; tests that need only part of it may call services.up(only=...)."""

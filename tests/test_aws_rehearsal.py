@@ -37,6 +37,9 @@ from labkit.config import LOOPBACK, MARIADB_JDBC_JAR
 from labkit.state import ensure_state_dir
 
 
+pytestmark = pytest.mark.services      # the lab's servers, under an aws-profile lab of its own
+
+
 @pytest.fixture(scope="module", autouse=True)
 def jdbc_driver():
     """`make setup` installs the driver: without it this module's coverage would be lost, so it fails (no skip)."""
