@@ -27,7 +27,7 @@ $(STAMP): requirements.txt pyproject.toml Makefile
 	@touch $@
 
 # 1. The whole tutorial series, headless, on the local profile (LAB_SCALE=full unless you say otherwise).
-# Notebook 08 stops the lab (a headless run leaves nothing running); the run's last line says what next: `make lab`.
+# Notebook 09 stops the lab (a headless run leaves nothing running); the run's last line says what next: `make lab`.
 run: setup
 	$(BIN)/labkit up
 	$(BIN)/labkit run

@@ -262,7 +262,7 @@ def test_notebook_08_tears_down_the_aws_lab(cfg, tmp_path):
 
     provision(cfg, confirm=True)
     assert kinds(aws.inventory(cfg)) == ALL_KINDS
-    papermill.execute_notebook(str(ROOT / "notebooks" / "08_teardown.ipynb"), str(tmp_path / "08.ipynb"),
+    papermill.execute_notebook(str(ROOT / "notebooks" / "09_teardown.ipynb"), str(tmp_path / "09.ipynb"),
                                cwd=str(ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
                                parameters={"LAB_PROFILE": "aws", "LAB_SCALE": "smoke"})
     assert aws.inventory(cfg).empty

@@ -44,16 +44,16 @@ def test_the_readme_labkit_commands_answer_on_a_running_lab(lab, tmp_path):
     assert {"airflow_workshop_job", "emr_ephemeral_job"} <= {line.split()[0] for line in listed.stdout.splitlines()
                                                              if line.strip()}, listed.stdout
 
-    # `labkit check 06.1` in a workspace of its own (the lab's is the notebooks'), then `labkit workspace reset`
+    # `labkit check 07.1` in a workspace of its own (the lab's is the notebooks'), then `labkit workspace reset`
     own = {"LAB_WORKSPACE_DIR": str(tmp_path / "workspace"), "LAB_SOLUTIONS": "1"}
-    check = labkit("check", "06.1", **own)
-    assert check.returncode == 0 and check.stdout.startswith("06.1 ") and check.stdout.rstrip().endswith(" pass"), \
+    check = labkit("check", "07.1", **own)
+    assert check.returncode == 0 and check.stdout.startswith("07.1 ") and check.stdout.rstrip().endswith(" pass"), \
         check.stdout + check.stderr
     reset = labkit("workspace", "reset", **own)
     assert reset.returncode == 0 and "is empty again; your files are in " in reset.stdout, reset.stdout + reset.stderr
     assert not list((tmp_path / "workspace" / "dags").glob("*.py"))
 
-    # `labkit run NN` (README: `labkit run 03 04`): only those notebooks, and summary.csv beside the copies
+    # `labkit run NN` (README: `labkit run 04 05`): only those notebooks, and summary.csv beside the copies
     run = labkit("run", "00", "--output", str(tmp_path / "output"), timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     with open(tmp_path / "output" / "summary.csv") as fh:

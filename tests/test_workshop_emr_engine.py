@@ -151,7 +151,7 @@ def test_a_failed_import_cancels_the_aggregation_and_the_cluster_is_still_termin
 
 
 def test_a_changed_engine_is_a_changed_launch_setting_of_airflow(emr_run, monkeypatch):
-    """`LAB_WORKSHOP_ENGINE=emr labkit up airflow` (notebook 07's summary): the engine is a launch setting of the
+    """`LAB_WORKSHOP_ENGINE=emr labkit up airflow` (notebook 08's summary): the engine is a launch setting of the
     Airflow service (its env), so `labkit up` sees Airflow running with other settings. That `up` restarts a service
     whose launch settings changed is tests/test_services.py's (no second restart of the session's Airflow here);
     the DAG's graph for the emr engine is tests/test_dags.py's."""

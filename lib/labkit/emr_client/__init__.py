@@ -1,4 +1,4 @@
-"""The EMR client side, what a notebook, a test or a benchmark uses around an EMR DAG (notebook 07).
+"""The EMR client side, what a notebook, a test or a benchmark uses around an EMR DAG (notebook 08).
 
 The same calls reach the lab's local endpoint (`labkit.emr`, the emulator) on `local` and real EMR on `aws`:
 - here       `client()` (boto3 for this lab), `job_uris()`/`stage_job()` (the job and the JDBC driver in the
