@@ -66,6 +66,14 @@ def pytest_sessionstart(session):
                   f"this run uses {moved}")
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that needs the session's lab (the `lab` fixture, itself or through another fixture) is a `services`
+    test whether or not its module says so: `-m "not services"` leaves out every one of them."""
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.services)
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The whole local stack, up once for the run; tests that need only part of it may call services.up(only=...)."""
@@ -75,6 +83,18 @@ def lab():
     cfg = labkit.load()
     rows = services.up(cfg, report=lambda _: None)
     return cfg, rows
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """ONE local moto server for the whole run (tests/aws_server.py); tests/ modules use it by name."""
+    import sys
+
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from aws_server import serve
+
+    yield from serve()
 
 
 def pytest_sessionfinish(session, exitstatus):

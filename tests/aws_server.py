@@ -4,8 +4,8 @@ Every request the profile makes goes through botocore as it would to AWS (signed
 service model, parsed from the wire); the server answers for S3, IAM, EC2, STS, Secrets Manager, RDS and
 EMR. One server serves the whole pytest session; each test starts from an empty account (`reset`).
 
-Use it from a test module with `from aws_server import aws_env, moto_server  # noqa: F401` (fixtures):
-- `moto_server`: the session's server (`.url`, `.client(name)`, `.reset()`, `.auth_required()`);
+Use it from a test module with `from aws_server import aws_env  # noqa: F401` (fixtures):
+- `moto_server` (conftest.py, one for the whole session): the server (`.url`, `.client(name)`, `.reset()`, `.auth_required()`);
 - `aws_env`: a test's environment pointing boto3 at it (AWS_ENDPOINT_URL, fake keys, us-east-1,
   LAB_AWS_REHEARSAL=1), the account reset first. A notebook run under papermill inherits the same environment,
   which is what a later rehearsal of notebooks 01/08 needs;
@@ -43,6 +43,12 @@ SERVER_SETTINGS = {
     "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",   # AmazonEMRServicePolicy_v2 must exist to be attached
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",      # not needed; saves time on each reset
 }
+
+# AWS managed policies the profile attaches or moves roles off (labkit.aws.spec), and EMR's others.
+MANAGED_POLICIES = {"AmazonEMRServicePolicy_v2", "AmazonElasticMapReduceRole", "AmazonElasticMapReduceforEC2Role",
+                    "AmazonEMRFullAccessPolicy_v2", "AmazonEMRReadOnlyAccessPolicy_v2", "AmazonEMRCleanupPolicy",
+                    "AmazonElasticMapReduceFullAccess", "AmazonElasticMapReduceReadOnlyAccess",
+                    "AmazonElasticMapReduceforAutoScalingRole", "AmazonElasticMapReducePlacementGroupPolicy"}
 
 
 class MotoServer:
@@ -94,11 +100,23 @@ class MotoServer:
                             aws_secret_access_key="lab-test")
 
 
-@pytest.fixture(scope="session")
-def moto_server():
+def serve():
+    """The session's server, for conftest.py's `moto_server` fixture (a generator: the server, then its stop).
+
+    The fixture lives in conftest.py, not here: a session fixture imported into each test module is a fixture
+    per module to pytest, so every module that imported it started a server of its own (six per run)."""
+    import moto.iam.models
+
     with pytest.MonkeyPatch.context() as mp:
         for key, value in SERVER_SETTINGS.items():
             mp.setenv(key, value)
+        # Every reset made IAM load all of AWS's ~1,600 managed policies again (about 5 s a test); the profile
+        # attaches only EMR's, so only those are loaded (the server runs in this process).
+        used = {arn.rsplit("/", 1)[-1] for arn in (aws.spec.EMR_SERVICE_POLICY, *aws.spec.DEPRECATED_POLICIES)}
+        assert used <= MANAGED_POLICIES, f"add {sorted(used - MANAGED_POLICIES)} to aws_server.MANAGED_POLICIES"
+        everything = json.loads(moto.iam.models.aws_managed_policies_data)
+        mp.setattr(moto.iam.models, "aws_managed_policies_data", json.dumps(
+            {name: policy for name, policy in everything.items() if name in MANAGED_POLICIES}))
         server = MotoServer().start()
         try:
             yield server

@@ -1,6 +1,7 @@
 """Shared by the tests: an isolated lab (own state folder, own ports) for tests that break things."""
 from __future__ import annotations
 
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @contextmanager
 def isolated_lab(monkeypatch, name: str):
     """A Config for a throwaway lab under the project (the database account must be able to reach it)."""
-    state = ROOT / f".lab-test-{name}"
+    # per test slot (conftest.py): two runs in different slots never delete each other's folders
+    slot = int(os.environ.get("LAB_TEST_SLOT", "0"))
+    state = ROOT / (f".lab-test-{name}" if slot == 0 else f".lab-test{slot}-{name}")
     workspace = state.with_name(state.name + "-workspace")     # its own: a notebook it runs edits the DAG files
     for folder in (state, workspace):
         shutil.rmtree(folder, ignore_errors=True)

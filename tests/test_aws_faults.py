@@ -9,7 +9,7 @@ import json
 import threading
 
 import pytest
-from aws_server import ALL_KINDS, FAST, aws_env, aws_lab, cfg, kinds, moto_server, provision  # noqa: F401
+from aws_server import ALL_KINDS, FAST, aws_env, aws_lab, cfg, kinds, provision  # noqa: F401  (fixtures)
 from botocore.exceptions import WaiterError
 
 from labkit import LabError, aws

@@ -10,7 +10,7 @@ import re
 from fnmatch import fnmatchcase
 
 import pytest
-from aws_server import ACCOUNT, CIDR, FAST, aws_env, aws_lab, cfg, moto_server, provision  # noqa: F401
+from aws_server import ACCOUNT, CIDR, FAST, aws_env, aws_lab, cfg, provision  # noqa: F401  (fixtures)
 
 import labkit
 from labkit import LabError, aws, connections
@@ -537,8 +537,8 @@ def test_the_pinned_mariadb_driver_reads_the_tls_parameters_of_the_aurora_url(tm
     import subprocess
 
     java = shutil.which("java")
-    if not java or not spec.JDBC_JAR.exists():
-        pytest.skip("Java and the MariaDB JDBC driver (make setup) are needed")
+    # `make setup` installs both: without them this coverage would be lost, so it fails with the fix (no skip)
+    assert java and spec.JDBC_JAR.exists(), f"Java and {spec.JDBC_JAR} are needed: run `make setup`"
     source = tmp_path / "Check.java"
     source.write_text("""public class Check { public static void main(String[] a) throws Exception {
         System.out.println(new org.mariadb.jdbc.Driver().acceptsURL(a[0]));

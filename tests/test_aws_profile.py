@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from aws_server import ALL_KINDS, FAST, aws_env, aws_lab, cfg, kinds, moto_server, provision  # noqa: F401
+from aws_server import ALL_KINDS, FAST, aws_env, aws_lab, cfg, kinds, provision  # noqa: F401  (fixtures)
 
 import labkit
 from labkit import LabError, aws, connections

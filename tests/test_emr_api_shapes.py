@@ -221,7 +221,7 @@ def read_everything(client, cid: str) -> dict:
     return seen
 
 
-def test_every_operation_answers_in_emrs_shapes(checked, endpoint):
+def test_every_operation_answers_in_emrs_shapes(checked, endpoint, tmp_path):
     client, checker = checked
     dag = client.run_job_flow(**DAG_CLUSTER)["JobFlowId"]
     starting = read_everything(client, dag)                               # STARTING: nothing ready yet
@@ -267,8 +267,11 @@ def test_every_operation_answers_in_emrs_shapes(checked, endpoint):
     assert client.describe_cluster(ClusterId=dag)["Cluster"]["StepConcurrencyLevel"] == 2
     assert error_code(client.modify_cluster, ClusterId=dag, StepConcurrencyLevel=0) == "ValidationException"
 
-    # two steps at once (StepConcurrencyLevel 2), a third waits and is cancelled, one fails
-    ids = client.add_job_flow_steps(JobFlowId=dag, Steps=[bash("a", "sleep 2"), bash("b", "sleep 2; exit 4"),
+    # two steps at once (StepConcurrencyLevel 2), a third waits and is cancelled, one fails. The two run until the
+    # test opens their gate (a file), not for a fixed time: RUNNING for as long as the test reads, on any load
+    gate = tmp_path / "steps-may-end"
+    until_gate = f"until [ -e '{gate}' ]; do sleep 0.1; done"
+    ids = client.add_job_flow_steps(JobFlowId=dag, Steps=[bash("a", until_gate), bash("b", f"{until_gate}; exit 4"),
                                                           bash("c", "sleep 30")])["StepIds"]
     wait_for(lambda: client.describe_step(ClusterId=dag, StepId=ids[1])["Step"]["Status"]["State"] == "RUNNING",
              what="the second step to run")
@@ -277,6 +280,7 @@ def test_every_operation_answers_in_emrs_shapes(checked, endpoint):
     assert [s["Status"]["State"] for s in running["steps"]] == ["PENDING", "RUNNING", "RUNNING"]
     info = client.cancel_steps(ClusterId=dag, StepIds=[ids[2], "s-NOSUCHSTEP"])["CancelStepsInfoList"]
     assert [i["Status"] for i in info] == ["SUBMITTED", "FAILED"]
+    gate.touch()
     client.get_waiter("step_complete").wait(ClusterId=dag, StepId=ids[0], WaiterConfig=FAST)
     wait_for(lambda: client.describe_step(ClusterId=dag, StepId=ids[1])["Step"]["Status"]["State"] == "FAILED",
              what="the failing step")

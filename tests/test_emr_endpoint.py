@@ -112,18 +112,19 @@ def test_cluster_lifecycle_and_boto3_waiters(client):
     client.terminate_job_flows(JobFlowIds=[cid])           # terminating a terminated cluster is a no-op, as on EMR
 
 
-def test_spark_steps_run_one_at_a_time_write_emr_table_and_rerun_replaces(cfg, client):
-    cid = cluster(client, keep=False, steps=[quantity_step(cfg, "first", "2024-03-31"),
-                                             quantity_step(cfg, "rerun", "2024-03-31")])
+def test_a_spark_step_writes_emr_table_and_the_next_step_waits_for_it(cfg, client):
+    """One Spark step (each is a cold spark-submit); the step queued behind it is a shell step, which proves the
+    queue as well as a second Spark step did. A rerun of the date leaving one row: tests/test_emr_dag.py."""
+    cid = cluster(client, keep=False, steps=[quantity_step(cfg, "first", "2024-03-31"), bash("next", "true")])
     steps = client.list_steps(ClusterId=cid)["Steps"]
-    assert [s["Name"] for s in steps] == ["rerun", "first"]          # newest first, as EMR lists them
-    first, rerun = steps[1]["Id"], steps[0]["Id"]
+    assert [s["Name"] for s in steps] == ["next", "first"]           # newest first, as EMR lists them
+    first, after = steps[1]["Id"], steps[0]["Id"]
     client.get_waiter("step_complete").wait(ClusterId=cid, StepId=first, WaiterConfig=FAST)
-    client.get_waiter("step_complete").wait(ClusterId=cid, StepId=rerun, WaiterConfig=FAST)
-    one, two = step_state(client, cid, first), step_state(client, cid, rerun)
+    client.get_waiter("step_complete").wait(ClusterId=cid, StepId=after, WaiterConfig=FAST)
+    one, two = step_state(client, cid, first), step_state(client, cid, after)
     assert two["Timeline"]["StartDateTime"] >= one["Timeline"]["EndDateTime"]    # never two at once
     expected = retail.expected_quantity_sum(retail.rows_for(cfg))
-    assert emr_client.results(cfg, "2024-03-31") == [("2024-03-31", expected)]          # two runs, one row
+    assert emr_client.results(cfg, "2024-03-31") == [("2024-03-31", expected)]
 
     # no KeepJobFlowAliveWhenNoSteps: the cluster ends by itself when its steps are done
     client.get_waiter("cluster_terminated").wait(ClusterId=cid, WaiterConfig=FAST)

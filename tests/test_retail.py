@@ -16,7 +16,7 @@ import labkit
 from labkit import LabError
 from labkit.emr import bucket, steps
 from labkit.emr_client import retail
-from aws_server import aws_env, moto_server  # noqa: F401  (fixtures)
+from aws_server import aws_env  # noqa: F401  (fixtures)
 
 SCHEMA = {"InvoiceNo": pa.int64(), "StockCode": pa.string(), "Description": pa.string(), "Quantity": pa.int32(),
           "InvoiceDate": pa.string(), "UnitPrice": pa.float64(), "CustomerID": pa.string(), "Country": pa.string()}
