@@ -64,7 +64,8 @@ def quantity_step(cfg, name: str, run_date: str, action: str = "CONTINUE", input
     v, uris = connections.variables(cfg), emr_client.job_uris(cfg)
     return {"Name": name, "ActionOnFailure": action, "HadoopJarStep": {"Jar": "command-runner.jar", "Args": [
         "spark-submit", "--deploy-mode", "cluster", "--jars", uris["jar"], uris["job"],
-        "--input", input_uri or v["RAW_DATA_PATH"], "--jdbc-url", f"jdbc:mysql://{v['AURORA_ENDPOINT']}/airflow",
+        "--input", input_uri or v["RAW_DATA_PATH"], "--jdbc-url",
+        f"jdbc:mysql://{v['AURORA_ENDPOINT']}/airflow{v['MYSQL_JDBC_PARAMETERS']}",
         "--credentials", v["EMR_JDBC_CREDENTIALS"], "--run-date", run_date]}}
 
 

@@ -272,9 +272,10 @@ def variables(cfg: Config) -> dict[str, str]:
         "WORKSHOP_JDBC_CREDENTIALS": workshop_credentials,   # the workshop job's import step on EMR
         "WORKSHOP_JOB_REFUSAL": workshop_refusal(cfg),   # '' on local: the workshop DAG's tasks refuse otherwise
         # the steps' JDBC URLs end with these on aws: TLS, never plain text (the EMR nodes have no RDS CA bundle: the
-        # server is not verified there, labkit.aws.tls); on local, the lab's servers on 127.0.0.1
+        # server is not verified there, labkit.aws.tls); on local, the lab's servers on 127.0.0.1 (no TLS)
         "POSTGRES_JDBC_PARAMETERS": aws_tls.POSTGRES_JDBC_PARAMETERS if cfg.profile == "aws" else "",
-        "MYSQL_JDBC_PARAMETERS": aws_tls.MYSQL_JDBC_PARAMETERS if cfg.profile == "aws" else "",
+        "MYSQL_JDBC_PARAMETERS": (aws_tls.MYSQL_JDBC_PARAMETERS if cfg.profile == "aws"
+                                  else aws_tls.LOCAL_MYSQL_JDBC_PARAMETERS),   # permitMysqlScheme (labkit.jdbc)
         **_emr_cluster_variables(cfg, bucket),
     }
 

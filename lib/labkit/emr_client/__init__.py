@@ -56,7 +56,7 @@ def stage_workshop_job(cfg: Config) -> dict[str, str]:
     bucket; on aws provisioning has uploaded them already (this copies them again, harmless)."""
     if not POSTGRES_JDBC_JAR.is_file():
         raise LabError(f"JDBC driver {POSTGRES_JDBC_JAR} not found (the workshop job's import step needs it): "
-                       "install libpostgresql-jdbc-java (`make setup` does)")
+                       "run `make setup`")
     variables = connections.variables(cfg)
     uris = {name: f"{variables['SPARK_JOBS_PATH']}/{name}" for name in WORKSHOP_STEPS
             if (cfg.spark_jobs_dir / name).is_file()}
