@@ -257,7 +257,7 @@ def test_notebook_08_tears_down_the_aws_lab(cfg, tmp_path):
     assert not outputs.path(cfg).exists()
 
 
-def test_a_step_log_is_read_from_s3_where_emr_pushes_it(cfg, moto_server):
+def test_a_step_log_is_read_from_s3_where_emr_pushes_it(cfg, moto_server, monkeypatch):
     """On aws a step's log is an S3 object (gzipped by EMR's log pusher), not a file in the state folder."""
     import gzip
 
@@ -273,5 +273,20 @@ def test_a_step_log_is_read_from_s3_where_emr_pushes_it(cfg, moto_server):
                                         Body=gzip.compress(text.encode()))
     tail = step_log(cfg, log_uri, "j-1ABC", "s-1ABC", lines=3)
     assert tail.splitlines() == ["line 98", "line 99", "retail_quantity: input does not exist"]
+    # what notebook 07 calls: emr_client.step_log reads S3 on aws and waits for a log EMR has not pushed yet
+    from labkit import emr_client
+
+    monkeypatch.setattr(emr_client, "LOG_POLL_SECONDS", 0.2)
+    said = []
+    assert emr_client.step_log(cfg, log_uri, "j-1ABC", "s-2ABC", wait=0, report=said.append) == "" and not said
+
+    def push_once_waiting(line):                       # EMR's log pusher uploads it while step_log waits
+        said.append(line)
+        moto_server.client("s3").put_object(Bucket=bucket, Key=f"{prefix}j-1ABC/steps/s-2ABC/stdout.gz",
+                                            Body=gzip.compress(b"pushed late\n"))
+
+    assert emr_client.step_log(cfg, log_uri, "j-1ABC", "s-2ABC", "stdout", wait=60,
+                               report=push_once_waiting) == "pushed late"
+    assert said == ["stdout of step s-2ABC: not in S3 yet; waiting up to 60 s for EMR's log pusher"]
     with pytest.raises(LabError, match="is not an s3:// URI"):
         step_log(cfg, "/tmp/logs", "j-1ABC", "s-1ABC")

@@ -19,6 +19,14 @@ TAGS = [{"Key": TAG_KEY, "Value": TAG_VALUE}]
 # -- EMR (the DAG creates the clusters; these are the values it templates) ---------------------------
 EMR_RELEASE_LABEL = "emr-7.13.0"          # current EMR 7 release with Spark 3.5 (checked 2026-11)
 EMR_INSTANCE_TYPE = "m5.xlarge"           # the seed's instance groups: one node each
+# The cost spec's EMR timings (assumptions, not measured: the lab's endpoint starts at once). A cluster's start-up,
+# create -> RUNNING (growth.Assumptions), and one run of the EMR DAG, start-up included (cost.estimate). Notebook 07
+# waits for a run on aws as long as both (emr_client.follow_timeout): the priced run and a second start-up's margin.
+EMR_STARTUP_MINUTES = 10.0
+EMR_RUN_MINUTES = 20.0
+# A hung step stops billing: YARN ends any application older than this (the clusters' capacity-scheduler
+# setting, EMR_STEP_LIFETIME_SECONDS variable), then the idle cluster ends itself (AutoTerminationPolicy).
+EMR_STEP_LIFETIME_MINUTES = 45.0
 EMR_INSTANCE_GROUPS = (("MASTER", 1), ("CORE", 1), ("TASK", 1))
 # The workshop DAG's emr engine (airflow_workshop_job on aws): a cluster per daily run, a primary and a core node
 # (a day is 144,000 rows); tests/test_workshop_emr_engine.py and the rehearsal check the DAG's groups against this.

@@ -1,0 +1,31 @@
+"""How long the EMR DAG's runs are waited for, and how long a hung step may bill: sized from the cost spec's EMR
+timings (labkit.aws.spec), one figure each, used by the cost estimate, notebook 07 and the clusters alike."""
+import inspect
+import json
+import re
+from pathlib import Path
+
+import labkit
+from labkit import emr_client
+from labkit.aws import cost, growth, spec
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_emr_job.ipynb"
+
+
+def test_notebook_07_follows_a_run_on_aws_for_the_priced_run_and_a_second_start_up(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
+    assert emr_client.follow_timeout(labkit.load()) == emr_client.LOCAL_FOLLOW_SECONDS
+    monkeypatch.setenv("LAB_PROFILE", "aws")
+    aws = emr_client.follow_timeout(labkit.load())
+    assert aws == (spec.EMR_RUN_MINUTES + spec.EMR_STARTUP_MINUTES) * 60
+    assert aws > emr_client.LOCAL_FOLLOW_SECONDS          # 900 s is less than a real cluster's start, steps, end
+    # the same figures the cost estimate prices and the growth projection assumes
+    assert inspect.signature(cost.estimate).parameters["emr_minutes"].default == spec.EMR_RUN_MINUTES
+    assert growth.Assumptions().startup_minutes == spec.EMR_STARTUP_MINUTES
+
+
+def test_every_follow_in_notebook_07_uses_the_profiles_timeout():
+    cells = ["".join(c["source"]) for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
+    calls = [m.group(0) for src in cells for m in re.finditer(r"watch\.follow\((?:[^()]|\([^()]*\))*\)", src)]
+    assert len(calls) >= 2
+    assert all("timeout=emr_client.follow_timeout(cfg)" in call for call in calls), calls
