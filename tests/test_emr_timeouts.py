@@ -29,3 +29,22 @@ def test_every_follow_in_notebook_07_uses_the_profiles_timeout():
     calls = [m.group(0) for src in cells for m in re.finditer(r"watch\.follow\((?:[^()]|\([^()]*\))*\)", src)]
     assert len(calls) >= 2
     assert all("timeout=emr_client.follow_timeout(cfg)" in call for call in calls), calls
+
+
+def test_both_dags_clusters_end_a_hung_steps_application(monkeypatch, tmp_path):
+    """The YARN lifetime is set on both DAGs' clusters from one variable, on both profiles, and ends a hung step
+    before the sensors give up (60 min): the guard holds while Airflow is stopped too."""
+    from labkit import connections
+    from labkit.emr.engine import LIFETIME_PROPERTY, application_lifetime
+
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
+    seconds = connections.variables(labkit.load())["EMR_STEP_LIFETIME_SECONDS"]
+    assert int(seconds) == spec.EMR_STEP_LIFETIME_MINUTES * 60 < 60 * 60
+    for dag in ("emr_ephemeral_job.py", "airflow_workshop_job.py"):
+        text = (NOTEBOOK.parents[1] / "dags" / dag).read_text()
+        block = re.search(r"\"Configurations\": (\[.*?\}\}\])", text, re.S)
+        assert block, dag
+        rendered = block.group(1).replace('var("EMR_STEP_LIFETIME_SECONDS")', f'"{seconds}"').replace(
+            '"{{ var.value.EMR_STEP_LIFETIME_SECONDS }}"', f'"{seconds}"')
+        assert application_lifetime(eval(rendered)) == float(seconds), dag     # noqa: S307 (the DAG's literal)
+        assert LIFETIME_PROPERTY in rendered

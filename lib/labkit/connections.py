@@ -268,6 +268,8 @@ def variables(cfg: Config) -> dict[str, str]:
         "LANDING_ZONE": landing,
         "SPARK_JOBS_DIR": str(cfg.spark_jobs_dir),   # on the Airflow node (the workshop job's spark-submit)
         "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "2",
+        # the clusters' YARN application lifetime: a hung step's application ends (both DAGs' Configurations)
+        "EMR_STEP_LIFETIME_SECONDS": str(round(spec.EMR_STEP_LIFETIME_MINUTES * 60)),
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
         "WORKSHOP_JDBC_CREDENTIALS": workshop_credentials,   # the workshop job's import step on EMR
         "WORKSHOP_JOB_REFUSAL": workshop_refusal(cfg),   # '' on local: the workshop DAG's tasks refuse otherwise
