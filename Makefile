@@ -35,7 +35,7 @@ emr-env: $(STAMP)
 	@$(BIN)/python -c 'import sys; from labkit import emr_versions; sys.exit(emr_versions.main())'
 
 # 1. The whole tutorial series, headless, on the local profile (LAB_SCALE=full unless you say otherwise).
-# Notebook 08 stops the lab (a headless run leaves nothing running); the run's last line says what next: `make lab`.
+# Notebook 09 stops the lab (a headless run leaves nothing running); the run's last line says what next: `make lab`.
 run: setup
 	$(BIN)/labkit up
 	$(BIN)/labkit run

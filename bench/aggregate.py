@@ -8,7 +8,7 @@ Target (issue 3):
 Both compute the same two tables (rows per line per hour, rows per line per day) from the same files, the
 same way (one pass for the hourly table, the daily one rolled up from it), and write them as parquet. The
 results must be identical (EXCEPT ALL both ways, and the column types), else the benchmark fails. The Spark
-side is `labkit.workshop.spark_aggregation.run` (what notebook 05 and the DAG run): its aggregation time is measured inside
+side is `labkit.workshop.spark_aggregation.run` (what notebook 06 and the DAG run): its aggregation time is measured inside
 the job once the SparkSession exists; the session start and the whole spark-submit wall time are reported
 beside it, not inside the ratio. DuckDB runs with one thread per core, as Spark's local[*] does.
 

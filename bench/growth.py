@@ -2,20 +2,20 @@
 
     python bench/growth.py --scale smoke|full [--write] [--mappers N]
 
-Each size is the first quarter, half or all of the table's minutes, imported the way notebook 04 does
+Each size is the first quarter, half or all of the table's minutes, imported the way notebook 05 does
 (`labkit sqoop import --where "created >= ... and created < ..." -m 2 --as-parquetfile`, checked with
-`--expect-rows`) and aggregated the way notebook 05 does (spark-submit of `aggregate_dummy.py`, wall time).
+`--expect-rows`) and aggregated the way notebook 06 does (spark-submit of `aggregate_dummy.py`, wall time).
 The `--where` has no index to use: every size reads the whole table and keeps its part.
 
 Targets (issue 14, "How it grows"):
   ratio growth_import_all_over_quarter      = import seconds(all) / seconds(quarter)        (goal <= 5)
   ratio growth_aggregation_all_over_quarter = aggregation seconds(all) / seconds(quarter)   (goal <= 5)
 Four times the rows should take at most about four times as long (less with fixed costs: the JVM, the
-session, the scan of the whole table); above 5 the stage degrades as it grows, and notebook 08's straight-line
+session, the scan of the whole table); above 5 the stage degrades as it grows, and notebook 09's straight-line
 projection to 10x and 100x would be optimistic.
 
 `--write` saves the figures, the machine (cores, RAM, CPU model, load average) and the date in
-`lib/labkit/workshop/growth_reference.json`, which notebook 08 shows as reference figures. The table is the
+`lib/labkit/workshop/growth_reference.json`, which notebook 09 shows as reference figures. The table is the
 fixed dummy table of the scale (144,000 rows at smoke, 25,992,100 at full), built when missing.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from labkit.errors import LabError
 from labkit.workshop import dummy, growth, spark_aggregation, sqoop
 from labkit.workshop.dummy import TABLE
 
-RUN_DATE = "2021-07-01"       # the output partition only (notebook 05's)
+RUN_DATE = "2021-07-01"       # the output partition only (notebook 06's)
 
 
 def folder_bytes(folder: Path) -> int:
@@ -67,7 +67,7 @@ def measure(cfg, label: str, fraction: float, work: Path, mappers: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=("smoke", "full"), default=os.environ.get("LAB_SCALE", "smoke"))
-    parser.add_argument("--mappers", type=int, default=2, help="-m of the import (default 2, as notebook 04)")
+    parser.add_argument("--mappers", type=int, default=2, help="-m of the import (default 2, as notebook 05)")
     parser.add_argument("--write", action="store_true", help=f"save the figures in {growth.REFERENCE_FILE.name}")
     args = parser.parse_args(argv)
     os.environ["LAB_SCALE"] = args.scale

@@ -2,7 +2,7 @@
 
     python bench/series.py --scale smoke|full
 
-Starts the lab if needed (notebook 08 stops it at the end, as in `make run`), runs every numbered notebook
+Starts the lab if needed (notebook 09 stops it at the end, as in `make run`), runs every numbered notebook
 with the same runner, writes the executed copies to a temporary folder, prints the runner's table and
     ratio series_minutes = <minutes> (goal <= 6 smoke | 10 full)
     ratio series_peak_gib = <GiB> (goal <= 6)
@@ -24,11 +24,11 @@ import labkit
 from labkit import runner
 from labkit.doctor import DISK_MIN_GB
 
-# At smoke the data is small and the series is mostly fixed costs that do not shrink with it: notebook 06 runs
+# At smoke the data is small and the series is mostly fixed costs that do not shrink with it: notebook 07 runs
 # its DAG seven times (dag.test, a CLI and a REST trigger, three backfilled days, one rerun: each a day of
 # 144,000 rows at both scales) and each run's spark-submit is ~15 s of CPU-bound JVM work on 2 cores (two at
-# once take twice as long, so running them side by side would not help). The goal was 4 min before 06 and 07
-# became exercises; 2026-12-01 it measured 5.5 (06: 198 s of it).
+# once take twice as long, so running them side by side would not help). The goal was 4 min before 07 and 08
+# became exercises; 2026-12-01 it measured 5.5 (07: 198 s of it).
 GOAL_MINUTES = {"smoke": 6, "full": 10}
 GOAL_PEAK_GIB = 6
 

@@ -21,10 +21,10 @@ The tasks (one file, two engines: where the import and the aggregation run; ``LA
 labkit for the Airflow it starts, ``client`` on local and ``emr`` on aws):
 
 1. ``generate_interval_rows`` (both engines) plays the source system: ``tbl_airflow_dummy_daily`` receives the
-   interval's rows (100 lines x each minute, the fixed variant of notebook 03 with its own key:
+   interval's rows (100 lines x each minute, the fixed variant of notebook 04 with its own key:
    ``id = 100 x minutes since 2021-01-01 00:00 + line``). It deletes the interval's rows, inserts them and
    counts them, in one transaction; other days are never touched. A run costs one day of rows at any
-   ``LAB_SCALE`` (the seed's 25,992,100-row table is notebook 03's, built by hand).
+   ``LAB_SCALE`` (the seed's 25,992,100-row table is notebook 04's, built by hand).
 
 ``client`` (the seed's topology: this Airflow node is a Hadoop/Spark/Sqoop client of the cluster):
 
@@ -72,13 +72,13 @@ What changed from the seed, and why:
   ``pip install --no-deps``): that package would overwrite pyspark's own files. ``SparkSubmitOperator``
   only runs the ``spark-submit`` command, which pyspark provides.
 * The engine is read from the environment when the file is parsed (it changes the graph; a Variable there
-  would query the database on every parse). Notebooks 03-06 run the client steps by hand, so they stop on aws
+  would query the database on every parse). Notebooks 04-07 run the client steps by hand, so they stop on aws
   with one line; if this file runs the ``client`` engine on aws anyway, each of its tasks first reads the
   ``WORKSHOP_JOB_REFUSAL`` variable (empty on ``local``) and fails at once with that line, without a retry.
 * Runs touch disjoint data, but each one starts a Spark JVM on a 2-core machine (``client``) or a cluster
   that counts against the account's vCPU quota and bills (``emr``): ``max_active_runs=1``.
   Airflow 3 counts backfill runs apart from the others, so start a backfill when no other run is
-  active (notebook 06 does).
+  active (notebook 07 does).
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def var(name: str) -> str:
 
 # Rendered when a task runs (never at parse time). A run triggered without a logical date uses its run day.
 RUN_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
-# The raw data: the RAW_DATA_PATH variable, unless a run is given another path (notebook 07 breaks one run so).
+# The raw data: the RAW_DATA_PATH variable, unless a run is given another path (notebook 08 breaks one run so).
 RAW_DATA = "{{ params.raw_data_path or var.value.RAW_DATA_PATH }}"
 INSTANCE_TYPE = var("EMR_INSTANCE_TYPE")
 

@@ -9,7 +9,7 @@ job reads it and writes two small tables back to the landing zone:
 
 `--run-date` names the output partition. In the DAG each run imports only its data interval (one day) and
 passes that day, so the partition `run_date=<day>` holds the aggregates of that day's rows; run by hand on
-the whole table (notebook 05) it is just a label. A rerun for the same run date replaces that run date's
+the whole table (notebook 06) it is just a label. A rerun for the same run date replaces that run date's
 partition (dynamic partition overwrite:
 the new files are written to a staging folder first and swapped in when the write succeeds); other run
 dates are left alone. Nothing is ever appended, so a retried task cannot double-count.
@@ -224,7 +224,7 @@ def one_line(exc: Exception, args: argparse.Namespace) -> str | None:
     if MALFORMED in text:
         value = text[text.index(MALFORMED):].split("'")[1]
         return (f"--input {args.input}: column created holds {value!r}..., not 'YYYY-MM-DD HH24:MI'; land the fixed "
-                f"variant of tbl_airflow_dummy (notebook 03); the output of run date {args.run_date} is unchanged")
+                f"variant of tbl_airflow_dummy (notebook 04); the output of run date {args.run_date} is unchanged")
     try:
         from pyspark.errors import AnalysisException
     except ImportError:                                # Spark < 3.4

@@ -159,7 +159,7 @@ with DAG(dag_id="lab_test_edited_dag", schedule=None, tags=["test"], default_arg
 
 @pytest.mark.services
 def test_wait_for_dag_gives_the_tasks_of_the_dag_as_the_file_is_now(lab):
-    """A learner saves a task, the notebook shows the DAG's tasks, the learner saves one more (notebook 07's
+    """A learner saves a task, the notebook shows the DAG's tasks, the learner saves one more (notebook 08's
     sections 3 and 4): the version has no run yet, so Airflow updates it in place, and the API server served its
     cached copy of it for `min_serialized_dag_update_interval` (30 s by default): the table missed the new task."""
     from labkit import services, workspace

@@ -250,7 +250,7 @@ def test_notebook_08_tears_down_the_aws_lab(cfg, tmp_path):
 
     provision(cfg, confirm=True)
     assert kinds(aws.inventory(cfg)) == ALL_KINDS
-    papermill.execute_notebook(str(ROOT / "notebooks" / "08_teardown.ipynb"), str(tmp_path / "08.ipynb"),
+    papermill.execute_notebook(str(ROOT / "notebooks" / "09_teardown.ipynb"), str(tmp_path / "09.ipynb"),
                                cwd=str(ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
                                parameters={"LAB_PROFILE": "aws", "LAB_SCALE": "smoke"})
     assert aws.inventory(cfg).empty
@@ -273,7 +273,7 @@ def test_a_step_log_is_read_from_s3_where_emr_pushes_it(cfg, moto_server, monkey
                                         Body=gzip.compress(text.encode()))
     tail = step_log(cfg, log_uri, "j-1ABC", "s-1ABC", lines=3)
     assert tail.splitlines() == ["line 98", "line 99", "retail_quantity: input does not exist"]
-    # what notebook 07 calls: emr_client.step_log reads S3 on aws and waits for a log EMR has not pushed yet
+    # what notebook 08 calls: emr_client.step_log reads S3 on aws and waits for a log EMR has not pushed yet
     from labkit import emr_client
 
     monkeypatch.setattr(emr_client, "LOG_POLL_SECONDS", 0.2)

@@ -1,6 +1,6 @@
 """The aws rehearsal: `LAB_PROFILE=aws` end to end, offline. Notebook 01 provisions (cost estimate first, then
 CONFIRM=True as a papermill parameter) and starts the lab's Airflow on the aws profile; `emr_ephemeral_job` runs
-in that Airflow; notebook 08 tears everything down; at the end nothing is left in any service.
+in that Airflow; notebook 09 tears everything down; at the end nothing is left in any service.
 
 "AWS" is a moto server on 127.0.0.1 (tests/aws_server.py) for S3, IAM, EC2, STS, Secrets Manager and RDS, and
 the lab's own EMR endpoint for EMR: boto3 is pointed at them with the SDKs' own settings (AWS_ENDPOINT_URL,
@@ -259,7 +259,7 @@ def test_rehearsal_no_password_in_s3_xcoms_task_logs_or_command_lines(rehearsal)
 
 def test_rehearsal_08_tears_everything_down_and_nothing_is_left_in_any_service(rehearsal):
     cfg, moto, emr, base = rehearsal
-    nb = run_notebook("08_teardown.ipynb", base)
+    nb = run_notebook("09_teardown.ipynb", base)
     assert "deleted 0, left 0" in printed(nb)                     # the second teardown finds nothing
     # before anything, the teardown paused the DAGs through Airflow's API and stopped that Airflow; the second
     # teardown found it stopped
@@ -281,7 +281,7 @@ def test_rehearsal_08_tears_everything_down_and_nothing_is_left_in_any_service(r
     assert sm.list_secrets(IncludePlannedDeletion=True)["SecretList"] == []
     assert {c["Status"]["State"] for c in emr.client().list_clusters()["Clusters"]} == {"TERMINATED"}
     assert aws.inventory(cfg).empty
-    # and the lab's own Airflow and PostgreSQL that 01 started here are stopped by 08 too
+    # and the lab's own Airflow and PostgreSQL that 01 started here are stopped by 09 too
     assert [s.pid for s in services.status(cfg)] == [None] * 4
     assert not [p for p in psutil.process_iter(["environ"]) if _in_lab(p, cfg)]
 

@@ -188,7 +188,7 @@ def test_a_failing_import_is_visible_and_stops_the_run(workshop_run):
     finally:
         api.upsert("connections", [pg])
     states = {ti["task_id"]: ti for ti in api.task_instances(DAG_ID, run["dag_run_id"])}
-    # leave the lab's DAG green for whoever comes next (notebook 06 shows this run)
+    # leave the lab's DAG green for whoever comes next (notebook 07 shows this run)
     api.clear_run(DAG_ID, run["dag_run_id"])
     assert api.follow(DAG_ID, run["dag_run_id"], timeout=900, progress=False)["state"] == "success"
     assert failed["state"] == "failed"

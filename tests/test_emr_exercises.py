@@ -1,4 +1,4 @@
-"""Notebook 07's checks on a learner's likely wrong turns: each answer names the fix in one line."""
+"""Notebook 08's checks on a learner's likely wrong turns: each answer names the fix in one line."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,20 +11,20 @@ from labkit.exercises import checking
 
 # (what the learner wrote instead of a block's solution, the exercise it fails, what its answer says)
 WRONG = {
-    "index": ("07.1", "step_id = first_step(add_step.output)", "step_id = add_step.output[0]",
+    "index": ("08.1", "step_id = first_step(add_step.output)", "step_id = add_step.output[0]",
               "does not import: ValueError: XComArg only supports str lookup"),   # Airflow's own line
-    "other_key": ("07.1", "step_id = first_step(add_step.output)", "step_id = add_step.output['return']",
+    "other_key": ("08.1", "step_id = first_step(add_step.output)", "step_id = add_step.output['return']",
                   "monitor_step.step_id reads add_step:return, not the step ids add_step returned"),
-    "all_done": ("07.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
+    "all_done": ("08.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
                  "terminate_cluster.trigger_rule = 'all_done'\nmonitor_step >> terminate_cluster",
                  "is not a teardown: use .as_teardown(setups=create_cluster) (all_done alone would mark"),
-    "no_setup": ("07.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
+    "no_setup": ("08.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
                  "monitor_step >> terminate_cluster.as_teardown()", "a teardown without its setup"),
-    "before": ("07.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
+    "before": ("08.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
                "create_cluster >> terminate_cluster.as_teardown(setups=create_cluster)", "does not come after monitor_step"),
-    "reschedule": ("07.3", "deferrable=True,", 'mode="reschedule",',
+    "reschedule": ("08.3", "deferrable=True,", 'mode="reschedule",',
                    "has mode='reschedule': it frees its worker slot between pokes, but each poke starts the task again"),
-    "poke": ("07.3", "deferrable=True,", 'mode="poke",', "waits in a worker slot for the step's whole run (mode='poke')"),
+    "poke": ("08.3", "deferrable=True,", 'mode="poke",', "waits in a worker slot for the step's whole run (mode='poke')"),
 }
 
 
@@ -36,7 +36,7 @@ def answers(tmp_path_factory):
     for name, (exercise_id, right, wrong, _) in WRONG.items():
         scratch = dataclasses.replace(cfg, workspace_dir=tmp / name)
         path = checking.begin("my_emr_job.py", scratch)
-        for done in ("07.1", "07.2", "07.3"):
+        for done in ("08.1", "08.2", "08.3"):
             checking.solve(done, scratch)
         text = path.read_text()
         indent = "    "
@@ -55,7 +55,7 @@ def test_a_wrong_turn_fails_its_check_with_the_fix(answers, name):
 
 
 def test_the_clusters_exercise_answer_is_a_file_that_compiles():
-    """07's last exercise has no check: its answer is loaded on request (`%load solutions/07_clusters.py`)."""
-    path = labkit.load().notebooks_dir / checking.SOLUTIONS / "07_clusters.py"
+    """08's last exercise has no check: its answer is loaded on request (`%load solutions/07_clusters.py`)."""
+    path = labkit.load().notebooks_dir / checking.SOLUTIONS / "08_clusters.py"
     compile(path.read_text(), str(path), "exec")
-    assert "%load solutions/07_clusters.py" in (labkit.load().notebooks_dir / "07_emr_job.ipynb").read_text()
+    assert "%load solutions/07_clusters.py" in (labkit.load().notebooks_dir / "08_emr_job.ipynb").read_text()

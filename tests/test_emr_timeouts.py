@@ -1,5 +1,5 @@
 """How long the EMR DAG's runs are waited for, and how long a hung step may bill: sized from the cost spec's EMR
-timings (labkit.aws.spec), one figure each, used by the cost estimate, notebook 07 and the clusters alike."""
+timings (labkit.aws.spec), one figure each, used by the cost estimate, notebook 08 and the clusters alike."""
 import inspect
 import json
 import re
@@ -9,7 +9,7 @@ import labkit
 from labkit import emr_client
 from labkit.aws import cost, growth, spec
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_emr_job.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_emr_job.ipynb"
 
 
 def test_notebook_07_follows_a_run_on_aws_for_the_priced_run_and_a_second_start_up(monkeypatch, tmp_path):

@@ -73,7 +73,7 @@ def test_each_solution_file_is_loadable_and_each_block_is_in_its_skeleton(exerci
     checking.block(checking.skeleton_path(cfg, ex.file).read_text(), exercise_id)
 
 
-# -- 06.4 on plausible wrong answers: its arguments are rendered for a sample run and compared with the truth ------
+# -- 07.4 on plausible wrong answers: its arguments are rendered for a sample run and compared with the truth ------
 SPARK_ARGS = 'application_args=["--input", RUN + LANDED, "--output", OUT + "/aggregates", "--run-date", RUN + "{{ run.ds }}"],'
 WRONG_06_4 = {
     # no RUN prefix: `run` is undefined when the template renders (the check used to pass it: the flags were there)
@@ -91,16 +91,16 @@ WRONG_06_4 = {
 @pytest.fixture(scope="module")
 def wrong_06_4(tmp_path_factory):
     cfg = labkit.load()
-    tmp = tmp_path_factory.mktemp("06.4-wrong")
+    tmp = tmp_path_factory.mktemp("07.4-wrong")
     paths = {}
     for name, (wrong, _) in WRONG_06_4.items():
-        path = solved_through(cfg, exercises.get("06.4"), ["06.1", "06.2", "06.3", "06.4"], tmp, name)
+        path = solved_through(cfg, exercises.get("07.4"), ["07.1", "07.2", "07.3", "07.4"], tmp, name)
         text = path.read_text()
-        assert SPARK_ARGS in text, "the solution of 06.4 has changed; update this test"
+        assert SPARK_ARGS in text, "the solution of 07.4 has changed; update this test"
         path.write_text(text.replace(SPARK_ARGS, wrong))
         paths[name] = path
     reports = checking.parse(cfg, *paths.values())
-    return {name: checking.verdict(exercises.get("06.4"), reports[str(p)], p, cfg) for name, p in paths.items()}
+    return {name: checking.verdict(exercises.get("07.4"), reports[str(p)], p, cfg) for name, p in paths.items()}
 
 
 @pytest.mark.parametrize("name", WRONG_06_4)

@@ -173,7 +173,7 @@ def test_the_file_browser_shows_the_notebooks_and_the_learners_dag_folder(conten
     try:
         root = contents.names("")
         assert {"notebooks", "workspace"} <= set(root) and not [n for n in root if n.startswith(".")], root
-        assert "06_workshop_dag.ipynb" in contents.names("notebooks")
+        assert "07_workshop_dag.ipynb" in contents.names("notebooks")
         assert "seen_in_jupyterlab.py" in contents.names("workspace/dags")
         assert contents.call("GET", "workspace/dags/seen_in_jupyterlab.py")["content"] == "x = 1\n"
     finally:
@@ -187,10 +187,10 @@ def _git_status(folder: Path) -> str:
 
 def test_a_learners_outputs_go_to_their_copy_never_to_the_tracked_notebook(contents):
     cfg = labkit.load()
-    name = "06_workshop_dag.ipynb"
+    name = "07_workshop_dag.ipynb"
     tracked = cfg.notebooks_dir / name
     before, status = tracked.read_bytes(), _git_status(cfg.notebooks_dir)
-    checkpoint_beside = cfg.notebooks_dir / ".ipynb_checkpoints" / "06_workshop_dag-checkpoint.ipynb"
+    checkpoint_beside = cfg.notebooks_dir / ".ipynb_checkpoints" / "07_workshop_dag-checkpoint.ipynb"
     beside_before = checkpoint_beside.stat().st_mtime_ns if checkpoint_beside.exists() else None
     try:
         model = contents.call("GET", f"notebooks/{name}")
@@ -208,7 +208,7 @@ def test_a_learners_outputs_go_to_their_copy_never_to_the_tracked_notebook(conte
         assert _git_status(cfg.notebooks_dir) == status
         copies = workspace.notebook_copies_dir(cfg)
         assert "a learner's output 0" in (copies / name).read_text()
-        assert "a learner's output 0" in (copies / ".ipynb_checkpoints" / "06_workshop_dag-checkpoint.ipynb").read_text()
+        assert "a learner's output 0" in (copies / ".ipynb_checkpoints" / "07_workshop_dag-checkpoint.ipynb").read_text()
         assert (checkpoint_beside.stat().st_mtime_ns if checkpoint_beside.exists() else None) == beside_before
         assert contents.names("notebooks").count(name) == 1
         download = contents.session.get(contents.base.replace("/api/contents", f"/files/notebooks/{name}"), timeout=60)
@@ -237,7 +237,7 @@ def _project(tmp_path: Path) -> "labkit.Config":
     (root / "notebooks").mkdir(parents=True)
     (root / "dags" / "sql").mkdir(parents=True)
     shutil.copy(cfg.dags_dir / ".airflowignore", root / "dags")
-    for name in ("06_workshop_dag.ipynb", "07_emr_job.ipynb"):
+    for name in ("07_workshop_dag.ipynb", "08_emr_job.ipynb"):
         (root / "notebooks" / name).write_text(json.dumps({"cells": [], "name": name}))
     return dataclasses.replace(cfg, root=root, workspace_dir=root / "workspace")
 
@@ -245,31 +245,31 @@ def _project(tmp_path: Path) -> "labkit.Config":
 def test_a_reset_moves_the_learners_notebooks_aside_and_a_changed_notebook_is_named(tmp_path, capsys):
     cfg = _project(tmp_path)
     copies = workspace.notebook_copies_dir(cfg)
-    for name in ("06_workshop_dag.ipynb", "07_emr_job.ipynb"):
+    for name in ("07_workshop_dag.ipynb", "08_emr_job.ipynb"):
         workspace.start_copy(cfg.notebooks_dir / name, copies / name)
     assert workspace.stale_copies(cfg) == []
-    (cfg.notebooks_dir / "06_workshop_dag.ipynb").write_text("{}")       # a `git pull` brings a new 06
-    assert workspace.stale_copies(cfg) == [copies / "06_workshop_dag.ipynb"]
+    (cfg.notebooks_dir / "07_workshop_dag.ipynb").write_text("{}")       # a `git pull` brings a new 07
+    assert workspace.stale_copies(cfg) == [copies / "07_workshop_dag.ipynb"]
     lines = jupyter.where_notebooks_go(cfg)
     assert lines[0].endswith("your notebooks are saved in workspace/.notebooks/ (notebooks/ keeps the tutorial's as "
                              "they are)")
     assert len(lines) == 2 and "notebooks/06_workshop_dag.ipynb has changed" in lines[1]
-    assert "`labkit workspace reset --notebook 06`" in lines[1]
-    # only 06's copy, then the DAG files (the saved notebooks stay), then every notebook
-    aside = workspace.reset(cfg, notebooks=["06"])
-    assert (aside / "notebooks" / "06_workshop_dag.ipynb").is_file()
-    assert [p.name for p in workspace.notebook_copies(cfg)] == ["07_emr_job.ipynb"] and not workspace.stale_copies(cfg)
+    assert "`labkit workspace reset --notebook 07`" in lines[1]
+    # only 07's copy, then the DAG files (the saved notebooks stay), then every notebook
+    aside = workspace.reset(cfg, notebooks=["07"])
+    assert (aside / "notebooks" / "07_workshop_dag.ipynb").is_file()
+    assert [p.name for p in workspace.notebook_copies(cfg)] == ["08_emr_job.ipynb"] and not workspace.stale_copies(cfg)
     (workspace.ensure(cfg) / "my_workshop_job.py").write_text("# mine\n")
     (cfg.workspace_dags_dir / ".ipynb_checkpoints").mkdir()
     (cfg.workspace_dags_dir / ".ipynb_checkpoints" / "my_workshop_job-checkpoint.py").write_text("# mine\n")
     aside = workspace.reset(cfg)
-    assert (aside / "my_workshop_job.py").is_file() and not (aside / "notebooks" / "07_emr_job.ipynb").exists()
+    assert (aside / "my_workshop_job.py").is_file() and not (aside / "notebooks" / "08_emr_job.ipynb").exists()
     assert (aside / ".ipynb_checkpoints" / "my_workshop_job-checkpoint.py").is_file()
     assert not (cfg.workspace_dags_dir / ".ipynb_checkpoints").exists()
-    assert [p.name for p in workspace.notebook_copies(cfg)] == ["07_emr_job.ipynb"] and workspace.learner_files(cfg) == []
+    assert [p.name for p in workspace.notebook_copies(cfg)] == ["08_emr_job.ipynb"] and workspace.learner_files(cfg) == []
     assert workspace.reset(cfg) is None
     aside = workspace.reset(cfg, notebooks=["all"])
-    assert (aside / "notebooks" / "07_emr_job.ipynb").is_file() and workspace.notebook_copies(cfg) == []
+    assert (aside / "notebooks" / "08_emr_job.ipynb").is_file() and workspace.notebook_copies(cfg) == []
     with pytest.raises(labkit.LabError, match="no notebook '09'; say its two digits or its file name"):
         workspace.reset(cfg, notebooks=["09"])
 
@@ -365,9 +365,9 @@ def test_labkit_workspace_reset_of_one_notebook(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("LAB_WORKSPACE_DIR", str(tmp_path / "ws"))
     cfg = labkit.load()
-    workspace.start_copy(cfg.notebooks_dir / "07_emr_job.ipynb", workspace.notebook_copies_dir(cfg) / "07_emr_job.ipynb")
-    assert cli.main(["workspace"]) == 0 and "07_emr_job.ipynb" in capsys.readouterr().out
-    assert cli.main(["workspace", "reset", "--notebook", "07"]) == 0
+    workspace.start_copy(cfg.notebooks_dir / "08_emr_job.ipynb", workspace.notebook_copies_dir(cfg) / "08_emr_job.ipynb")
+    assert cli.main(["workspace"]) == 0 and "08_emr_job.ipynb" in capsys.readouterr().out
+    assert cli.main(["workspace", "reset", "--notebook", "08"]) == 0
     assert "your copy is in" in capsys.readouterr().out and workspace.notebook_copies(cfg) == []
     assert cli.main(["workspace", "reset", "--notebook", "9"]) == 2
     assert capsys.readouterr().err.startswith("labkit: error: no notebook '9'; say its two digits or its file name")

@@ -85,8 +85,8 @@ def test_committed_without_outputs_except_the_checked_cells(path):
 def test_the_checked_cells_print_facts_only():
     """Every notebook that computes a result has at least one checked cell, and none prints a timing."""
     checked = {p.name: [c for c in nbformat.read(p, as_version=4).cells if runner.is_checked(c)] for p in NOTEBOOKS}
-    for name in ("03_generating_rows.ipynb", "04_sqoop_import.ipynb", "05_spark_aggregation.ipynb",
-                 "06_workshop_dag.ipynb", "07_emr_job.ipynb"):
+    for name in ("04_generating_rows.ipynb", "05_sqoop_import.ipynb", "06_spark_aggregation.ipynb",
+                 "07_workshop_dag.ipynb", "08_emr_job.ipynb"):
         assert checked[name], f"{name}: no # NBVAL_CHECK_OUTPUT cell"
     for name, cells in checked.items():
         for cell in cells:

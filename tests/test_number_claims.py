@@ -18,7 +18,7 @@ And every figure marked † (with a unit or not: `5.5 minutes†`, `2.44x†`, `
 one benchmark on one machine: the first legend line after it names that run's file,
 `bench/reference/<benchmark>-<scale>-<date>.txt` (written by `bench/reference.py`: the machine, the date, the
 command and the load in its header, then the benchmark's whole output), and the figure, as written, is in that
-output. Notebook 08's reference rows come from `growth_reference.json`, which names its run's file the same way.
+output. Notebook 09's reference rows come from `growth_reference.json`, which names its run's file the same way.
 """
 from __future__ import annotations
 
@@ -95,8 +95,8 @@ def test_the_rule_catches_a_false_claim_and_accepts_marked_ones():
     assert unmarked_claims("**Time to complete:** 10 minutes.") == []
     assert unmarked_claims("**Time to complete:** 10 minutes (the JVM takes 10–30 s to start).") != []
     assert unmarked_claims("The sensor polls every 2 s (`EMR_POKE_INTERVAL`).") == []
-    assert unmarked_claims("| notebook | Time to complete |\n|---|---|\n| 03 | 10 min |\n") == []
-    assert unmarked_claims("| notebook | what it takes |\n|---|---|\n| 03 | 10 min |\n") != []
+    assert unmarked_claims("| notebook | Time to complete |\n|---|---|\n| 04 | 10 min |\n") == []
+    assert unmarked_claims("| notebook | what it takes |\n|---|---|\n| 04 | 10 min |\n") != []
     assert unmarked_claims("one day is 1,440 timestamps; 144,000 rows") == []
     assert unmarked_claims("At `smoke` scale the series takes 4 minutes.") != []        # not a setting's name
     assert unmarked_claims("A 2 GB driver (`spark.driver.memory=2g`).") == []
@@ -162,10 +162,10 @@ def test_every_dagger_figure_is_in_the_run_its_legend_names(path):
 
 def test_the_dagger_rule_catches_a_figure_its_run_does_not_show():
     run = {"bench/reference/series-full-2026-12-03.txt": "ratio series_minutes = 9.2 (goal <= 10)\n"
-                                                          "share 06 = 3.3 minutes, 36% of the series\n"
+                                                          "share 07 = 3.3 minutes, 36% of the series\n"
                                                           "fast path   32.90   2.44x\n"}
     legend = "\n† `bench/reference/series-full-2026-12-03.txt`: bench/series.py on a 2-core machine, 2026-12-03"
-    assert dagger_problems("It took 9.2 minutes†, 06 was 3.3 minutes† (36%†); 2.44x†." + legend, run.get) == []
+    assert dagger_problems("It took 9.2 minutes†, 07 was 3.3 minutes† (36%†); 2.44x†." + legend, run.get) == []
     assert dagger_problems("It took 9.4 minutes†." + legend, run.get) == ["9.4 minutes | not in " + next(iter(run))]
     assert dagger_problems("It took 9.2 minutes† (37%†)." + legend, run.get) != []
     assert dagger_problems("2.4x†" + legend, run.get) != []               # 2.44x is not 2.4x

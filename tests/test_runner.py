@@ -25,9 +25,9 @@ def series_cfg(tmp_path):
 
 
 def test_series_is_ordered_and_filterable(series_cfg):
-    for name in ("02_b", "00_a", "01_x", "notes"):
+    for name in ("03_b", "00_a", "01_x", "notes"):
         _notebook(series_cfg.notebooks_dir / f"{name}.ipynb", "1")
-    assert [p.name for p in runner.series(series_cfg)] == ["00_a.ipynb", "01_x.ipynb", "02_b.ipynb"]
+    assert [p.name for p in runner.series(series_cfg)] == ["00_a.ipynb", "01_x.ipynb", "03_b.ipynb"]
     assert [p.name for p in runner.series(series_cfg, ["01"])] == ["01_x.ipynb"]
     with pytest.raises(LabError, match="no notebook"):
         runner.series(series_cfg, ["99"])
@@ -76,16 +76,16 @@ def test_stops_at_first_failure_and_writes_summary(series_cfg, tmp_path, capsys)
     nbs = series_cfg.notebooks_dir
     _notebook(nbs / "00_ok.ipynb", "assert LAB_SCALE == 'smoke'\nx = bytearray(50_000_000)")
     _notebook(nbs / "01_boom.ipynb", "raise ValueError('the table is empty')")
-    _notebook(nbs / "02_never.ipynb", "1")
+    _notebook(nbs / "03_never.ipynb", "1")
     out = tmp_path / "out"
     results = runner.run_series(series_cfg, output=out, report=lambda _: None)
     assert [(r.notebook, r.status) for r in results] == [
-        ("00_ok.ipynb", "ok"), ("01_boom.ipynb", "failed"), ("02_never.ipynb", "not run")]
+        ("00_ok.ipynb", "ok"), ("01_boom.ipynb", "failed"), ("03_never.ipynb", "not run")]
     assert "ValueError: the table is empty" in results[1].error
     assert results[0].peak_memory_mib > 40       # the kernel held 50 MB
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert [r["status"] for r in rows] == ["ok", "failed", "not run"]
-    assert (out / "01_boom.ipynb").exists() and not (out / "02_never.ipynb").exists()
+    assert (out / "01_boom.ipynb").exists() and not (out / "03_never.ipynb").exists()
     capsys.readouterr()
     assert runner.main(series_cfg, output=str(tmp_path / "out2")) == 1
     last = capsys.readouterr().out.strip().splitlines()[-1]          # what to do next, even after a failure
@@ -96,10 +96,10 @@ def test_the_last_line_says_make_lab_and_whether_the_lab_runs(series_cfg, monkey
     from labkit import services
     from labkit.services.base import ServiceStatus
 
-    done = [runner.NotebookResult("07_emr_job.ipynb", "ok"), runner.NotebookResult("08_teardown.ipynb", "ok")]
+    done = [runner.NotebookResult("08_emr_job.ipynb", "ok"), runner.NotebookResult("09_teardown.ipynb", "ok")]
     monkeypatch.setattr(services, "status", lambda cfg: [ServiceStatus("postgres", False, "", None, 0, "")])
     assert runner.next_step(series_cfg, done) == ("next: `make lab` opens JupyterLab to work through the notebooks "
-                                                  "yourself; it starts the lab, which is stopped now (notebook 08 "
+                                                  "yourself; it starts the lab, which is stopped now (notebook 09 "
                                                   "stopped it).")
     monkeypatch.setattr(services, "status", lambda cfg: [ServiceStatus("postgres", True, "", 4242, 0, ""),
                                                          ServiceStatus("airflow", False, "", None, 0, "")])

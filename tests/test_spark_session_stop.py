@@ -1,8 +1,8 @@
-"""hadoop_client.stop_session ends pyspark's JVM before the Python process does (notebook 02's last cell).
+"""hadoop_client.stop_session ends pyspark's JVM before the Python process does (notebook 03's last cell).
 
 With `spark.stop()` alone the JVM outlived the session until the kernel exited, and ran its shutdown hooks (the
 deletion of its folders under spark-tmp/) while Jupyter was stopping the kernel: `make run` then printed
-`java.io.IOException: Failed to delete` with a Java stack trace after notebook 02.
+`java.io.IOException: Failed to delete` with a Java stack trace after notebook 03.
 """
 import json
 import re

@@ -89,7 +89,7 @@ def test_the_dags_sql_writes_its_day_with_meaningful_ids(daily):
     assert one(cfg, f"""select count(*) from {daily_runs.TABLE}
                        where id <> 100 * (extract(epoch from created::timestamp - '2021-01-01') / 60)::bigint
                                  + right(line, -5)::int""") == [0]
-    # the same rows as notebook 03's fixed variant of that day (the smoke scale's range), apart from the key
+    # the same rows as notebook 04's fixed variant of that day (the smoke scale's range), apart from the key
     dummy.create_table(cfg, table="si_fixed", progress=False)
     try:
         assert one(cfg, f"""select

@@ -151,7 +151,7 @@ def test_a_failed_import_cancels_the_aggregation_and_the_cluster_is_still_termin
 
 
 def test_labkit_up_restarts_airflow_when_the_engine_changes(emr_run, monkeypatch):
-    """`LAB_WORKSHOP_ENGINE=emr labkit up airflow` (notebook 07's summary): the engine is a launch setting of the
+    """`LAB_WORKSHOP_ENGINE=emr labkit up airflow` (notebook 08's summary): the engine is a launch setting of the
     Airflow service, so a change restarts it and its processes parse the DAG with the new engine."""
     cfg = emr_run[0]
     airflow = services.get(cfg, "airflow")

@@ -1,4 +1,4 @@
-"""The workshop job's notebooks (03-06) run its import and Spark steps by hand on this machine, so they run on the
+"""The workshop job's notebooks (04-07) run its import and Spark steps by hand on this machine, so they run on the
 `local` profile only: on `aws` this machine is outside the EMR cluster's VPC. Everything that would start them there
 stops with one line before it starts a service or spends anything: the notebooks' setup line and `labkit prepare
 NN`. On aws the DAG itself runs its steps on EMR (LAB_WORKSHOP_ENGINE=emr, tests/test_workshop_emr_engine.py and
@@ -17,8 +17,8 @@ from labkit.errors import LabError
 from labkit.services.airflow import airflow_env
 
 ROOT = Path(__file__).resolve().parents[1]
-LINE = r"^the workshop job's notebooks \(03-06\) do not run on the aws profile: .*EMR steps instead.*LAB_PROFILE=local"
-WORKSHOP = ("03", "04", "05", "06")
+LINE = r"^the workshop job's notebooks \(04-07\) do not run on the aws profile: .*EMR steps instead.*LAB_PROFILE=local"
+WORKSHOP = ("04", "05", "06", "07")
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_a_workshop_notebook_run_on_aws_stops_at_its_setup_cell(aws_profile, tmp
     with pytest.raises(PapermillExecutionError) as failed:
         runner.execute(path, tmp_path / path.name, {"LAB_PROFILE": "aws", "LAB_SCALE": "smoke"})
     assert failed.value.ename == "LabError"
-    assert failed.value.evalue.startswith("the workshop job's notebooks (03-06) do not run on the aws profile")
+    assert failed.value.evalue.startswith("the workshop job's notebooks (04-07) do not run on the aws profile")
     assert not aws_profile.state_dir.exists()
 
 

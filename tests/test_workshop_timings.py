@@ -1,4 +1,4 @@
-"""labkit.workshop.timings: the learner's own timings of 04's import and 05's aggregation, read back by 08."""
+"""labkit.workshop.timings: the learner's own timings of 05's import and 06's aggregation, read back by 09."""
 import dataclasses
 import json
 
@@ -45,7 +45,7 @@ def test_bad_timings_are_refused_in_one_line(cfg, stage, rows, seconds, words):
 def test_a_damaged_file_says_how_to_recover(cfg):
     timings.record(cfg, "import", 10, 1.0)
     timings.path(cfg).write_text(json.dumps({"import": {"rows": 10}}))
-    with pytest.raises(LabError, match="delete it, then rerun notebooks 04_sqoop_import and 05_spark_aggregation"):
+    with pytest.raises(LabError, match="delete it, then rerun notebooks 05_sqoop_import and 06_spark_aggregation"):
         timings.read(cfg)
 
 
@@ -54,14 +54,14 @@ def test_the_missing_timing_line(cfg):
     mine, line = timings.whole_table(cfg, whole)
     assert mine == {} and "\n" not in line
     assert line.startswith("no timing of your own for import and aggregation on the whole table (25,992,100 rows; none in")
-    assert line.endswith("run 04_sqoop_import and 05_spark_aggregation at LAB_SCALE=full to add it; only the reference is shown")
+    assert line.endswith("run 05_sqoop_import and 06_spark_aggregation at LAB_SCALE=full to add it; only the reference is shown")
 
     timings.record(cfg, "import", whole, 30.0)
     timings.record(cfg, "aggregation", 144_000, 12.0)                 # a smoke-scale run: one day, not the table
     mine, line = timings.whole_table(cfg, whole)
     assert set(mine) == {"import"}
     assert "for aggregation on the whole table" in line and "yours are of 144,000 rows, not the whole table" in line
-    assert "run 05_spark_aggregation at LAB_SCALE=full" in line and "04_" not in line
+    assert "run 06_spark_aggregation at LAB_SCALE=full" in line and "04_" not in line
 
     timings.record(cfg, "aggregation", whole, 40.0)
     mine, line = timings.whole_table(cfg, whole)

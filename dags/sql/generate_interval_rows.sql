@@ -1,5 +1,5 @@
 -- The rows of one run's data interval, as the source system would have received them: 100 lines x each
--- minute of [data_interval_start, data_interval_end), the fixed variant's rows of notebook 03 with a key of
+-- minute of [data_interval_start, data_interval_end), the fixed variant's rows of notebook 04 with a key of
 -- their own, id = 100 x (minutes since 2021-01-01 00:00) + line: unique across days, the same on every
 -- rerun, dense within an interval, and in the order the rows are stored.
 -- Delete, insert and count run in one transaction (committed at the end): a rerun replaces the interval's

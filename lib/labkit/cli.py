@@ -168,20 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after a green smoke run, save what the `# NBVAL_CHECK_OUTPUT` cells printed into notebooks/")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("prepare", help="bring the lab to the state notebook NN starts from (to open it live)")
-    p.add_argument("notebook", help="its two digits, e.g. 06")
+    p.add_argument("notebook", help="its two digits, e.g. 07")
     p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("jupyter", help="JupyterLab on the project, on 127.0.0.1 (what `make lab` runs); your saves of "
                                        "the notebooks go to your workspace")
     p.add_argument("--port", type=int, default=jupyter.DEFAULT_PORT, help=f"default {jupyter.DEFAULT_PORT}")
     p.set_defaults(func=cmd_jupyter)
-    p = sub.add_parser("workspace", help="your own DAG folder (notebooks 06-07) and saved notebooks; `reset` starts "
+    p = sub.add_parser("workspace", help="your own DAG folder (notebooks 07-08) and saved notebooks; `reset` starts "
                                          "them afresh")
     p.add_argument("action", nargs="?", choices=["show", "reset"], default="show")
     p.add_argument("--notebook", action="append", metavar="NN",
                    help="reset your saved copy of this notebook instead of your DAG files (two digits, its name, or "
                         "`all`; repeatable)")
     p.set_defaults(func=cmd_workspace)
-    p = sub.add_parser("check", help="check an exercise (e.g. `labkit check 06.1`): pass, or what is missing")
+    p = sub.add_parser("check", help="check an exercise (e.g. `labkit check 07.1`): pass, or what is missing")
     p.add_argument("exercise")
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("sqoop", help="`labkit sqoop import --connect ...`: a Sqoop-shaped import from PostgreSQL")

@@ -219,7 +219,7 @@ def connections(cfg: Config) -> list[dict]:
 # against the lab's EMR endpoint.
 WORKSHOP_ENGINE_ENV = "LAB_WORKSHOP_ENGINE"
 WORKSHOP_ENGINES = {"local": "client", "aws": "emr"}
-# The notebooks 03-06 run the client steps by hand on this node.
+# The notebooks 04-07 run the client steps by hand on this node.
 WORKSHOP_PROFILES = ("local",)
 
 
@@ -236,10 +236,10 @@ def workshop_engine(cfg: Config) -> str:
 
 
 def workshop_refusal(cfg: Config) -> str:
-    """'' where notebooks 03-06 run; else the line that stops them (their setup, prepare, the client DAG's tasks)."""
+    """'' where notebooks 04-07 run; else the line that stops them (their setup, prepare, the client DAG's tasks)."""
     if cfg.profile in WORKSHOP_PROFILES:
         return ""
-    return (f"the workshop job's notebooks (03-06) do not run on the {cfg.profile} profile: their import and Spark "
+    return (f"the workshop job's notebooks (04-07) do not run on the {cfg.profile} profile: their import and Spark "
             "steps run on this machine, outside the EMR cluster's VPC (README, 'The workshop job on AWS'); on "
             f"{cfg.profile}, airflow_workshop_job runs them as EMR steps instead; run the notebooks with "
             "LAB_PROFILE=local, nothing was started or spent")

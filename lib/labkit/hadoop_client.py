@@ -51,7 +51,7 @@ class ClientConfig:
         return {name: self.conf_dir / name for name in FILES}
 
     def table(self):
-        """Every rendered property with the reason it is there (what notebook 02 shows)."""
+        """Every rendered property with the reason it is there (what notebook 03 shows)."""
         import pandas as pd
 
         return pd.DataFrame([{"file": p.file, "property": p.name, "value": p.value, "why": p.why}

@@ -32,7 +32,7 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
     `solutions` (the LAB_SOLUTIONS parameter of a notebook with checked exercises): True applies each
     exercise's solution before its check (headless runs), False lets the learner write them; None keeps
     what the environment says (LAB_SOLUTIONS, unset: the learner writes them).
-    `workshop=True`: a notebook of the workshop job (03-06), which stops here with one line on a profile where the
+    `workshop=True`: a notebook of the workshop job (04-07), which stops here with one line on a profile where the
     job cannot run (`connections.workshop_refusal`), before it starts or spends anything.
     """
     needed = list(services)

@@ -1,5 +1,5 @@
-"""The few charts the notebooks show: a DAG run's Gantt chart (06), the aggregation's counts (05), how the
-workshop's run grows on one machine and on EMR (08)."""
+"""The few charts the notebooks show: a DAG run's Gantt chart (07), the aggregation's counts (06), how the
+workshop's run grows on one machine and on EMR (09)."""
 from __future__ import annotations
 
 STATE_COLORS = {"success": "#2e7d32", "failed": "#c62828", "upstream_failed": "#ef6c00", "skipped": "#9e9e9e",

@@ -20,8 +20,8 @@ from labkit.workshop import dummy, landing
 
 # Notebook number -> what it reads that an earlier notebook made.
 DATA: dict[str, Callable[[Config], str]] = {
-    "04": lambda cfg: dummy.ensure_table(cfg, progress=False),                 # 03's table
-    "05": lambda cfg: landing.ensure_landed(cfg, progress=False),              # 03's table, 04's import
+    "05": lambda cfg: dummy.ensure_table(cfg, progress=False),                 # 04's table
+    "06": lambda cfg: landing.ensure_landed(cfg, progress=False),              # 04's table, 05's import
 }
 
 
@@ -48,7 +48,7 @@ def prepare(cfg: Config, number: str, report: Callable[[str], None] = print) -> 
     """Start what notebook `number` needs and make what it reads; returns what was done, one line each."""
     matches = runner.series(cfg, only=[number])
     if len(matches) != 1 or not matches[0].name.startswith(f"{number}_"):
-        raise LabError(f"'{number}' names no single notebook: use its two digits, e.g. labkit prepare 06")
+        raise LabError(f"'{number}' names no single notebook: use its two digits, e.g. labkit prepare 07")
     path = matches[0]
     started = time.monotonic()
     done = []

@@ -277,7 +277,7 @@ def next_step(cfg: Config, results: list[NotebookResult]) -> str:
             lab = f"the lab is running ({', '.join(running)}); `make down` stops it"
         else:
             teardown = any(r.notebook.startswith("08_") and r.status == "ok" for r in results)
-            lab = "it starts the lab, which is stopped now" + (" (notebook 08 stopped it)" if teardown else "")
+            lab = "it starts the lab, which is stopped now" + (" (notebook 09 stopped it)" if teardown else "")
     failed = next((r.notebook for r in results if r.status == "failed"), None)
     what = f"open {failed} and run it yourself" if failed else "work through the notebooks yourself"
     return f"next: `make lab` opens JupyterLab to {what}; {lab}."

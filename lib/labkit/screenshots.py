@@ -5,7 +5,7 @@ the connections page (passwords are never shown there), and the page of each giv
 checked for what it must show, so a UI that did not render fails loudly instead of saving a blank image.
 
 `python -m labkit.screenshots [OUT_DIR]` (`make screenshots`) saves the pictures the notebooks show from
-`images/`: every DAG of dags/ and the latest successful run of each (run notebooks 06 and 07 first).
+`images/`: every DAG of dags/ and the latest successful run of each (run notebooks 07 and 08 first).
 """
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def latest_successful_runs(cfg: Config, dag_ids: list[str]) -> list[tuple[str, s
         ok = [r for r in api.dag_runs(dag_id) if r["state"] == "success"]
         if not ok:
             raise LabError(f"{dag_id} has no successful run to show; run its notebook first "
-                           "(06 for airflow_workshop_job, 07 for emr_ephemeral_job, or `make run`)")
+                           "(07 for airflow_workshop_job, 08 for emr_ephemeral_job, or `make run`)")
         found.append((dag_id, ok[-1]["dag_run_id"]))
     return found
 

@@ -82,7 +82,7 @@ def job_path(cfg: Config, job: str | Path) -> Path:
 def command(cfg: Config, job: str | Path, args: list[str], *, conf: dict[str, str] | None = None) -> list[str]:
     """The spark-submit argv, as the DAG's task types it: the job's name, any extra --conf, the job file and its
     own arguments. Everything else (master, driver memory and JVM flags, shuffle partitions, loopback
-    addresses, the JDBC jars) comes from the client config's spark-defaults.conf (notebook 02)."""
+    addresses, the JDBC jars) comes from the client config's spark-defaults.conf (notebook 03)."""
     argv = [spark_submit_bin(), "--name", Path(job).stem]
     for key, value in (conf or {}).items():
         argv += ["--conf", f"{key}={value}"]

@@ -104,7 +104,7 @@ def stale_copies(cfg: Config) -> list[Path]:
 
 
 def notebook_name(cfg: Config, which: str) -> str:
-    """`06`, `06_workshop_dag` or `06_workshop_dag.ipynb` -> the notebook's file name (one line if none)."""
+    """`07`, `07_workshop_dag` or `07_workshop_dag.ipynb` -> the notebook's file name (one line if none)."""
     names = sorted({p.name for p in cfg.notebooks_dir.glob("*.ipynb")} | {p.name for p in notebook_copies(cfg)})
     found = [n for n in names if n == which or n == f"{which}.ipynb" or (len(which) == 2 and n.startswith(f"{which}_"))]
     if len(found) != 1:
@@ -129,7 +129,7 @@ def set_aside_copies(workspace_dir: Path, copies: list[Path], aside: Path | None
 
 def reset(cfg: Config, notebooks: list[str] | None = None) -> Path | None:
     """Move the learner's DAG files (and JupyterLab's checkpoints of them) to `<workspace>/.trash/<time>/` and
-    leave an empty DAG folder; their saved notebooks stay (a stuck exercise must not cost them notebook 06's
+    leave an empty DAG folder; their saved notebooks stay (a stuck exercise must not cost them notebook 07's
     outputs). With `notebooks` (two digits, names, or `all`), only the learner's copies of those notebooks.
 
     Returns the folder they went to (None when there was nothing to move)."""

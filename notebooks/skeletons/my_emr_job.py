@@ -1,12 +1,12 @@
-"""my_emr_job: your own ephemeral EMR job (notebook 07), built from this skeleton.
+"""my_emr_job: your own ephemeral EMR job (notebook 08), built from this skeleton.
 
 The same cluster, step and sensor as the reference `emr_ephemeral_job`, with three things left for you:
 
-- 07.1: the cluster id and the step id travel as XComArgs (`create_cluster.output`), not `xcom_pull` strings;
-- 07.2: the cluster is always terminated: `terminate_cluster` is the *teardown* of `create_cluster`;
-- 07.3: the sensor waits on the triggerer (deferrable), not in a worker slot.
+- 08.1: the cluster id and the step id travel as XComArgs (`create_cluster.output`), not `xcom_pull` strings;
+- 08.2: the cluster is always terminated: `terminate_cluster` is the *teardown* of `create_cluster`;
+- 08.3: the sensor waits on the triggerer (deferrable), not in a worker slot.
 
-`exercises.check("07.N")` in the notebook says what is still missing.
+`exercises.check("08.N")` in the notebook says what is still missing.
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ with DAG(
         emr_conn_id=None,
     )
 
-    # [TODO 07.1] Pass the cluster id (create_cluster.output) and the step id (first_step(add_step.output)) as XComArgs.
+    # [TODO 08.1] Pass the cluster id (create_cluster.output) and the step id (first_step(add_step.output)) as XComArgs.
     add_step = EmrAddStepsOperator(
         task_id="add_step",
         job_flow_id="{{ ti.xcom_pull(task_ids='create_cluster') }}",
@@ -101,20 +101,20 @@ with DAG(
     cluster_id = "{{ ti.xcom_pull(task_ids='create_cluster') }}"
     step_id = "{{ ti.xcom_pull(task_ids='add_step')[0] }}"
     create_cluster >> add_step
-    # [END TODO 07.1]
+    # [END TODO 08.1]
 
     monitor_step = EmrStepSensor(
         task_id="monitor_step",
         job_flow_id=cluster_id,
         step_id=step_id,
-        # [TODO 07.3] Wait on the triggerer, not in a worker slot.
-        # [END TODO 07.3]
+        # [TODO 08.3] Wait on the triggerer, not in a worker slot.
+        # [END TODO 08.3]
         aws_conn_id="aws_default",
         pre_execute=poll_from_variable,
         timeout=60 * 60,
     )
     add_step >> monitor_step
 
-    # [TODO 07.2] Terminate the cluster (EmrTerminateJobFlowOperator) as the teardown of create_cluster, after the sensor.
+    # [TODO 08.2] Terminate the cluster (EmrTerminateJobFlowOperator) as the teardown of create_cluster, after the sensor.
     pass
-    # [END TODO 07.2]
+    # [END TODO 08.2]

@@ -1,9 +1,9 @@
 """
 My workshop job: every day, that day's rows from PostgreSQL -> Sqoop-style import -> landing zone -> Spark.
 
-Built in notebook 06, one exercise at a time, on the model of the lab's reference DAG
-(`dags/airflow_workshop_job.py`). Each `# [TODO 06.N]` block below is yours to fill in;
-`exercises.check("06.N")` in the notebook says what is still missing, `%load solutions/06_N.py` shows a
+Built in notebook 07, one exercise at a time, on the model of the lab's reference DAG
+(`dags/airflow_workshop_job.py`). Each `# [TODO 07.N]` block below is yours to fill in;
+`exercises.check("07.N")` in the notebook says what is still missing, `%load solutions/06_N.py` shows a
 solution. Everything this DAG writes lands in its own corner of the landing zone (`{{ dag.dag_id }}`).
 
 The tasks, once the exercises are done:
@@ -59,10 +59,10 @@ RUN = "{% set run = interval(data_interval_start, data_interval_end) %}"
 OUT = "{{ var.value.LANDING_ZONE }}/{{ dag.dag_id }}"
 LANDED = OUT + "/tbl_airflow_dummy_daily/ds={{ run.ds }}"
 
-# [TODO 06.2] the data interval: a daily schedule whose runs each cover a whole day, and the import's --where
+# [TODO 07.2] the data interval: a daily schedule whose runs each cover a whole day, and the import's --where
 SCHEDULE = None
 WHERE = "created >= '{{ ds }}'"
-# [END TODO 06.2]
+# [END TODO 07.2]
 
 with DAG(
     dag_id="my_workshop_job",
@@ -101,14 +101,14 @@ with DAG(
         append_env=True,
     )
 
-    # [TODO 06.1] the order: the import runs after the rows are generated
-    # [END TODO 06.1]
+    # [TODO 07.1] the order: the import runs after the rows are generated
+    # [END TODO 07.1]
 
-    # [TODO 06.3] a Python step (TaskFlow): reconcile the day's generated and imported rows
-    # [END TODO 06.3]
+    # [TODO 07.3] a Python step (TaskFlow): reconcile the day's generated and imported rows
+    # [END TODO 07.3]
 
-    # [TODO 06.4] the aggregation: SparkSubmitOperator on connection spark_default, and the Asset it produces
-    # [END TODO 06.4]
+    # [TODO 07.4] the aggregation: SparkSubmitOperator on connection spark_default, and the Asset it produces
+    # [END TODO 07.4]
 
-# [TODO 06.5] a small DAG scheduled on the Asset (data-aware scheduling)
-# [END TODO 06.5]
+# [TODO 07.5] a small DAG scheduled on the Asset (data-aware scheduling)
+# [END TODO 07.5]

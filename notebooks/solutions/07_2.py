@@ -1,7 +1,4 @@
-terminate_cluster = EmrTerminateJobFlowOperator(
-    task_id="terminate_cluster",
-    job_flow_id=cluster_id,
-    aws_conn_id="aws_default",
-)
-# Runs once create_cluster succeeded, whatever the step did; a failed sensor still fails the run.
-monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)
+# A daily *data interval* (Airflow 3 reads a bare "@daily" as a trigger: a point in time, an empty interval).
+SCHEDULE = CronDataIntervalTimetable("@daily", timezone="UTC")
+# The run's own day, from its data interval (a manual run without a logical date has no `ds` at all).
+WHERE = "created >= '{{ run.start }}' and created < '{{ run.end }}'"

@@ -1,11 +1,11 @@
-"""A learner's own answers to 06 and 07 (own names and style, not the solutions), as TODO-block bodies."""
+"""A learner's own answers to 07 and 08 (own names and style, not the solutions), as TODO-block bodies."""
 W = {
-"06.1": """    chain(generate_interval_rows, sqoop_import_interval)
+"07.1": """    chain(generate_interval_rows, sqoop_import_interval)
 """,
-"06.2": """SCHEDULE = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
+"07.2": """SCHEDULE = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
 WHERE = "created >= '{{ run.start }}' AND created < '{{ run.end }}'"
 """,
-"06.3": """    @task
+"07.3": """    @task
     def reconcile_day(pg_result, sqoop_line: str) -> int:
         want = int(pg_result[0][0])
         got = int(re.search(r"Retrieved ([0-9,]+) records", sqoop_line).group(1).replace(",", ""))
@@ -15,7 +15,7 @@ WHERE = "created >= '{{ run.start }}' AND created < '{{ run.end }}'"
 
     reconciled = reconcile_day(generate_interval_rows.output, sqoop_import_interval.output)
 """,
-"06.4": """    AGGREGATES = Asset(name="my_workshop_job_aggregates")
+"07.4": """    AGGREGATES = Asset(name="my_workshop_job_aggregates")
     aggregate = SparkSubmitOperator(
         task_id="spark_aggregate_dummy",
         conn_id="spark_default",
@@ -26,7 +26,7 @@ WHERE = "created >= '{{ run.start }}' AND created < '{{ run.end }}'"
     )
     reconciled >> aggregate
 """,
-"06.5": """with DAG(dag_id="my_workshop_report", schedule=[AGGREGATES], start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
+"07.5": """with DAG(dag_id="my_workshop_report", schedule=[AGGREGATES], start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
          tags=["exercise"]):
     @task
     def print_events(triggering_asset_events=None):
@@ -38,7 +38,7 @@ WHERE = "created >= '{{ run.start }}' AND created < '{{ run.end }}'"
 """,
 }
 E = {
-"07.1": """    add_step = EmrAddStepsOperator(
+"08.1": """    add_step = EmrAddStepsOperator(
         task_id="add_step",
         job_flow_id=create_cluster.output,
         steps=SPARK_STEPS,
@@ -47,9 +47,9 @@ E = {
     cluster_id = create_cluster.output
     step_id = first_step(add_step.output)
 """,
-"07.3": """        deferrable=True,
+"08.3": """        deferrable=True,
 """,
-"07.2": """    stop_it = EmrTerminateJobFlowOperator(task_id="terminate_cluster", job_flow_id=cluster_id,
+"08.2": """    stop_it = EmrTerminateJobFlowOperator(task_id="terminate_cluster", job_flow_id=cluster_id,
                                           aws_conn_id="aws_default")
     monitor_step >> stop_it.as_teardown(setups=create_cluster)
 """,

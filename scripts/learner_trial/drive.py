@@ -6,7 +6,7 @@ A maintainer's tool, not a test (it takes as long as the notebook): with the lab
 `JUPYTER_TOKEN=t .venv/bin/labkit jupyter` running,
 
   .venv/bin/python scripts/learner_trial/drive.py http://127.0.0.1:8888 t notebooks/06_workshop_dag.ipynb \
-      workspace/dags/my_workshop_job.py notebooks/skeletons/my_workshop_job.py 06 /tmp/trial06
+      workspace/dags/my_workshop_job.py notebooks/skeletons/my_workshop_job.py 07 /tmp/trial06
 
 usage: drive.py BASE_URL TOKEN NB_API_PATH DAG_API_PATH SKELETON {06|07} OUTDIR
 Writes OUTDIR/<nb>.jsonl (one line per cell: index, seconds to first output, seconds, error?, last output lines)
@@ -25,7 +25,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 base, token, nb_path, dag_path, skeleton, which, outdir = sys.argv[1:8]
 out = Path(outdir); out.mkdir(parents=True, exist_ok=True)
-blocks = answers.W if which == "06" else answers.E
+blocks = answers.W if which == "07" else answers.E
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 

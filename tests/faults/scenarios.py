@@ -220,8 +220,8 @@ def postgres_during_import(cfg, work: Path) -> Outcome:
 
 
 def postgres_between_unlogged(cfg, work: Path) -> Outcome:
-    """PostgreSQL killed between notebook 03's table and notebook 04's import: the UNLOGGED table comes back
-    empty, and the import (the CLI, as 04 runs it) must not replace the good landing with nothing."""
+    """PostgreSQL killed between notebook 04's table and notebook 05's import: the UNLOGGED table comes back
+    empty, and the import (the CLI, as 05 runs it) must not replace the good landing with nothing."""
     landing.ensure_landed(cfg, progress=False)
     expected, target = dummy.expected_rows(cfg), landing.input_dir(cfg)
     inject.crash(cfg, "postgres")
@@ -230,7 +230,7 @@ def postgres_between_unlogged(cfg, work: Path) -> Outcome:
     status, line = cli_line([LABKIT, *landing.lab_command(cfg, dummy.TABLE, target, "-m", "2", "--as-parquetfile",
                                                       "--delete-target-dir", "--no-progress")[1:]])
     kept = status != 0 and landed_counts(target) == (expected, expected)
-    said = landing.ensure_landed(cfg, progress=False)    # 05's cell (and `labkit prepare 05`): rebuild, import
+    said = landing.ensure_landed(cfg, progress=False)    # 06's cell (and `labkit prepare 06`): rebuild, import
     lost, doubled = lost_doubled(landed_counts(target), expected)
     return Outcome("postgres killed between generation and import (UNLOGGED table)", line, lost, doubled,
                    "labkit up; build the table again, import again (ensure_landed)",
@@ -401,7 +401,7 @@ def task_states(api, run_id: str) -> dict[str, str]:
 
 
 def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00:00Z", finish: bool = True) -> Outcome:
-    """`kill -9` of Airflow's api-server while the workshop DAG's first task runs: what `follow` (notebook 06)
+    """`kill -9` of Airflow's api-server while the workshop DAG's first task runs: what `follow` (notebook 07)
     shows, then `labkit up`, the run followed again (and cleared, the UI's Clear, if it failed), and the day's
     rows counted three ways."""
     import time
@@ -434,7 +434,7 @@ def api_server_during_run(cfg, work: Path, logical_date: str = "2021-02-21T00:00
         final = api.follow(daily_runs.DAG_ID, run_id, timeout=600, progress=False)["state"]
         recovery = "labkit up (the run went on)"
         if final != "success":
-            api.clear_run(daily_runs.DAG_ID, run_id)        # what the UI's Clear does (notebook 06)
+            api.clear_run(daily_runs.DAG_ID, run_id)        # what the UI's Clear does (notebook 07)
             final = api.follow(daily_runs.DAG_ID, run_id, timeout=600, progress=False)["state"]
             recovery = "labkit up; clear the run"
         seconds = time.monotonic() - t0

@@ -64,7 +64,7 @@ def test_postgres_killed_during_the_import(cfg, tmp_path):
 
 
 def test_postgres_killed_between_generation_and_import_empties_the_unlogged_table(cfg, tmp_path):
-    """The crash empties UNLOGGED tbl_airflow_dummy; `labkit sqoop import` (notebook 04's command) refuses to
+    """The crash empties UNLOGGED tbl_airflow_dummy; `labkit sqoop import` (notebook 05's command) refuses to
     replace the good landing with no rows (it wrote `_SUCCESS` over 0 rows before); ensure_landed rebuilds."""
     outcome = scenarios.postgres_between_unlogged(cfg, tmp_path)
     check(outcome, "labkit: error: tbl_airflow_dummy is UNLOGGED and holds no rows", "build the table again",

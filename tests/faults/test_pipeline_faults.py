@@ -28,7 +28,7 @@ def test_mariadb_killed_during_the_steps_write_keeps_the_dates_row(cfg, tmp_path
 
 
 def test_the_api_server_killed_during_a_run(cfg, tmp_path):
-    """What notebook 06's follow shows is one line (was a requests ConnectionError traceback); `labkit up`
+    """What notebook 07's follow shows is one line (was a requests ConnectionError traceback); `labkit up`
     brings Airflow back (its supervisor stops every component when one dies) and answers for the run. The
     run's end after the recovery (cleared: PostgreSQL = landed = aggregated) costs one more DAG run: the
     bench (bench/faults.py) does it."""

@@ -77,7 +77,7 @@ class _Lab(NetworkSteps, IamSteps, StorageSteps, DatabaseSteps):
         except ClientError as exc:
             why = " ".join(message(exc).split())
             raise LabError(f"provisioning stopped at {label} ({code(exc)}: {why}); what was made so far is tagged and "
-                           "kept: run provisioning again to continue from there, or the teardown (notebook 08) to "
+                           "kept: run provisioning again to continue from there, or the teardown (notebook 09) to "
                            "remove it") from None
 
     def steps(self, subnet: dict, apply: bool) -> list[Action]:
@@ -128,7 +128,7 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
     estimate = cost.estimate(acct.region, hours=hours, emr_runs=emr_runs)
     report(f"Cost estimate ({estimate.attrs['note']}):\n{estimate.to_string()}\n"
            f"Left running, the databases cost about ${estimate.attrs['usd_per_day_if_left_running']:.2f} per day: "
-           "run the teardown (notebook 08) when you are done.\n")
+           "run the teardown (notebook 09) when you are done.\n")
     lab = _Lab(cfg, acct, allow_cidr=cidr, raw_dir=raw, progress=progress, delay=delay, timeout=timeout)
     subnet = lab.network()
     checks = [preflight.vcpu_quota(acct), preflight.public_subnet(subnet),   # refuse here, before any spending
@@ -153,7 +153,7 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
     if problems:
         raise LabError("not ready: " + "; ".join(f"{k} {v}" for k, v in problems.items()) + ". A timeout only means "
                        "AWS is still creating them: run provisioning again to go on waiting; a failure: look at it "
-                       "in the AWS console, then run the teardown (notebook 08) and provision again")
+                       "in the AWS console, then run the teardown (notebook 09) and provision again")
     out = lab.run("the outputs", lab.outputs)
     lab.run("the secrets' endpoints", lab.record_hosts, out)
     actions.append(lab.run("the job's database user", lab.job_user, True, out["aurora_host"]))

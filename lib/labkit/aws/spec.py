@@ -20,7 +20,7 @@ TAGS = [{"Key": TAG_KEY, "Value": TAG_VALUE}]
 EMR_RELEASE_LABEL = "emr-7.13.0"          # current EMR 7 release with Spark 3.5 (checked 2026-11)
 EMR_INSTANCE_TYPE = "m5.xlarge"           # the seed's instance groups: one node each
 # The cost spec's EMR timings (assumptions, not measured: the lab's endpoint starts at once). A cluster's start-up,
-# create -> RUNNING (growth.Assumptions), and one run of the EMR DAG, start-up included (cost.estimate). Notebook 07
+# create -> RUNNING (growth.Assumptions), and one run of the EMR DAG, start-up included (cost.estimate). Notebook 08
 # waits for a run on aws as long as both (emr_client.follow_timeout): the priced run and a second start-up's margin.
 EMR_STARTUP_MINUTES = 10.0
 EMR_RUN_MINUTES = 20.0

@@ -73,7 +73,7 @@ class StorageSteps(LabState):
              f"from {spec.POSTGRES_JDBC_JAR}"),
             (spec.RAW_DATA_PREFIX, [(p, spec.RAW_DATA_PREFIX + p.relative_to(self.raw_dir).as_posix()) for p in raw],
              f"from {self.raw_dir}" if raw else
-             f"none at {self.raw_dir}: notebook 07 generates and uploads it (or pass raw_dir=)"),
+             f"none at {self.raw_dir}: notebook 08 generates and uploads it (or pass raw_dir=)"),
         ]
 
     def uploads(self, apply: bool, bucket_exists: bool) -> list[Action]:

@@ -1,4 +1,4 @@
-"""The EMR client side, what a notebook, a test or a benchmark uses around an EMR DAG (notebook 07).
+"""The EMR client side, what a notebook, a test or a benchmark uses around an EMR DAG (notebook 08).
 
 The same calls reach the lab's local endpoint (`labkit.emr`, the emulator) on `local` and real EMR on `aws`:
 - here       `client()` (boto3 for this lab), `job_uris()`/`stage_job()` (the job and the JDBC driver in the
@@ -73,7 +73,7 @@ def stage_workshop_job(cfg: Config) -> dict[str, str]:
 
 
 def follow_timeout(cfg: Config) -> float:
-    """How long notebook 07 follows a run (watch.follow's timeout), in seconds: 900 on the lab's endpoint, whose
+    """How long notebook 08 follows a run (watch.follow's timeout), in seconds: 900 on the lab's endpoint, whose
     clusters start at once; on aws the cost spec's run, start-up included, plus one more start-up (spec.py)."""
     if cfg.profile != "aws":
         return LOCAL_FOLLOW_SECONDS

@@ -16,12 +16,12 @@ from labkit.exercises import parsing
 
 ENV = "LAB_SOLUTIONS"                      # "1": apply each exercise's solution before its check (headless runs)
 SKELETONS = "skeletons"                    # under notebooks/: the files a learner starts from
-SOLUTIONS = "solutions"                    # under notebooks/: one snippet per exercise, `06_1.py` for "06.1"
+SOLUTIONS = "solutions"                    # under notebooks/: one snippet per exercise, `07_1.py` for "07.1"
 
 
 @dataclass(frozen=True)
 class Exercise:
-    id: str                                # "06.1": notebook 06, exercise 1
+    id: str                                # "07.1": notebook 07, exercise 1
     file: str                              # the learner's DAG file in the workspace (and its skeleton's name)
     dag_id: str                            # the DAG the check looks at
     title: str
@@ -57,7 +57,7 @@ REGISTRY: dict[str, Exercise] = {}
 
 
 def exercise(exercise_id: str, *, file: str, dag_id: str, title: str):
-    """Register a check: `@exercise("06.1", file="my_workshop_job.py", dag_id="my_workshop_job", title=...)`."""
+    """Register a check: `@exercise("07.1", file="my_workshop_job.py", dag_id="my_workshop_job", title=...)`."""
     def register(check: Callable[[dict, Config], list[str]]):
         if exercise_id in REGISTRY:
             raise ValueError(f"exercise {exercise_id} is registered twice")

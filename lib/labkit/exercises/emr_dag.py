@@ -1,4 +1,4 @@
-"""The checks of notebook 07's exercises: the learner's `my_emr_job` (skeleton `notebooks/skeletons/my_emr_job.py`).
+"""The checks of notebook 08's exercises: the learner's `my_emr_job` (skeleton `notebooks/skeletons/my_emr_job.py`).
 
 Each check reads the DAG's report (`dagbag.dag_report`) and returns what is missing, one short sentence each.
 """
@@ -21,7 +21,7 @@ def _reads(task: dict, field: str) -> list[str]:
     return task["xcom_args"].get(field, [])
 
 
-@exercise("07.1", file=FILE, dag_id=DAG_ID, title="XComArgs, not xcom_pull strings")
+@exercise("08.1", file=FILE, dag_id=DAG_ID, title="XComArgs, not xcom_pull strings")
 def xcom_args(dag: dict, cfg) -> list[str]:
     missing = _tasks(dag, CREATE, STEP, SENSOR)
     if missing:
@@ -39,7 +39,7 @@ def xcom_args(dag: dict, cfg) -> list[str]:
     return missing
 
 
-@exercise("07.2", file=FILE, dag_id=DAG_ID, title="terminate the cluster as a teardown")
+@exercise("08.2", file=FILE, dag_id=DAG_ID, title="terminate the cluster as a teardown")
 def teardown(dag: dict, cfg) -> list[str]:
     missing = _tasks(dag, CREATE, SENSOR)
     if missing:
@@ -65,7 +65,7 @@ def teardown(dag: dict, cfg) -> list[str]:
     return missing
 
 
-@exercise("07.3", file=FILE, dag_id=DAG_ID, title="a deferrable sensor")
+@exercise("08.3", file=FILE, dag_id=DAG_ID, title="a deferrable sensor")
 def deferrable(dag: dict, cfg) -> list[str]:
     missing = _tasks(dag, SENSOR)
     if missing:

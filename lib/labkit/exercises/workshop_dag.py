@@ -1,4 +1,4 @@
-"""The checks of notebook 06's exercises: the learner builds `my_workshop_job` (and its asset's consumer).
+"""The checks of notebook 07's exercises: the learner builds `my_workshop_job` (and its asset's consumer).
 
 Each check reads the DAG's report (labkit.exercises.dagbag) and returns what is still missing, one short
 phrase each, in the order a learner would fix them.
@@ -30,7 +30,7 @@ def _after(dag: dict, task_id: str, upstream: str) -> bool:
     return upstream in dag["tasks"].get(task_id, {}).get("upstream", [])
 
 
-@exercise("06.1", file=FILE, dag_id=DAG_ID, title="the order of the tasks")
+@exercise("07.1", file=FILE, dag_id=DAG_ID, title="the order of the tasks")
 def order(dag: dict, cfg: Config) -> list[str]:
     missing: list[str] = []
     if _task(dag, GENERATE, missing) and _task(dag, IMPORT, missing) and not _after(dag, IMPORT, GENERATE):
@@ -44,7 +44,7 @@ def _where(bash_command: str) -> str:
     return found.group(1) if found else ""
 
 
-@exercise("06.2", file=FILE, dag_id=DAG_ID, title="the data interval")
+@exercise("07.2", file=FILE, dag_id=DAG_ID, title="the data interval")
 def data_interval(dag: dict, cfg: Config) -> list[str]:
     missing: list[str] = []
     if dag["timetable"] != "CronDataIntervalTimetable":
@@ -65,7 +65,7 @@ def data_interval(dag: dict, cfg: Config) -> list[str]:
     return missing
 
 
-@exercise("06.3", file=FILE, dag_id=DAG_ID, title="a TaskFlow step that takes XComArgs")
+@exercise("07.3", file=FILE, dag_id=DAG_ID, title="a TaskFlow step that takes XComArgs")
 def reconcile(dag: dict, cfg: Config) -> list[str]:
     missing: list[str] = []
     task = _task(dag, RECONCILE, missing, f"a function decorated with @task, called with {GENERATE}.output and "
@@ -109,7 +109,7 @@ def _spark_arguments(rendered: dict) -> list[str]:
     return missing
 
 
-@exercise("06.4", file=FILE, dag_id=DAG_ID, title="the aggregation with SparkSubmitOperator, producing an Asset")
+@exercise("07.4", file=FILE, dag_id=DAG_ID, title="the aggregation with SparkSubmitOperator, producing an Asset")
 def aggregation(dag: dict, cfg: Config) -> list[str]:
     missing: list[str] = []
     task = _task(dag, AGGREGATE, missing, "a SparkSubmitOperator on connection spark_default")
@@ -128,7 +128,7 @@ def aggregation(dag: dict, cfg: Config) -> list[str]:
     return missing
 
 
-@exercise("06.5", file=FILE, dag_id=REPORT_DAG_ID, title="a DAG scheduled on the Asset")
+@exercise("07.5", file=FILE, dag_id=REPORT_DAG_ID, title="a DAG scheduled on the Asset")
 def consumer(dag: dict, cfg: Config) -> list[str]:
     if dag["timetable"] != "AssetTriggeredTimetable":
         return [f"{REPORT_DAG_ID} is scheduled by a {dag['timetable']}: schedule=[<the Asset>] makes it data-aware"]

@@ -72,7 +72,7 @@ class Airflow(Service):
                     "secret_key": secrets.get(cfg, "airflow_api_secret_key"), "expose_config": "False"},
             "api_auth": {"jwt_secret": secrets.get(cfg, "airflow_jwt_secret", factory=_jwt_secret)},
             "logging": {"base_log_folder": str(self.dir / "logs")},
-            # Two DAG bundles: the project's reference DAGs, and the learner's own (notebooks 06-07), which
+            # Two DAG bundles: the project's reference DAGs, and the learner's own (notebooks 07-08), which
             # is looked at more often so that a saved file shows up within seconds.
             "dag_processor": {"refresh_interval": "20", "dag_bundle_config_list": json.dumps([
                 {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(cfg.dags_dir)}},

@@ -1,4 +1,4 @@
-"""The aggregate tables the Spark job writes, and reading them back (notebook 05, the DAG-run checks, bench).
+"""The aggregate tables the Spark job writes, and reading them back (notebook 06, the DAG-run checks, bench).
 
     <landing>/aggregates/rows_per_line_hour/run_date=<ds>/*.parquet  line, day, hour, rows
     <landing>/aggregates/rows_per_line_day/run_date=<ds>/*.parquet   line, day, rows

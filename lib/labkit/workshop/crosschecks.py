@@ -2,7 +2,7 @@
 
 `duckdb_aggregate()` computes the same two tables with DuckDB (the benchmark's yardstick) and `differences()`
 compares them with Spark's; `postgres_daily()` is the same GROUP BY in the source database and
-`cross_check()` sets it beside Spark's daily table (notebook 05, bench/aggregate.py).
+`cross_check()` sets it beside Spark's daily table (notebook 06, bench/aggregate.py).
 """
 from __future__ import annotations
 

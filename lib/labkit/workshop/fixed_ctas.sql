@@ -1,6 +1,6 @@
--- The fixed variant of the workshop's CTAS (notebook 03 teaches why): HH24 instead of the 12-hour `hh`,
+-- The fixed variant of the workshop's CTAS (notebook 04 teaches why): HH24 instead of the 12-hour `hh`,
 -- `dummy01` .. `dummy100` instead of `dummy00` for line 100, and a dense numeric `id` for Sqoop's --split-by.
--- Each minute is formatted once, not once per row. The seed's whole table, built by hand in notebook 03
+-- Each minute is formatted once, not once per row. The seed's whole table, built by hand in notebook 04
 -- (labkit.workshop.dummy.fixed_sql renders it with the scale's date range from labkit.config). The DAG does
 -- not run it: each of its runs writes only its own day (dags/sql/generate_interval_rows.sql, the same rows).
 create unlogged table tbl_airflow_dummy as

@@ -2,7 +2,7 @@
 
 The bench imports a quarter, a half and all of the dummy table (`--where` on `created`) and aggregates each
 landed subset with Spark, on one machine in one run, and saves what it measured in `growth_reference.json`
-(this folder; `--write`), with the machine, the date, the scale and the rows. Notebook 08 reads it (`load`),
+(this folder; `--write`), with the machine, the date, the scale and the rows. Notebook 09 reads it (`load`),
 shows it as reference figures (`legend`), fits each stage to `seconds = fixed + rows / throughput`
 (`fit`) and hands the fit to `labkit.aws.growth`, which projects 10x and 100x the data onto EMR.
 """
@@ -52,7 +52,7 @@ def machine() -> dict:
 
 
 def check(ref: dict, where: str = "the growth reference") -> dict:
-    """`ref` if it has every field notebook 08 reads, else one LabError line naming what is missing."""
+    """`ref` if it has every field notebook 09 reads, else one LabError line naming what is missing."""
     problems = [k for k in ("bench", "date", "scale", "table", "table_rows", "heap_bytes", "machine", "points")
                 if k not in ref]
     problems += [f"machine.{k}" for k in MACHINE_KEYS if k not in ref.get("machine", {})]

@@ -44,7 +44,7 @@ def parquet_rows(folder: Path) -> int | None:
 
 
 def ensure_landed(cfg: Config, *, mappers: int = 2, progress: bool = True) -> str:
-    """The fixed dummy table of cfg.scale in PostgreSQL and its import in the landing zone (notebooks 03, 04).
+    """The fixed dummy table of cfg.scale in PostgreSQL and its import in the landing zone (notebooks 04, 05).
 
     Both are reused when they already hold the scale's rows; otherwise the table is (re)built and/or
     imported again (`--as-parquetfile --delete-target-dir`). Returns what was done, in words.

@@ -1,4 +1,4 @@
-"""The Spark aggregation step of the workshop job: spark-submit of `spark_jobs/aggregate_dummy.py` (notebook 05,
+"""The Spark aggregation step of the workshop job: spark-submit of `spark_jobs/aggregate_dummy.py` (notebook 06,
 bench/aggregate.py; the DAG's task runs the same job).
 
 It reads the landed table (`landing.input_dir`) and writes the two aggregate tables (`aggregates`);

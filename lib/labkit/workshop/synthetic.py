@@ -1,7 +1,7 @@
 """A landed dummy table written straight from pyarrow, without PostgreSQL (tests, bench/aggregate.py).
 
 The same files `labkit sqoop import --as-parquetfile -m <files>` lands from the fixed variant of the dummy
-table (notebook 03), so the aggregation can be tested and benchmarked without the database.
+table (notebook 04), so the aggregation can be tested and benchmarked without the database.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def land_synthetic(target: Path, date_range: tuple[str, str], *, lines: int = LI
                    progress: bool = True) -> Landed:
     """Write what `labkit sqoop import --as-parquetfile -m <files>` lands, straight from pyarrow, no database.
 
-    The same rows as the fixed variant of tbl_airflow_dummy (notebook 03): one row per line per minute of
+    The same rows as the fixed variant of tbl_airflow_dummy (notebook 04): one row per line per minute of
     `date_range`, id dense 1..N in line-major order, created 'YYYY-MM-DD HH24:MI'; files part-m-0000N.parquet
     split by id ranges, row groups of about a million rows, snappy, plus `_SUCCESS`. Replaces `target`
     (like --delete-target-dir). For tests and benchmarks that need the landed shape without PostgreSQL.

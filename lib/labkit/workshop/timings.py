@@ -1,7 +1,7 @@
-"""The learner's own timings of the workshop's two stages: 04's import and 05's aggregation of the whole table.
+"""The learner's own timings of the workshop's two stages: 05's import and 06's aggregation of the whole table.
 
 Each notebook records what it measured (`record`) in one small file of the state folder, `timings.json`, and
-notebook 08 reads them back (`read`) to put the learner's own point beside the reference figures of
+notebook 09 reads them back (`read`) to put the learner's own point beside the reference figures of
 `labkit.workshop.growth`. A stage recorded again replaces its earlier timing; deleting the state folder
 forgets them all.
 """
@@ -18,8 +18,8 @@ from labkit.config import Config
 from labkit.errors import LabError
 
 FILE = "timings.json"
-STAGES = ("import", "aggregation")      # 04: labkit sqoop import of the table; 05: the Spark aggregation
-NOTEBOOK = {"import": "04_sqoop_import", "aggregation": "05_spark_aggregation"}
+STAGES = ("import", "aggregation")      # 05: labkit sqoop import of the table; 06: the Spark aggregation
+NOTEBOOK = {"import": "05_sqoop_import", "aggregation": "06_spark_aggregation"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _check(stage: str, rows, seconds) -> None:
 
 
 def read(cfg: Config) -> dict[str, Timing]:
-    """The recorded timings by stage ({} when none was recorded, e.g. 08 run on its own or on a fresh lab)."""
+    """The recorded timings by stage ({} when none was recorded, e.g. 09 run on its own or on a fresh lab)."""
     file = path(cfg)
     if not file.exists():
         return {}

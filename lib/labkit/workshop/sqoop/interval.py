@@ -69,5 +69,5 @@ def check_not_crash_emptied(table: str, unlogged: bool, empty: bool, expect_rows
         return
     raise LabError(f"{table} is UNLOGGED and holds no rows: a crash or an unclean stop of PostgreSQL empties an "
                    f"unlogged table; nothing was moved into {target} and no _SUCCESS was written (what it held is "
-                   "kept); build the table again (notebook 03), then import; to land an empty table on purpose, "
+                   "kept); build the table again (notebook 04), then import; to land an empty table on purpose, "
                    "add --expect-rows 0")

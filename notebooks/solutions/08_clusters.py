@@ -1,4 +1,4 @@
-# One answer to notebook 07's last exercise: every cluster the endpoint remembers, and how it ended.
+# One answer to notebook 08's last exercise: every cluster the endpoint remembers, and how it ended.
 clusters = pd.DataFrame([{"name": c["Name"], "id": c["Id"], "state": c["Status"]["State"],
                           "reason": c["Status"]["StateChangeReason"].get("Code", ""),
                           "message": c["Status"]["StateChangeReason"].get("Message", "")}

@@ -1,1 +1,0 @@
-generate_interval_rows >> sqoop_import_interval

@@ -1,0 +1,1 @@
+deferrable=True,                             # poll from the triggerer: the worker slot is free meanwhile
