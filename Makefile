@@ -10,11 +10,11 @@ STAMP := $(VENV)/.installed
 # checks pyspark's files and the provider's import.
 SPARK_PROVIDER := apache-airflow-providers-apache-spark==6.3.4
 
-.PHONY: setup system run test lab bench images screenshots up down status doctor lock
+.PHONY: setup system jars emr-env run test lab bench images screenshots up down status doctor lock
 
-setup: system $(STAMP)
+setup: system $(STAMP) jars emr-env
 
-# Debian/Ubuntu packages (Java, PostgreSQL, MariaDB, JDBC drivers) and the service account, where missing.
+# Debian/Ubuntu packages (Java, PostgreSQL, MariaDB, npm) and the service account, where missing.
 system:
 	@bash scripts/install-system-packages.sh
 
@@ -25,6 +25,14 @@ $(STAMP): requirements.txt pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps $(SPARK_PROVIDER)
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
+
+# The JDBC drivers both profiles use, pinned by version and sha256 (labkit.jdbc): fetched once with npm into .jdbc/.
+jars: $(STAMP)
+	@$(BIN)/python -c 'import sys; from labkit import jdbc; sys.exit(jdbc.main())'
+
+# .venv-emr: Python 3.9 + pyspark 3.5, EMR 7's versions, for tests/test_emr_versions.py (labkit.emr_versions).
+emr-env: $(STAMP)
+	@$(BIN)/python -c 'import sys; from labkit import emr_versions; sys.exit(emr_versions.main())'
 
 # 1. The whole tutorial series, headless, on the local profile (LAB_SCALE=full unless you say otherwise).
 # Notebook 09 stops the lab (a headless run leaves nothing running); the run's last line says what next: `make lab`.

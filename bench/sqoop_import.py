@@ -28,6 +28,7 @@ from pathlib import Path
 
 import labkit
 from labkit import connections, secrets, services
+from labkit.config import POSTGRES_JDBC_JAR
 from labkit.workshop import dummy, landing, sqoop
 
 TABLE = dummy.TABLE
@@ -91,7 +92,7 @@ def spark_jdbc(cfg, password: str, target: Path) -> tuple[float, float]:
     from pyspark.sql import SparkSession
 
     spark = (SparkSession.builder.master("local[2]").appName("bench-sqoop-spark-jdbc")
-             .config("spark.jars", "/usr/share/java/postgresql.jar").config("spark.driver.memory", "2g")
+             .config("spark.jars", str(POSTGRES_JDBC_JAR)).config("spark.driver.memory", "2g")
              .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.host", "127.0.0.1").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")

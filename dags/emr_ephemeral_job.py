@@ -67,6 +67,10 @@ JOB_FLOW_OVERRIDES = {
         "EmrManagedSlaveSecurityGroup": var("EMR_SLAVE_SECURITY_GROUP"),
     },
     "AutoTerminationPolicy": {"IdleTimeout": 900},     # seconds idle before EMR ends a forgotten cluster
+    # A hung step stops billing without Airflow: YARN ends an application older than this, then the idle cluster
+    # ends itself (AutoTerminationPolicy)
+    "Configurations": [{"Classification": "capacity-scheduler", "Properties": {
+        "yarn.scheduler.capacity.root.default.maximum-application-lifetime": var("EMR_STEP_LIFETIME_SECONDS")}}],
     "JobFlowRole": var("EMR_INSTANCE_PROFILE"),
     "ServiceRole": var("EMR_SERVICE_ROLE"),
     "VisibleToAllUsers": True,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the lab needs from the operating system, only where it is missing:
-# Java 17+ (Spark), a PostgreSQL server, a MariaDB server, the PostgreSQL and MariaDB JDBC drivers, Graphviz, Chromium,
+# Java 17+ (Spark), a PostgreSQL server, a MariaDB server, npm (fetches the pinned JDBC drivers: labkit.jdbc), Graphviz, Chromium,
 # and, when the lab is run by root, the unprivileged account the database servers run as.
 set -euo pipefail
 
@@ -14,8 +14,7 @@ java_ok() {
 java_ok || need+=(openjdk-17-jre-headless)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || command -v postgres >/dev/null || need+=(postgresql)
 [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null || need+=(mariadb-server)
-[ -e /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
-[ -e /usr/share/java/mariadb-java-client.jar ] || need+=(libmariadb-java)
+command -v npm >/dev/null || need+=(npm)   # `make jars`: the pinned JDBC drivers come from the npm registry
 command -v dot >/dev/null || need+=(graphviz)   # draws images/ (labkit.architecture)
 command -v chromium >/dev/null || need+=(chromium)   # screenshots of the Airflow UI (labkit.screenshots)
 

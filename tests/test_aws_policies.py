@@ -526,13 +526,14 @@ def test_on_aws_a_database_whose_certificate_no_rds_ca_signed_is_refused(cfg, mo
     assert "\n" not in text
     values = connections.variables(cfg)
     assert values["POSTGRES_JDBC_PARAMETERS"] == "?sslmode=require"
-    assert values["MYSQL_JDBC_PARAMETERS"] == "?useSsl=true&trustServerCertificate=true&permitMysqlScheme=true"
+    assert values["MYSQL_JDBC_PARAMETERS"] == "?sslMode=trust&permitMysqlScheme=true"
 
 
-def test_the_pinned_mariadb_driver_reads_the_tls_parameters_of_the_aurora_url(tmp_path):
-    """The EMR job's URL on aws ends with MYSQL_JDBC_PARAMETERS: the driver it uploads (spec.JDBC_JAR, MariaDB
-    Connector/J 2.7) must take `jdbc:mysql:` and turn TLS on from them (an option name it does not know, such as
-    3.x's sslMode, would be ignored: a plain-text session). Asked of the jar itself, in Java (a few seconds)."""
+def test_the_pinned_mariadb_driver_takes_both_profiles_urls(tmp_path):
+    """The EMR job's URL is `jdbc:mysql:` + MYSQL_JDBC_PARAMETERS. The pinned driver (MariaDB Connector/J 3.x, the
+    jar both profiles run) refuses that scheme without permitMysqlScheme, and must read TLS on from aws's
+    parameters (an option name it does not know would be ignored: a plain-text session). Asked of the jar itself,
+    in one JVM (a few seconds)."""
     import shutil
     import subprocess
 
@@ -541,10 +542,11 @@ def test_the_pinned_mariadb_driver_reads_the_tls_parameters_of_the_aurora_url(tm
     assert java and spec.JDBC_JAR.exists(), f"Java and {spec.JDBC_JAR} are needed: run `make setup`"
     source = tmp_path / "Check.java"
     source.write_text("""public class Check { public static void main(String[] a) throws Exception {
-        System.out.println(new org.mariadb.jdbc.Driver().acceptsURL(a[0]));
-        org.mariadb.jdbc.util.Options o = org.mariadb.jdbc.UrlParser.parse(a[0]).getOptions();
-        System.out.println(o.useSsl + " " + o.trustServerCertificate); } }""")
+        for (String url : a) { boolean ok = new org.mariadb.jdbc.Driver().acceptsURL(url);
+          System.out.println(ok ? org.mariadb.jdbc.Configuration.parse(url).sslMode().toString() : "REFUSED"); } } }""")
     url = f"jdbc:mysql://{spec.AURORA.identifier}.cluster-x.us-east-1.rds.amazonaws.com:3306/airflow"
-    out = subprocess.run([java, "-cp", str(spec.JDBC_JAR), str(source), url + tls.MYSQL_JDBC_PARAMETERS],
-                         capture_output=True, text=True, timeout=120)
-    assert out.stdout.split() == ["true", "true", "true"], out.stderr[-2000:]
+    on_local = "jdbc:mysql://127.0.0.1:3306/airflow" + tls.LOCAL_MYSQL_JDBC_PARAMETERS   # connections' on local
+    out = subprocess.run([java, "-cp", str(spec.JDBC_JAR), str(source), url + tls.MYSQL_JDBC_PARAMETERS, on_local,
+                          url], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["TRUST", "DISABLE", "REFUSED"], out.stderr[-2000:]
+    assert "deprecated" not in out.stderr                   # its own option names, no legacy alias

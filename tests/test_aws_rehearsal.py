@@ -138,7 +138,7 @@ def test_rehearsal_emr_dag_creates_the_cluster_with_what_provisioning_made_and_a
     raw = args[args.index("--input") + 1].split("/", 3)[3]
     assert any(k.startswith(raw + "/") for k in keys)
     assert args[args.index("--jdbc-url") + 1] == (f"jdbc:mysql://{out['aurora_host']}:{out['aurora_port']}/airflow"
-                                                  "?useSsl=true&trustServerCertificate=true&permitMysqlScheme=true")
+                                                  "?sslMode=trust&permitMysqlScheme=true")
     # Offline, the endpoint looks for the objects in its own bucket folders: moto's are out of its reach.
     assert step["Status"]["State"] == "FAILED"
     assert "does not exist (local bucket file" in step["Status"]["FailureDetails"]["Reason"]

@@ -64,7 +64,8 @@ def quantity_step(cfg, name: str, run_date: str, action: str = "CONTINUE", input
     v, uris = connections.variables(cfg), emr_client.job_uris(cfg)
     return {"Name": name, "ActionOnFailure": action, "HadoopJarStep": {"Jar": "command-runner.jar", "Args": [
         "spark-submit", "--deploy-mode", "cluster", "--jars", uris["jar"], uris["job"],
-        "--input", input_uri or v["RAW_DATA_PATH"], "--jdbc-url", f"jdbc:mysql://{v['AURORA_ENDPOINT']}/airflow",
+        "--input", input_uri or v["RAW_DATA_PATH"], "--jdbc-url",
+        f"jdbc:mysql://{v['AURORA_ENDPOINT']}/airflow{v['MYSQL_JDBC_PARAMETERS']}",
         "--credentials", v["EMR_JDBC_CREDENTIALS"], "--run-date", run_date]}}
 
 
@@ -172,6 +173,25 @@ def test_action_on_failure_cancel_and_wait_and_terminate_cluster(client):
     described = client.describe_cluster(ClusterId=cid)["Cluster"]["Status"]
     assert described["StateChangeReason"]["Code"] == "STEP_FAILURE"
     assert [s["Status"]["State"] for s in client.list_steps(ClusterId=cid)["Steps"]] == ["CANCELLED", "FAILED"]
+
+
+def test_a_hung_step_ends_at_the_clusters_yarn_application_lifetime(client):
+    """Both DAGs' clusters set YARN's maximum application lifetime (EMR_STEP_LIFETIME_SECONDS): a hung step's
+    application is ended and the step FAILED, its ActionOnFailure applies, the cluster goes idle (and its
+    AutoTerminationPolicy ends it), whether or not Airflow is still watching."""
+    from labkit.emr.engine import LIFETIME_PROPERTY
+
+    lifetime = [{"Classification": "capacity-scheduler", "Properties": {LIFETIME_PROPERTY: "2"}}]
+    cid = cluster(client, steps=[bash("hung", "sleep 600", "CANCEL_AND_WAIT"), bash("after", "true")],
+                  Configurations=lifetime)
+    hung, after = [s["Id"] for s in reversed(client.list_steps(ClusterId=cid)["Steps"])]
+    wait_for(lambda: step_state(client, cid, hung)["State"] == "FAILED", 60, "the hung step to be ended")
+    status = step_state(client, cid, hung)
+    assert status["FailureDetails"]["Reason"] == ("YARN ended the step's application after its lifetime of 2 s "
+                                                  f"(capacity-scheduler {LIFETIME_PROPERTY})")
+    assert step_state(client, cid, after)["State"] == "CANCELLED"
+    wait_for(lambda: state(client, cid) == "WAITING", what="WAITING: idle, for the auto-termination policy")
+    client.terminate_job_flows(JobFlowIds=[cid])
 
 
 def test_terminate_kills_a_running_spark_step(cfg, client):

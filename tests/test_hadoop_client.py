@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import labkit
-from labkit import LabError, hadoop_client, services, state
+from labkit import LabError, hadoop_client, jdbc, services, state
 
 
 def xml_properties(path: Path) -> dict[str, str]:
@@ -53,7 +53,7 @@ def test_local_files_point_at_the_landing_zone_and_local_spark(local):
     assert spark["spark.master"] == "local[*]"
     assert spark["spark.driver.host"] == spark["spark.driver.bindAddress"] == "127.0.0.1"
     assert spark["spark.ui.enabled"] == "false"
-    assert spark["spark.jars"].split(",") == ["/usr/share/java/postgresql.jar", "/usr/share/java/mariadb-java-client.jar"]
+    assert spark["spark.jars"].split(",") == [str(jdbc.POSTGRES.path), str(jdbc.MARIADB.path)]
     assert int(spark["spark.sql.shuffle.partitions"]) <= 8
 
 

@@ -180,6 +180,6 @@ def test_stage_workshop_job_puts_the_steps_and_the_driver_where_the_variables_po
 
 def test_stage_workshop_job_without_the_driver_is_one_line(copy_lab, monkeypatch, tmp_path):
     monkeypatch.setattr(emr_client, "POSTGRES_JDBC_JAR", tmp_path / "missing.jar")
-    with pytest.raises(LabError, match=r"missing\.jar not found .*install libpostgresql-jdbc-java"):
+    with pytest.raises(LabError, match=r"missing\.jar not found .*run `make setup`"):
         emr_client.stage_workshop_job(copy_lab)
     assert not copy_lab.s3_dir.exists()                # nothing staged halfway

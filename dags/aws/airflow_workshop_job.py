@@ -79,6 +79,11 @@ JOB_FLOW_OVERRIDES = {
         "EmrManagedSlaveSecurityGroup": "{{ var.value.EMR_SLAVE_SECURITY_GROUP }}",
     },
     "AutoTerminationPolicy": {"IdleTimeout": 900},     # a forgotten cluster stops itself after 15 idle minutes
+    # A hung step stops billing without Airflow: YARN ends an application older than this, then the idle cluster
+    # ends itself (AutoTerminationPolicy)
+    "Configurations": [{"Classification": "capacity-scheduler", "Properties": {
+        "yarn.scheduler.capacity.root.default.maximum-application-lifetime":
+            "{{ var.value.EMR_STEP_LIFETIME_SECONDS }}"}}],
     "JobFlowRole": "{{ var.value.EMR_INSTANCE_PROFILE }}",
     "ServiceRole": "{{ var.value.EMR_SERVICE_ROLE }}",
     "VisibleToAllUsers": True,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.errors import LabError
+from labkit.jdbc import MARIADB, POSTGRES
 
 # Every service of the lab listens here and nowhere else.
 LOOPBACK = "127.0.0.1"
@@ -21,10 +22,10 @@ PORT_NAMES = ("postgres", "mariadb", "airflow", "emr")
 LAB_KEYS = ("profile", "scale", "state_dir", "workspace_dir", "service_user")
 PROFILE_KEYS = ("region", "bucket", "subnet_id")
 
-# The JDBC drivers Spark uses (Debian's libpostgresql-jdbc-java and libmariadb-java; the MariaDB driver
-# also speaks to MySQL/Aurora). `make setup` installs them.
-POSTGRES_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
-MARIADB_JDBC_JAR = Path("/usr/share/java/mariadb-java-client.jar")
+# The JDBC drivers Spark uses on both profiles, pinned (labkit.jdbc: version and sha256; `make setup` fetches
+# them); the MariaDB driver also speaks to MySQL/Aurora.
+POSTGRES_JDBC_JAR = POSTGRES.path
+MARIADB_JDBC_JAR = MARIADB.path
 
 # The dummy table's date range per scale: the same SQL, only the range differs.
 SCALE_RANGES = {

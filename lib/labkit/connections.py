@@ -266,12 +266,15 @@ def variables(cfg: Config) -> dict[str, str]:
         "LANDING_ZONE": landing,
         "SPARK_JOBS_DIR": str(cfg.spark_jobs_dir),   # on the Airflow node (the workshop job's spark-submit)
         "EMR_POKE_INTERVAL": "60" if cfg.profile == "aws" else "2",
+        # the clusters' YARN application lifetime: a hung step's application ends (both DAGs' Configurations)
+        "EMR_STEP_LIFETIME_SECONDS": str(round(spec.EMR_STEP_LIFETIME_MINUTES * 60)),
         "EMR_JDBC_CREDENTIALS": jdbc_credentials,
         "WORKSHOP_JDBC_CREDENTIALS": workshop_credentials,   # the workshop job's import step on EMR
         # the steps' JDBC URLs end with these on aws: TLS, never plain text (the EMR nodes have no RDS CA bundle: the
-        # server is not verified there, labkit.aws.tls); on local, the lab's servers on 127.0.0.1
+        # server is not verified there, labkit.aws.tls); on local, the lab's servers on 127.0.0.1 (no TLS)
         "POSTGRES_JDBC_PARAMETERS": aws_tls.POSTGRES_JDBC_PARAMETERS if cfg.profile == "aws" else "",
-        "MYSQL_JDBC_PARAMETERS": aws_tls.MYSQL_JDBC_PARAMETERS if cfg.profile == "aws" else "",
+        "MYSQL_JDBC_PARAMETERS": (aws_tls.MYSQL_JDBC_PARAMETERS if cfg.profile == "aws"
+                                  else aws_tls.LOCAL_MYSQL_JDBC_PARAMETERS),   # permitMysqlScheme (labkit.jdbc)
         **_emr_cluster_variables(cfg, bucket),
     }
 

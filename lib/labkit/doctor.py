@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import shutil
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
-from labkit import procs, services
-from labkit.config import MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
+from labkit import jdbc, procs, services
+from labkit.config import Config
 from labkit.errors import LabError
 from labkit.java import java_problem, java_version  # noqa: F401  (doctor.java_version: notebook 00)
 
 DISK_MIN_GB = {"smoke": 2, "full": 12}
-JDBC_JARS = {"PostgreSQL JDBC driver": (POSTGRES_JDBC_JAR, "libpostgresql-jdbc-java"),
-             "MariaDB JDBC driver": (MARIADB_JDBC_JAR, "libmariadb-java")}
 
 
 def _pinned_versions(cfg: Config) -> dict[str, str]:
@@ -43,9 +40,7 @@ def check(cfg: Config) -> list[str]:
                 if not procs.port_is_free(port):
                     problems.append(f"port {port} ({service.name}) is taken by {procs.who_listens(port)}: stop it "
                                     f"or set LAB_PORT_{key.upper()}=<free port>")
-    for what, (jar, package) in JDBC_JARS.items():
-        if not Path(jar).exists():
-            problems.append(f"{what} missing ({jar}): run `make setup` (apt package {package})")
+    problems += [line for jar in jdbc.JARS.values() if (line := jdbc.problem(jar))]
     pins = _pinned_versions(cfg)
     for dist in ("apache-airflow", "pyspark", "pandas", "papermill", "boto3"):
         try:

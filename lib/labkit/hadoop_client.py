@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from labkit import connections
+from labkit import connections, jdbc
 from labkit.config import LOOPBACK, MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
 from labkit.errors import LabError
 from labkit.java import require_java
@@ -228,10 +228,8 @@ def _render_files(props: list[Property], profile: str, frames: Path | None = Non
 
 def render(cfg: Config, *, emr_master: str | None = None) -> ClientConfig:
     """Write the client configuration of the active profile into `<state>/hadoop-conf/` (idempotent)."""
-    for jar in JDBC_JARS:
-        if not Path(jar).exists():
-            raise LabError(f"JDBC driver {jar} not found (spark.jars needs it); run `make setup` "
-                           "(apt packages libpostgresql-jdbc-java and libmariadb-java)")
+    for pin, jar in zip((jdbc.POSTGRES, jdbc.MARIADB), JDBC_JARS):
+        jdbc.require(pin, Path(jar))             # spark.jars: the pinned builds, the ones EMR gets on aws
     default_fs, props = properties(cfg, emr_master)
     ensure_state_dir(cfg)                      # ours, or refused if it is somebody else's folder
     folder = conf_dir(cfg)

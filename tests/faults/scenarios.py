@@ -318,7 +318,8 @@ def emr_step(cfg, ds: str) -> dict:
     values = {**connections.variables(cfg)}
     args = ["spark-submit", "--deploy-mode", "cluster", "--jars", values["JDBC_JAR_PATH"],
             f"{values['SPARK_JOBS_PATH']}/retail_quantity.py", "--input", values["RAW_DATA_PATH"],
-            "--jdbc-url", f"jdbc:mysql://{values['AURORA_ENDPOINT']}/airflow", "--table", "emr_table",
+            "--jdbc-url", f"jdbc:mysql://{values['AURORA_ENDPOINT']}/airflow{values['MYSQL_JDBC_PARAMETERS']}",
+            "--table", "emr_table",
             "--credentials", values["EMR_JDBC_CREDENTIALS"], "--run-date", ds]
     assert not any(re.search(r"{{|}}", a) for a in args)
     return {"Name": f"retail_quantity {ds}", "ActionOnFailure": "CONTINUE",

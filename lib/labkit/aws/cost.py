@@ -29,7 +29,7 @@ def price(key: str) -> float:
     return table[key]["usd"]
 
 
-def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes: float = 20.0,
+def estimate(region: str, *, hours: float = 4.0, emr_runs: int = 2, emr_minutes: float = spec.EMR_RUN_MINUTES,
              workshop_runs: int = 1, workshop_minutes: float = 15.0, aurora_io_millions: float = 1.0,
              transfer_gb: float = 1.0):
     """One row per thing that costs money, for a session of `hours` with `emr_runs` EMR clusters.

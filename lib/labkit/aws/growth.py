@@ -20,7 +20,7 @@ GIB = 2**30
 
 @dataclass(frozen=True)
 class Assumptions:
-    startup_minutes: float = 10.0       # create -> RUNNING; not measured here (the lab's endpoint starts at once)
+    startup_minutes: float = spec.EMR_STARTUP_MINUTES   # create -> RUNNING; not measured here (spec.py)
     target_minutes: float = 15.0        # a run, start-up included, should finish within this (a batch window)
     vcpu_speed: float = 1.0             # one EMR vCPU does the work of one core of the measured machine
     masters: int = 1                    # the master node coordinates and is billed, but runs no tasks

@@ -10,12 +10,12 @@ stopped halfway (an AWS error, a timeout) continues where it stopped when run ag
 """
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from labkit import jdbc
 from labkit.aws import cost, outputs, preflight, spec
 from labkit.aws.databases import DatabaseSteps
 from labkit.aws.iam import IamSteps
@@ -122,18 +122,8 @@ def provision(cfg: Config, *, confirm: bool = False, allow_cidr: str | None = No
     raw = Path(raw_dir) if raw_dir else default_raw_dir(cfg)
     if raw_dir and not raw.is_dir():
         raise LabError(f"raw_dir={str(raw_dir)!r} is not a folder; give the folder of the retail parquet files")
-    for jar, needs, pin in ((spec.JDBC_JAR, "the EMR job", spec.JDBC_JAR_PINS["mariadb"]),
-                            (spec.POSTGRES_JDBC_JAR, "the workshop job's import step", spec.JDBC_JAR_PINS["postgres"])):
-        package, version, sha256 = pin
-        if not jar.exists():
-            raise LabError(f"JDBC driver {jar} not found ({needs} needs it): install {package} (`make setup` does); "
-                           "nothing was created")
-        digest = hashlib.sha256(jar.read_bytes()).hexdigest()
-        if digest != sha256:
-            raise LabError(f"JDBC driver {jar} is not the pinned {package} {version} (its sha256 is {digest[:16]}..., "
-                           f"the pinned one's {sha256[:16]}...): {needs} on EMR runs the driver the lab was tested "
-                           f"with; install {package}={version} (Debian 12, `make setup`) or change "
-                           "labkit.aws.spec.JDBC_JAR_PINS after testing another; nothing was created")
+    for jar, pin in ((spec.JDBC_JAR, spec.JDBC_JAR_PINS["mariadb"]), (spec.POSTGRES_JDBC_JAR, spec.JDBC_JAR_PINS["postgres"])):
+        jdbc.require(pin, jar, then="the EMR steps run the driver the lab was tested with; nothing was created")
     acct = connect(cfg.region)                   # bad credentials stop here, before anything exists
     estimate = cost.estimate(acct.region, hours=hours, emr_runs=emr_runs)
     report(f"Cost estimate ({estimate.attrs['note']}):\n{estimate.to_string()}\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labkit.config import MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR  # noqa: F401  (spec.POSTGRES_JDBC_JAR)
+from labkit.jdbc import JARS as JDBC_PINS
 
 LAB_NAME = "airflow-lab"
 TAG_KEY = "lab"
@@ -18,6 +19,14 @@ TAGS = [{"Key": TAG_KEY, "Value": TAG_VALUE}]
 # -- EMR (the DAG creates the clusters; these are the values it templates) ---------------------------
 EMR_RELEASE_LABEL = "emr-7.13.0"          # current EMR 7 release with Spark 3.5 (checked 2026-11)
 EMR_INSTANCE_TYPE = "m5.xlarge"           # the seed's instance groups: one node each
+# The cost spec's EMR timings (assumptions, not measured: the lab's endpoint starts at once). A cluster's start-up,
+# create -> RUNNING (growth.Assumptions), and one run of the EMR DAG, start-up included (cost.estimate). Notebook 08
+# waits for a run on aws as long as both (emr_client.follow_timeout): the priced run and a second start-up's margin.
+EMR_STARTUP_MINUTES = 10.0
+EMR_RUN_MINUTES = 20.0
+# A hung step stops billing: YARN ends any application older than this (the clusters' capacity-scheduler
+# setting, EMR_STEP_LIFETIME_SECONDS variable), then the idle cluster ends itself (AutoTerminationPolicy).
+EMR_STEP_LIFETIME_MINUTES = 45.0
 EMR_INSTANCE_GROUPS = (("MASTER", 1), ("CORE", 1), ("TASK", 1))
 # The workshop DAG on aws (dags/aws/airflow_workshop_job.py): a cluster per daily run, a primary and a core node
 # (a day is 144,000 rows); tests/test_workshop_emr_engine.py and the rehearsal check the DAG's groups against this.
@@ -154,19 +163,14 @@ POSTGRES_JDBC_DRIVER = "org.postgresql.Driver"  # the class in POSTGRES_JDBC_JAR
 JDBC_DRIVERS = {"mysql": JDBC_DRIVER, "postgres": POSTGRES_JDBC_DRIVER}   # by the secret's `engine`
 
 # -- the bucket and what goes into it --------------------------------------------------------------------
-JDBC_JAR = MARIADB_JDBC_JAR   # Debian's libmariadb-java; speaks to MySQL too
+JDBC_JAR = MARIADB_JDBC_JAR   # MariaDB Connector/J; speaks to MySQL too
 JDBC_JAR_KEY = "jars/mariadb-java-client.jar"
-# POSTGRES_JDBC_JAR (labkit.config): Debian's libpostgresql-jdbc-java, the workshop job's import step's driver
+# POSTGRES_JDBC_JAR (labkit.config): PgJDBC, the workshop job's import step's driver
 POSTGRES_JDBC_JAR_KEY = "jars/postgresql.jar"
-# The drivers the EMR steps run, pinned: Debian 12's packages (`make setup` installs them; the local profile's
-# steps use the same files). Maven Central is not reachable from where the lab is built, and no PyPI package ships
-# these jars. MariaDB Connector/J 2.7 takes the DAG's `jdbc:mysql:` URL; a 3.x would need permitMysqlScheme
-# (labkit.aws.tls.MYSQL_JDBC_PARAMETERS). A jar with other bytes is refused before anything is made.
-JDBC_JAR_PINS = {   # role: (package, version, sha256 of the jar)
-    "mariadb": ("libmariadb-java", "2.7.6-1", "74fd9db132c3790202b783cf20661af0a2d33f0e4e8e0600457d446ec7c54970"),
-    "postgres": ("libpostgresql-jdbc-java", "42.5.5-0+deb12u1",
-                 "e68b153660caa7f47505d323829e995bd84fec7a30d2160f3ca272f774569a22"),
-}
+# The drivers the EMR steps run, pinned by version and sha256 (labkit.jdbc: the same files the local profile's
+# steps use, fetched by `make setup` from a registry, whatever the learner's distribution). A jar with other bytes
+# is refused before anything is made.
+JDBC_JAR_PINS = JDBC_PINS   # role ("mariadb", "postgres") -> labkit.jdbc.Jar
 SPARK_JOBS_PREFIX = "spark_jobs/"
 RAW_DATA_PREFIX = "raw/retail/"
 # The landing zone on aws (LANDING_ZONE): the workshop job's EMR steps write here, and only here (iam.py)

@@ -18,9 +18,10 @@ RDS_CA_BUNDLE = Path(__file__).with_name("rds-ca-bundle.pem")
 RDS_CA_BUNDLE_SHA256 = "5c0eb6ab5715205ffe11968a5f8e37c386ba3e686537f80ca7cc9b5e9a834837"
 # The steps' JDBC URLs end with these (on the EMR nodes: encrypted, the server's certificate not verified).
 POSTGRES_JDBC_PARAMETERS = "?sslmode=require"                       # PgJDBC: TLS or no connection
-# MariaDB Connector/J: 2.x's names, which 3.x reads as its legacy aliases (sslMode=trust); 3.x also takes a
-# `jdbc:mysql:` URL only when it says permitMysqlScheme (2.x ignores an option it does not know).
-MYSQL_JDBC_PARAMETERS = "?useSsl=true&trustServerCertificate=true&permitMysqlScheme=true"
+# MariaDB Connector/J 3.x (labkit.jdbc) takes a `jdbc:mysql:` URL only when it says permitMysqlScheme, on both
+# profiles; on aws `sslMode=trust` also turns TLS on (encrypted, the server not verified).
+LOCAL_MYSQL_JDBC_PARAMETERS = "?permitMysqlScheme=true"             # the lab's MariaDB on loopback: no TLS
+MYSQL_JDBC_PARAMETERS = "?sslMode=trust&permitMysqlScheme=true"
 
 
 def bundle() -> str:

@@ -37,6 +37,23 @@ TERMINAL = ("TERMINATED", "TERMINATED_WITH_ERRORS")
 LOST = "The local EMR endpoint stopped (it was killed or crashed) while this step ran; its process died with it"
 
 
+
+# A hung step stops billing on EMR when YARN ends its application (the cluster's capacity-scheduler configuration,
+# which the DAGs set: EMR_STEP_LIFETIME_SECONDS); the endpoint ends the step's process likewise, and it FAILED.
+LIFETIME_PROPERTY = "yarn.scheduler.capacity.root.default.maximum-application-lifetime"
+
+
+def application_lifetime(configurations) -> float | None:
+    """Seconds YARN lets an application of the default queue run on this cluster (None: no limit)."""
+    for item in configurations or []:
+        if item.get("Classification") == "capacity-scheduler":
+            try:
+                value = float((item.get("Properties") or {}).get(LIFETIME_PROPERTY, 0))
+            except ValueError:
+                return None
+            return value if value > 0 else None
+    return None
+
 class Engine:
     def __init__(self, state_dir: Path, *, cores: int = 2, transition_seconds: float = 1.0,
                  idle_timeout_factor: float = 1.0, spark_defaults: dict[str, str] | None = None):
@@ -198,9 +215,20 @@ class Engine:
             self._set_state(cluster, final, code, message)
             cluster["Status"]["Timeline"]["EndDateTime"] = now
             return True
-        # RUNNING or WAITING: reap the steps that ended, start pending ones up to StepConcurrencyLevel
+        # RUNNING or WAITING: end the steps past YARN's application lifetime, reap the steps that ended, start
+        # pending ones up to StepConcurrencyLevel
         changed = False
+        lifetime = application_lifetime(cluster.get("Configurations"))
         for step in self._running(cluster):
+            started = step["Status"]["Timeline"].get("StartDateTime") or now
+            if lifetime and "_lifetime" not in step and step["Status"]["State"] == "RUNNING" \
+                    and now - started >= lifetime:
+                step["_lifetime"] = (f"YARN ended the step's application after its lifetime of {lifetime:g} s "
+                                     f"(capacity-scheduler {LIFETIME_PROPERTY})")
+                proc = self.procs.get(step["Id"])
+                if proc is not None and proc.poll() is None:
+                    threading.Thread(target=procs.stop, args=(proc.pid,), kwargs={"timeout": 10.0},
+                                     daemon=True).start()
             code = self._reap(step)
             if code is not None:
                 self._finish_step(cluster, step, code, now)
@@ -298,6 +326,8 @@ class Engine:
         self.procs.pop(step["Id"], None)
         shutil.rmtree(self.state_dir / "emr" / "work" / step["Id"], ignore_errors=True)
         cancelled = step.pop("_cancel", None)
+        if (expired := step.pop("_lifetime", None)) and not cancelled:
+            reason, code = expired, code if code else 137
         with open(log_dir / "controller", "a") as fh:
             fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} INFO Step ended: exit code {code}"
                      f"{', cancelled: ' + cancelled if cancelled else ''}\n")

@@ -9,13 +9,19 @@ The same calls reach the lab's local endpoint (`labkit.emr`, the emulator) on `l
 """
 from __future__ import annotations
 
+import time
+
 from labkit import connections
+from labkit.aws import spec
+from labkit.aws import steplogs as aws_steplogs
 from labkit.config import MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
 from labkit.emr import bucket
 from labkit.emr.steplogs import tail_log
 from labkit.errors import LabError
 
 JDBC_JAR = MARIADB_JDBC_JAR
+LOCAL_FOLLOW_SECONDS = 900.0
+LOG_WAIT_SECONDS, LOG_POLL_SECONDS = 300.0, 15.0    # aws: how long step_log waits for EMR's log pusher, how often
 JOB = "retail_quantity.py"
 WORKSHOP_STEPS = ("import_interval.py", "aggregate_dummy.py")    # the workshop job's EMR steps, in order
 
@@ -56,7 +62,7 @@ def stage_workshop_job(cfg: Config) -> dict[str, str]:
     bucket; on aws provisioning has uploaded them already (this copies them again, harmless)."""
     if not POSTGRES_JDBC_JAR.is_file():
         raise LabError(f"JDBC driver {POSTGRES_JDBC_JAR} not found (the workshop job's import step needs it): "
-                       "install libpostgresql-jdbc-java (`make setup` does)")
+                       "run `make setup`")
     variables = connections.variables(cfg)
     uris = {name: f"{variables['SPARK_JOBS_PATH']}/{name}" for name in WORKSHOP_STEPS
             if (cfg.spark_jobs_dir / name).is_file()}
@@ -66,9 +72,30 @@ def stage_workshop_job(cfg: Config) -> dict[str, str]:
     return uris
 
 
+def follow_timeout(cfg: Config) -> float:
+    """How long notebook 08 follows a run (watch.follow's timeout), in seconds: 900 on the lab's endpoint, whose
+    clusters start at once; on aws the cost spec's run, start-up included, plus one more start-up (spec.py)."""
+    if cfg.profile != "aws":
+        return LOCAL_FOLLOW_SECONDS
+    return (spec.EMR_RUN_MINUTES + spec.EMR_STARTUP_MINUTES) * 60
+
+
 def step_log(cfg: Config, log_uri: str, cluster_id: str, step_id: str, name: str = "stderr",
-             lines: int = 40) -> str:
-    """The end of a step's log where EMR writes it: <LogUri>/<cluster-id>/steps/<step-id>/<name>.gz."""
+             lines: int = 40, wait: float | None = None, report=print) -> str:
+    """The end of a step's log where EMR writes it: <LogUri>/<cluster-id>/steps/<step-id>/<name>.gz.
+
+    On aws an S3 object (labkit.aws.steplogs) that EMR's log pusher uploads some minutes after the step: polled for
+    up to `wait` seconds (LOG_WAIT_SECONDS by default on aws), saying so once; '' if it has not come by then."""
+    if cfg.profile == "aws":
+        wait = LOG_WAIT_SECONDS if wait is None else wait
+        deadline = time.monotonic() + wait
+        text = aws_steplogs.step_log(cfg, log_uri, cluster_id, step_id, name, lines)
+        if not text and wait > 0:
+            report(f"{name} of step {step_id}: not in S3 yet; waiting up to {wait:.0f} s for EMR's log pusher")
+        while not text and time.monotonic() < deadline:
+            time.sleep(min(LOG_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            text = aws_steplogs.step_log(cfg, log_uri, cluster_id, step_id, name, lines)
+        return text
     folder = bucket.local_path(cfg.s3_dir, f"{log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/")
     return tail_log(folder / name, lines)
 
