@@ -424,7 +424,7 @@ def test_one_run_of_a_dag_that_makes_its_own_cluster_has_a_price():
 
 
 def test_the_estimate_counts_the_workshop_jobs_clusters_too():
-    """Each daily run of the workshop DAG on aws (its emr engine) makes a cluster of its own two nodes."""
+    """Each daily run of the workshop DAG on aws (dags/aws/airflow_workshop_job.py) makes a cluster of its own two nodes."""
     nodes = spec.emr_nodes(spec.WORKSHOP_EMR_INSTANCE_GROUPS)
     without = aws.estimate("us-east-1", emr_runs=0, workshop_runs=0)
     three_days = aws.estimate("us-east-1", emr_runs=0, workshop_runs=3, workshop_minutes=15)

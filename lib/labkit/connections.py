@@ -12,8 +12,7 @@ is Spark's master, the one the client configuration's spark-defaults.conf names 
 its command line), `WORKSHOP_JDBC_CREDENTIALS` (the same for the workshop job's import step on EMR: its
 PostgreSQL login, `airline` in a private file on local, the read-only `importer`'s secret on aws),
 `POSTGRES_JDBC_JAR_PATH` (that step's JDBC driver in the bucket), `POSTGRES_JDBC_PARAMETERS` and
-`MYSQL_JDBC_PARAMETERS` (the steps' JDBC URLs' ends: TLS on aws, labkit.aws.tls),
-`WORKSHOP_JOB_REFUSAL` (empty where the workshop job runs, else why it does not), and what the
+`MYSQL_JDBC_PARAMETERS` (the steps' JDBC URLs' ends: TLS on aws, labkit.aws.tls), and what the
 EMR DAG templates into `JOB_FLOW_OVERRIDES` (`EMR_RELEASE_LABEL`, `EMR_LOG_URI`, `EMR_SERVICE_ROLE`, ...).
 On `aws` the endpoints come from `<state>/aws/outputs.json` (written by labkit.aws) and the database
 passwords from AWS Secrets Manager. Where boto3 itself was told to use other AWS endpoints (the AWS SDKs'
