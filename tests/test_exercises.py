@@ -18,7 +18,9 @@ from labkit import exercises, workspace
 from labkit.errors import LabError
 from labkit.exercises import checking, parsing
 
-EXERCISES = sorted(exercises.REGISTRY, key=lambda i: tuple(int(n) for n in i.split(".")))
+# The exercises filled in a skeleton's TODO block (02's, a whole file and Airflow's interfaces: tests/test_primer.py).
+EXERCISES = sorted((i for i, ex in exercises.REGISTRY.items() if ex.solution == "block"),
+                   key=lambda i: tuple(int(n) for n in i.split(".")))
 
 
 def solved_through(cfg, ex, upto: list[str], tmp: Path, name: str) -> Path:
@@ -178,6 +180,33 @@ def test_begin_keeps_the_learners_file_and_solve_keeps_their_attempt(tiny, capsy
     checking.solve("99.1", tiny)
     kept = list((tiny.workspace_dir / workspace.TRASH).rglob("tiny.py"))
     assert [k.read_text() for k in kept] == [attempt], "the learner's attempt was not kept"
+    assert "is kept in" in capsys.readouterr().out
+
+
+def test_begin_moves_aside_a_file_not_made_from_its_skeleton_in_one_line(tiny, capsys):
+    """Notebook 02's DAG has the name of 07's skeleton: 07's begin keeps it aside, says where, starts the skeleton."""
+    path = tiny.workspace_dags_dir / "tiny.py"
+    path.parent.mkdir(parents=True)
+    primer = 'from airflow.sdk import DAG\n\nwith DAG(dag_id="tiny", schedule=None):\n    pass\n'
+    path.write_text(primer)
+    assert checking.begin("tiny.py", tiny).read_text() == SKELETON
+    kept = list((tiny.workspace_dir / workspace.TRASH).rglob("tiny.py"))
+    assert [k.read_text() for k in kept] == [primer]
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and str(kept[0]) in out[0]
+    checking.begin("tiny.py", tiny)                      # made from the skeleton now: kept, nothing said
+    assert capsys.readouterr().out == "" and len(list((tiny.workspace_dir / workspace.TRASH).rglob("tiny.py"))) == 1
+
+
+def test_a_whole_file_solution_replaces_the_file_and_keeps_the_attempt(tiny, monkeypatch, capsys):
+    monkeypatch.setitem(checking.REGISTRY, "99.1", dataclasses.replace(checking.REGISTRY["99.1"], solution="file"))
+    (tiny.root / "notebooks" / checking.SOLUTIONS / "99_1.py").write_text(SKELETON.replace("    pass\n", textwrap.indent(SOLUTION, "    ")))
+    path = checking.begin("tiny.py", tiny, blank=True)
+    assert path.read_text() == "" and "is empty" in str(checking.check("99.1", tiny))
+    path.write_text("# my attempt\n")
+    checking.solve("99.1", tiny)
+    assert checking.check("99.1", tiny).passed
+    assert [k.read_text() for k in (tiny.workspace_dir / workspace.TRASH).rglob("tiny.py")] == ["# my attempt\n"]
     assert "is kept in" in capsys.readouterr().out
 
 

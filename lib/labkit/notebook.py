@@ -26,7 +26,7 @@ from labkit.services.airflow import airflow_env
 
 
 def start(profile: str | None = None, scale: str | None = None, *, services: Iterable[str] = (),
-          solutions: bool | None = None, workshop: bool = False) -> Config:
+          solutions: bool | None = None, workshop: bool = False, airflow_cli: bool = False) -> Config:
     """Apply the parameters, start what is needed, print the header; returns the lab's settings.
 
     `solutions` (the LAB_SOLUTIONS parameter of a notebook with checked exercises): True applies each
@@ -34,6 +34,8 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
     what the environment says (LAB_SOLUTIONS, unset: the learner writes them).
     `workshop=True`: a notebook of the workshop job (04-07), which stops here with one line on a profile where the
     job cannot run (`connections.workshop_refusal`), before it starts or spends anything.
+    `airflow_cli=True`: the kernel gets the lab's Airflow environment (what `eval "$(labkit env)"` gives a
+    terminal: AIRFLOW_HOME, AIRFLOW_CONFIG), so that a `!airflow ...` cell talks to the lab's Airflow.
     """
     needed = list(services)
     # The kernel's environment is the one channel to everything the notebook starts (the import CLI,
@@ -51,6 +53,10 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
     pd.set_option("display.max_colwidth", None)   # tables show whole values (a URL, a reason), never "..."
     if needed:
         lab_services.up(cfg, only=needed, report=_report_changes)
+    if airflow_cli:
+        for name in [k for k in os.environ if k.startswith("AIRFLOW__")]:   # the lab's airflow.cfg decides
+            del os.environ[name]
+        os.environ.update({**airflow_env(cfg), "NO_COLOR": "1"})       # plain text: a cell is no terminal
     print(header(cfg, airflow="airflow" in needed))
     return cfg
 
@@ -96,6 +102,11 @@ def header(cfg: Config, *, airflow: bool = False) -> str:
 def airflow_link(cfg: Config) -> str:
     """Where the Airflow UI is and how to log in (the password stays in its file)."""
     return f"Airflow UI: {lab_services.get(cfg, 'airflow').url}  (user admin, password in {cfg.secrets_dir / 'airflow_admin'})"
+
+
+def link(cfg: Config, path) -> str:
+    """A link a notebook's markdown can give to a file (JupyterLab opens it): the path relative to notebooks/."""
+    return os.path.relpath(path, cfg.notebooks_dir)
 
 
 def _report_changes(line: str) -> None:

@@ -26,6 +26,11 @@ class Exercise:
     dag_id: str                            # the DAG the check looks at
     title: str
     check: Callable[[dict, Config], list[str]]   # the DAG's report, the lab -> what is missing ([] = pass)
+    # How the solution is applied (LAB_SOLUTIONS=1): "block" writes it between the file's TODO markers, "file"
+    # replaces the whole file (an exercise that starts from a blank file), "run" runs it in the notebook's kernel
+    # as `%load` then Shift+Enter would (an exercise done with Airflow's interfaces, not in a file; its check gets
+    # no DAG report: None), "none": the notebook's own cells did the work (a check of what a run did).
+    solution: str = "block"
 
     @property
     def solution_name(self) -> str:
@@ -56,14 +61,20 @@ class Result:
 REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(exercise_id: str, *, file: str, dag_id: str, title: str):
+def exercise(exercise_id: str, *, file: str | None, dag_id: str | None, title: str, solution: str = "block"):
     """Register a check: `@exercise("07.1", file="my_workshop_job.py", dag_id="my_workshop_job", title=...)`."""
+    if solution not in SOLUTION_KINDS:
+        raise ValueError(f"exercise {exercise_id}: solution={solution!r}, not one of {', '.join(SOLUTION_KINDS)}")
+
     def register(check: Callable[[dict, Config], list[str]]):
         if exercise_id in REGISTRY:
             raise ValueError(f"exercise {exercise_id} is registered twice")
-        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check)
+        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check, solution)
         return check
     return register
+
+
+SOLUTION_KINDS = ("block", "file", "run", "none")
 
 
 def get(exercise_id: str) -> Exercise:
@@ -90,18 +101,35 @@ def learner_path(cfg: Config, file: str) -> Path:
     return cfg.workspace_dags_dir / file
 
 
-def begin(file: str, cfg: Config | None = None) -> Path:
-    """Put the skeleton `file` into the workspace (a file already there is the learner's: it is kept)."""
+def begin(file: str, cfg: Config | None = None, *, blank: bool = False) -> Path:
+    """Put the skeleton `file` into the workspace (a file already there is the learner's: it is kept).
+
+    `blank=True`: no skeleton, an empty file the learner writes from scratch (an existing file is kept).
+    A file that is not made from this skeleton (none of its `# [TODO ...]` markers: an earlier notebook's DAG of
+    the same name) is moved to `<workspace>/.trash/<time>/` first, and one line says where."""
     cfg = cfg or config.load()
     workspace.ensure(cfg)
     parsing.start()                                    # Airflow's DagBag warms up while the learner reads
     target = learner_path(cfg, file)
+    if blank:
+        target.touch(exist_ok=True)
+        return target
+    source = skeleton_path(cfg, file)
+    if not source.exists():
+        raise LabError(f"no skeleton {source}: the skeletons are in {source.parent}")
+    if target.exists() and not _from_skeleton(target.read_text(), source.read_text()):
+        kept = workspace.keep_copy(cfg, target)
+        target.unlink()
+        print(f"your earlier {target.name} (not made from this notebook's skeleton) is kept in {kept}")
     if not target.exists():
-        source = skeleton_path(cfg, file)
-        if not source.exists():
-            raise LabError(f"no skeleton {source}: the skeletons are in {source.parent}")
         shutil.copyfile(source, target)
     return target
+
+
+def _from_skeleton(text: str, skeleton: str) -> bool:
+    """Whether a learner's file carries at least one TODO marker of the skeleton (it was made from it)."""
+    markers = re.findall(r"# \[TODO [^\]]+\]", skeleton)
+    return not markers or any(marker in text for marker in markers)
 
 
 def block(text: str, exercise_id: str) -> tuple[int, int, str]:
@@ -121,10 +149,24 @@ def block(text: str, exercise_id: str) -> tuple[int, int, str]:
     return start, end, indent
 
 
-def solve(exercise_id: str, cfg: Config | None = None) -> Path:
-    """Write the exercise's solution between its markers in the learner's file (the rest of the file is kept)."""
+def solve(exercise_id: str, cfg: Config | None = None) -> Path | None:
+    """Write the exercise's solution between its markers in the learner's file (the rest of the file is kept);
+    a whole-file solution replaces the file, a "run" solution runs in the kernel (see Exercise.solution)."""
     cfg = cfg or config.load()
     ex = get(exercise_id)
+    if ex.solution == "none":
+        return None
+    if ex.solution == "run":
+        _run_solution(solution_path(cfg, ex))
+        return None
+    if ex.solution == "file":
+        path = begin(ex.file, cfg, blank=True)
+        wanted = solution_path(cfg, ex).read_text()
+        if path.read_text().strip() and path.read_text() != wanted:
+            kept = workspace.keep_copy(cfg, path)        # the learner's own attempt is never lost
+            print(f"{exercise_id}: your version of {path.name} is kept in {kept}")
+        path.write_text(wanted)
+        return path
     path = begin(ex.file, cfg)
     text = path.read_text()
     start, end, indent = block(text, exercise_id)
@@ -136,6 +178,17 @@ def solve(exercise_id: str, cfg: Config | None = None) -> Path:
         print(f"{exercise_id}: your version of {path.name} is kept in {kept}")
     path.write_text("".join(lines[:start + 1]) + snippet + "".join(lines[end:]))
     return path
+
+
+def _run_solution(path: Path) -> None:
+    """Run a solution in the notebook's kernel, with the notebook's names (as `%load` and Shift+Enter would)."""
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    namespace = shell.user_ns if shell is not None else {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
 
 
 def _skeleton_block(cfg: Config, ex: Exercise) -> str:
@@ -152,6 +205,8 @@ def parse(cfg: Config, *paths: Path) -> dict[str, dict]:
 
 def verdict(ex: Exercise, report: dict, path: Path, cfg: Config, solved: bool = False) -> Result:
     """The check's answer for one parsed file."""
+    if not path.read_text().strip():
+        return Result(ex, (f"{path.name} is empty: write your DAG in it, and save it",), solved)
     problem = import_problem(report, path)
     if problem:
         return Result(ex, (problem,), solved)
@@ -196,8 +251,11 @@ def check_all(*exercise_ids: str, cfg: Config | None = None) -> Results:
     cfg = cfg or config.load()
     chosen = [get(i) for i in exercise_ids]
     solved = solutions_on()
-    paths = [solve(ex.id, cfg) if solved else learner_path(cfg, ex.file) for ex in chosen]
-    present = sorted({str(p) for p in paths if p.exists()})
+    if solved:
+        for ex in chosen:
+            solve(ex.id, cfg)
+    paths = [learner_path(cfg, ex.file) if ex.file else None for ex in chosen]
+    present = sorted({str(p) for p in paths if p is not None and p.exists()})
     try:
         reports = parse(cfg, *map(Path, present)) if present else {}
     except parsing.ParseTimeout as exc:           # a file that loops past the DagBag's timeout: its one line
@@ -206,7 +264,9 @@ def check_all(*exercise_ids: str, cfg: Config | None = None) -> Results:
         return Results(Result(ex, (str(exc),)) for ex in chosen)
     results = []
     for ex, path in zip(chosen, paths):
-        if str(path) not in reports:
+        if path is None:                   # an exercise done with Airflow's interfaces, or what a run did
+            result = Result(ex, tuple(ex.check(None, cfg)), solved)
+        elif str(path) not in reports:
             result = Result(ex, (f"there is no {path}: run the cell that begins this exercise (exercises.begin)",))
         else:
             result = verdict(ex, reports[str(path)], path, cfg, solved)
