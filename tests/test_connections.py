@@ -28,4 +28,8 @@ def test_nothing_listening_says_how_to_start_it(monkeypatch, name, service):
     endpoint = connections.get(labkit.load(), name)
     with pytest.raises(LabError) as err:
         endpoint.connect(password="x")
-    assert str(err.value).endswith(f"start it with `labkit up {service}`") and "\n" not in str(err.value)
+    # PostgreSQL holds Airflow's metadata too: the one command that brings back both is `labkit up`
+    assert str(err.value).endswith(f"start it with {connections.start_command(service)}") and "\n" not in str(err.value)
+    assert connections.start_command(service) == {
+        "postgres": "`labkit up` (it starts postgres and airflow, which stopped with it)",
+        "mariadb": "`labkit up mariadb`"}[service]
