@@ -51,6 +51,9 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
     pd.set_option("display.max_colwidth", None)   # tables show whole values (a URL, a reason), never "..."
     if needed:
         lab_services.up(cfg, only=needed, report=_report_changes)
+    if "airflow" in needed:
+        # `!airflow ...` in a cell is then the lab's Airflow, as in a terminal after `eval "$(labkit env)"`
+        os.environ.update(airflow_env(cfg))
     print(header(cfg, airflow="airflow" in needed))
     return cfg
 

@@ -26,6 +26,9 @@ class Exercise:
     dag_id: str                            # the DAG the check looks at
     title: str
     check: Callable[[dict, Config], list[str]]   # the DAG's report, the lab -> what is missing ([] = pass)
+    # False: an exercise done outside the file (Airflow's CLI, in cells or a terminal), with no TODO block and no
+    # solution file; its check reads what Airflow recorded, and LAB_SOLUTIONS applies nothing.
+    in_file: bool = True
 
     @property
     def solution_name(self) -> str:
@@ -56,12 +59,12 @@ class Result:
 REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(exercise_id: str, *, file: str, dag_id: str, title: str):
+def exercise(exercise_id: str, *, file: str, dag_id: str, title: str, in_file: bool = True):
     """Register a check: `@exercise("07.1", file="my_workshop_job.py", dag_id="my_workshop_job", title=...)`."""
     def register(check: Callable[[dict, Config], list[str]]):
         if exercise_id in REGISTRY:
             raise ValueError(f"exercise {exercise_id} is registered twice")
-        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check)
+        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check, in_file)
         return check
     return register
 
@@ -193,7 +196,7 @@ def check_all(*exercise_ids: str, cfg: Config | None = None) -> Results:
     cfg = cfg or config.load()
     chosen = [get(i) for i in exercise_ids]
     solved = solutions_on()
-    paths = [solve(ex.id, cfg) if solved else learner_path(cfg, ex.file) for ex in chosen]
+    paths = [solve(ex.id, cfg) if solved and ex.in_file else learner_path(cfg, ex.file) for ex in chosen]
     present = sorted({str(p) for p in paths if p.exists()})
     reports = parse(cfg, *map(Path, present)) if present else {}
     results = []
