@@ -23,7 +23,7 @@ EXERCISES = sorted(exercises.REGISTRY, key=lambda i: tuple(int(n) for n in i.spl
 IN_FILE = [i for i in EXERCISES if exercises.get(i).in_file]
 # Checks that run what the learner wrote against the lab (PostgreSQL, Airflow's metadata database): their
 # solutions pass in tests of their own, marked `services`.
-WITH_LAB = ["07.6"]
+WITH_LAB = ["07.6", "07.8"]
 
 
 def solved_through(cfg, ex, upto: list[str], tmp: Path, name: str) -> Path:
@@ -238,6 +238,72 @@ def test_07_7_reads_the_backfill_and_the_clear_from_airflows_record(runs, tries,
         assert missing == []
     else:
         assert len(missing) >= 1 and expected in missing[0], missing
+
+
+# -- 07.8: the learner's tests must pass on their DAG (their last run) and fail on copies broken on purpose ------
+JUNIT_PASS = '<testsuites><testsuite><testcase classname="test_my_workshop_job" name="test_a"/></testsuite></testsuites>'
+JUNIT_FAIL = ('<testsuites><testsuite><testcase classname="test_my_workshop_job" name="test_a"><failure message="x"/>'
+              '</testcase></testsuite></testsuites>')
+
+
+@pytest.mark.parametrize("junit, stale, expected", [
+    (JUNIT_PASS, False, None),
+    (None, False, "your tests have not run yet"),
+    (JUNIT_PASS, True, "changed after your tests last ran"),
+    (JUNIT_FAIL, False, "1 of your 1 tests fail on your DAG"),
+    ("<testsuites><testsuite/></testsuites>", False, "has no test yet"),
+], ids=["passed", "never_run", "stale", "failing", "empty"])
+def test_07_8_reads_the_learners_last_run(tmp_path, junit, stale, expected):
+    import os
+    import time
+
+    (tmp_path / "tests").mkdir()
+    test_file, dag_file = tmp_path / "tests" / "test_my_workshop_job.py", tmp_path / "my_workshop_job.py"
+    test_file.write_text("def test_a(): pass\n")
+    dag_file.write_text("# a DAG\n")
+    if junit is not None:
+        (tmp_path / "tests" / workshop_dag.LAST_RUN).write_text(junit)
+    later = time.time() + (60 if stale else -60)
+    os.utime(dag_file, (later, later))
+    missing = workshop_dag._last_run(test_file, dag_file)
+    assert (missing == []) if expected is None else (len(missing) == 1 and expected in missing[0]), missing
+
+
+TEST_SOLUTION_ASSERT = '    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]\n'
+WRONG_TESTS = {
+    # wrong shape: an integrity test only, no run of an interval (a task that fails when it runs passes it)
+    "integrity_only": (lambda text: text[:text.index("def test_one_day_runs_through")], ["a_task_fails"]),
+    # plausible, wrong: dag.test() is run but its state never asserted (dag.test does not raise when a task fails)
+    "run_not_asserted": (lambda text: text.replace(TEST_SOLUTION_ASSERT, ""), ["a_task_fails"]),
+    # a test that cannot fail at all
+    "cannot_fail": (lambda text: text[:text.index("def test_the_dag_folder_imports")] + "def test_nothing():\n    assert True\n",
+                    ["does_not_import", "a_task_fails"]),
+}
+
+
+@pytest.mark.services
+def test_07_8_runs_the_learners_tests_on_broken_copies_of_their_dag(lab, tmp_path):
+    """The solution's tests fail on both broken copies; tests that cannot catch a break are named (one pytest run)."""
+    cfg, _ = lab
+    scratch = dataclasses.replace(cfg, workspace_dir=tmp_path / "ws")
+    for exercise_id in IN_FILE:
+        if exercises.get(exercise_id).file == "my_workshop_job.py":
+            checking.solve(exercise_id, scratch)
+    dag_file = checking.learner_path(scratch, "my_workshop_job.py")
+    solution = checking.solve("07.8", scratch)
+    assert TEST_SOLUTION_ASSERT in solution.read_text(), "the solution of 07.8 has changed; update this test"
+    files = [solution]
+    for name, (mutate, _) in WRONG_TESTS.items():
+        path = tmp_path / name / solution.name
+        path.parent.mkdir()
+        path.write_text(mutate(solution.read_text()))
+        files.append(path)
+    results = workshop_dag.run_on_broken(cfg, files, dag_file)
+    assert all(counts["failed"] for counts in results[0].values()), results[0]
+    assert workshop_dag._catches(results[0]) == []
+    for (name, (_, passes_on)), result in zip(WRONG_TESTS.items(), results[1:]):
+        assert sorted(k for k, c in result.items() if not c["failed"]) == sorted(passes_on), (name, result)
+        assert "a test that cannot fail proves nothing" in workshop_dag._catches(result)[0]
 
 
 # -- the machinery, on a small exercise of its own -----------------------------------------------------------

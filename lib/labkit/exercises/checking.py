@@ -29,6 +29,8 @@ class Exercise:
     # False: an exercise done outside the file (Airflow's CLI, in cells or a terminal), with no TODO block and no
     # solution file; its check reads what Airflow recorded, and LAB_SOLUTIONS applies nothing.
     in_file: bool = True
+    # The DAG file the check parses, when the learner's file is not it (a test file of theirs): None = `file`.
+    dag_file: str | None = None
 
     @property
     def solution_name(self) -> str:
@@ -59,12 +61,13 @@ class Result:
 REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(exercise_id: str, *, file: str, dag_id: str, title: str, in_file: bool = True):
+def exercise(exercise_id: str, *, file: str, dag_id: str, title: str, in_file: bool = True,
+             dag_file: str | None = None):
     """Register a check: `@exercise("07.1", file="my_workshop_job.py", dag_id="my_workshop_job", title=...)`."""
     def register(check: Callable[[dict, Config], list[str]]):
         if exercise_id in REGISTRY:
             raise ValueError(f"exercise {exercise_id} is registered twice")
-        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check, in_file)
+        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check, in_file, dag_file)
         return check
     return register
 
@@ -81,8 +84,17 @@ def solutions_on() -> bool:
 
 
 # -- the learner's files --------------------------------------------------------------------------------------
+TESTS = "tests"                            # the learner's own tests of their DAGs: <workspace>/tests/
+# Their pytest settings: the tests folder is pytest's rootdir, so no conftest.py above it (the project's) is
+# loaded, and each run leaves its result where a check reads it (which tests passed, and when).
+TESTS_INI = """[pytest]
+addopts = -p no:cacheprovider --junitxml=.last-run.xml
+filterwarnings = ignore::DeprecationWarning
+"""
+
+
 def skeleton_path(cfg: Config, file: str) -> Path:
-    return cfg.notebooks_dir / SKELETONS / file
+    return cfg.notebooks_dir / SKELETONS / Path(file).name
 
 
 def solution_path(cfg: Config, ex: Exercise) -> Path:
@@ -90,7 +102,8 @@ def solution_path(cfg: Config, ex: Exercise) -> Path:
 
 
 def learner_path(cfg: Config, file: str) -> Path:
-    return cfg.workspace_dags_dir / file
+    """A DAG file in the workspace's DAG folder; `tests/<name>` in the workspace's tests folder."""
+    return cfg.workspace_dir / file if "/" in file else cfg.workspace_dags_dir / file
 
 
 def begin(file: str, cfg: Config | None = None) -> Path:
@@ -99,11 +112,19 @@ def begin(file: str, cfg: Config | None = None) -> Path:
     workspace.ensure(cfg)
     parsing.start()                                    # Airflow's DagBag warms up while the learner reads
     target = learner_path(cfg, file)
+    if target.parent.name == TESTS and target.parent != cfg.workspace_dags_dir:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not (target.parent / "pytest.ini").exists():
+            (target.parent / "pytest.ini").write_text(TESTS_INI)
     if not target.exists():
         source = skeleton_path(cfg, file)
         if not source.exists():
             raise LabError(f"no skeleton {source}: the skeletons are in {source.parent}")
         shutil.copyfile(source, target)
+        if solutions_on() and target.parent.name == TESTS:
+            # a headless run (LAB_SOLUTIONS=1): the notebook runs the learner's tests before their check
+            for ex in [e for e in REGISTRY.values() if e.file == file and e.in_file]:
+                solve(ex.id, cfg)
     return target
 
 
@@ -196,7 +217,10 @@ def check_all(*exercise_ids: str, cfg: Config | None = None) -> Results:
     cfg = cfg or config.load()
     chosen = [get(i) for i in exercise_ids]
     solved = solutions_on()
-    paths = [solve(ex.id, cfg) if solved and ex.in_file else learner_path(cfg, ex.file) for ex in chosen]
+    for ex in chosen:
+        if solved and ex.in_file:
+            solve(ex.id, cfg)
+    paths = [learner_path(cfg, ex.dag_file or ex.file) for ex in chosen]
     present = sorted({str(p) for p in paths if p.exists()})
     reports = parse(cfg, *map(Path, present)) if present else {}
     results = []

@@ -334,3 +334,106 @@ def backfill_and_clear(dag: dict, cfg: Config) -> list[str]:
                                      ["task_instances"]), default=0)
              for run in runs if (run.get("logical_date") or "")[:10] in BACKFILL_DAYS}
     return _backfill_and_clear(runs, tries)
+
+
+# -- 07.8: the learner's own pytest file: it passes on their DAG, and fails on copies broken on purpose -----------
+TEST_FILE = "tests/test_my_workshop_job.py"
+LAST_RUN = ".last-run.xml"                # written by each pytest run in the tests folder (its pytest.ini)
+# What the check breaks in a copy of the learner's DAG file: (what it appends, what a test that catches it tests)
+BROKEN = {
+    "does_not_import": ('\nraise ImportError("broken on purpose by the check of 07.8")\n',
+                        "a DAG file that does not import"),
+    "a_task_fails": ("""
+# -- broken on purpose by the check of 07.8: the first task fails when it runs
+for _dag in [v for v in list(globals().values()) if getattr(v, "dag_id", None) == "my_workshop_job"][:1]:
+    _dag.get_task("generate_interval_rows").sql, _dag.get_task("generate_interval_rows").retries = "select 1/0", 0
+""", "a DAG whose first task fails when it runs (dag.test() must end in success)"),
+}
+
+
+def _junit(path) -> dict[str, dict[str, int]]:
+    """Per test file directory's parent (the tree), {tests, failed}: from a junit XML that pytest wrote."""
+    import xml.etree.ElementTree as ET
+
+    out: dict[str, dict[str, int]] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        tree = (case.get("classname") or "").split(".")[0]
+        counts = out.setdefault(tree, {"tests": 0, "failed": 0})
+        counts["tests"] += 1
+        counts["failed"] += int(case.find("failure") is not None or case.find("error") is not None)
+    return out
+
+
+def run_on_broken(cfg: Config, test_files: list, dag_file, timeout: float = 600) -> list[dict[str, dict[str, int]]]:
+    """Each test file on each BROKEN copy of the DAG file, all in one pytest process (Airflow imports once): per
+    test file, {kind: {tests, failed}}. Each copy is a tree of its own, `t<N>_<kind>/dags/` and
+    `t<N>_<kind>/tests/`, as a test finds the DAG folder beside its own folder."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from labkit.exercises.checking import TESTS_INI
+    from labkit.services.airflow import airflow_env
+
+    dag_file = Path(dag_file)
+    with tempfile.TemporaryDirectory(prefix="labkit-07.8-") as tmp:
+        root = Path(tmp)
+        (root / "pytest.ini").write_text(TESTS_INI.replace("--junitxml=.last-run.xml", ""))
+        trees = []
+        for n, test_file in enumerate(map(Path, test_files)):
+            for kind, (broken, _) in BROKEN.items():
+                tree = root / f"t{n}_{kind}"
+                (tree / "dags").mkdir(parents=True)
+                (tree / "tests").mkdir()
+                (tree / "dags" / dag_file.name).write_text(dag_file.read_text() + broken)
+                (tree / "dags" / "sql").symlink_to(cfg.dags_dir / "sql", target_is_directory=True)
+                shutil.copyfile(test_file, tree / "tests" / test_file.name)
+                trees.append(tree)
+        result = root / "result.xml"
+        command = [sys.executable, "-m", "pytest", "-q", "-c", str(root / "pytest.ini"), "--rootdir", str(root),
+                   "--import-mode=importlib", f"--junitxml={result}", *[str(t / "tests") for t in trees]]
+        try:
+            subprocess.run(command, cwd=root, env=airflow_env(cfg), capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass                                   # no result: each tree counts as "did not fail"
+        found = _junit(result) if result.exists() else {}
+    return [{kind: found.get(f"t{n}_{kind}", {"tests": 0, "failed": 0}) for kind in BROKEN}
+            for n in range(len(test_files))]
+
+
+def _last_run(test_file, dag_file) -> list[str]:
+    """What is wrong with the learner's last run of their tests (the junit file their pytest.ini makes it write)."""
+    from pathlib import Path
+
+    test_file, dag_file = Path(test_file), Path(dag_file)
+    last = test_file.parent / LAST_RUN
+    run_it = f"run them: `!pytest {test_file.parent.name}/{test_file.name}` (or in a terminal, from the workspace)"
+    if not last.exists():
+        return [f"your tests have not run yet: {run_it}"]
+    if last.stat().st_mtime < max(test_file.stat().st_mtime, dag_file.stat().st_mtime):
+        return [f"your tests or your DAG changed after your tests last ran: {run_it}"]
+    counts = {"tests": 0, "failed": 0}
+    for tree in _junit(last).values():
+        counts = {k: counts[k] + tree[k] for k in counts}
+    if counts["tests"] == 0:
+        return [f"{test_file.name} has no test yet (a function whose name starts with test_)"]
+    if counts["failed"]:
+        return [f"{counts['failed']} of your {counts['tests']} tests fail on your DAG: their output says why"]
+    return []
+
+
+def _catches(broken: dict[str, dict[str, int]]) -> list[str]:
+    missed = [BROKEN[kind][1] for kind, counts in broken.items() if not counts.get("failed")]
+    if missed:
+        return [f"your tests pass on {' and on '.join(missed)}: a test that cannot fail proves nothing"]
+    return []
+
+
+@exercise("07.8", file=TEST_FILE, dag_id=DAG_ID, title="your own tests of the DAG, run by pytest", dag_file=FILE)
+def learner_tests(dag: dict, cfg: Config) -> list[str]:
+    from labkit.exercises.checking import learner_path
+
+    test_file, dag_file = learner_path(cfg, TEST_FILE), learner_path(cfg, FILE)
+    return _last_run(test_file, dag_file) or _catches(run_on_broken(cfg, [test_file], dag_file)[0])
