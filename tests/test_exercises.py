@@ -217,27 +217,35 @@ def _run(day: str, state: str = "success", run_type: str = "backfill", interval_
 
 DAYS = workshop_dag.BACKFILL_DAYS
 BACKFILLED = [_run(d) for d in DAYS]
-CLEARED_ONCE = {f"backfill__{d}": 2 if d == "2021-01-02" else 1 for d in DAYS}
+CLEARED_ONCE = {f"backfill__{d}": d == "2021-01-02" for d in DAYS}
 
 
-@pytest.mark.parametrize("runs, tries, expected", [
+@pytest.mark.parametrize("runs, cleared, expected", [
     (BACKFILLED, CLEARED_ONCE, None),
     # wrong shape: the three dates triggered (`airflow dags trigger`), not backfilled
     ([_run(d, run_type="manual") for d in DAYS], CLEARED_ONCE, "there is no backfill run of 2021-01-01, 2021-01-02, 2021-01-03"),
     # plausible, wrong: backfilled, but 2021-01-02 never cleared
-    (BACKFILLED, {k: 1 for k in CLEARED_ONCE}, "the run of 2021-01-02 ran once: clear it"),
+    (BACKFILLED, {k: False for k in CLEARED_ONCE}, "the run of 2021-01-02 ran once: clear it"),
     # plausible, wrong: the clear took all three days (no start and end date)
-    (BACKFILLED, {k: 2 for k in CLEARED_ONCE}, "the run of 2021-01-01, 2021-01-03 ran again too"),
+    (BACKFILLED, {k: True for k in CLEARED_ONCE}, "the run of 2021-01-01, 2021-01-03 ran again too"),
     # a backfill run that failed is no backfill done
     ([_run(d, state="failed" if d == "2021-01-03" else "success") for d in DAYS], CLEARED_ONCE,
      "the backfill run of 2021-01-03 is failed"),
 ], ids=["done", "triggered_not_backfilled", "not_cleared", "cleared_all", "failed_run"])
-def test_07_7_reads_the_backfill_and_the_clear_from_airflows_record(runs, tries, expected):
-    missing = workshop_dag._backfill_and_clear(runs, tries)
+def test_07_7_reads_the_backfill_and_the_clear_from_airflows_record(runs, cleared, expected):
+    missing = workshop_dag._backfill_and_clear(runs, cleared)
     if expected is None:
         assert missing == []
     else:
         assert len(missing) >= 1 and expected in missing[0], missing
+
+
+@pytest.mark.parametrize("states, cleared", [
+    (["success"], False), (["failed", "success"], False),          # a retry after a failure is no clear
+    (["success", "success"], True), (["success", "running"], True), (["failed", "success", "success"], True),
+])
+def test_07_7_tells_a_clear_from_a_retry(states, cleared):
+    assert workshop_dag._was_cleared([{"try_number": n + 1, "state": s} for n, s in enumerate(states)]) is cleared
 
 
 # -- 07.8: the learner's tests must pass on their DAG (their last run) and fail on copies broken on purpose ------

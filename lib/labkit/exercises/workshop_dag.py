@@ -296,8 +296,9 @@ BACKFILL_DAYS = ("2021-01-01", "2021-01-02", "2021-01-03")
 CLEARED_DAY = "2021-01-02"
 
 
-def _backfill_and_clear(runs: list[dict], tries: dict[str, int]) -> list[str]:
-    """What is missing, from the DAG's runs (REST dagRuns) and, per run id, the highest try_number of its tasks."""
+def _backfill_and_clear(runs: list[dict], cleared: dict[str, bool]) -> list[str]:
+    """What is missing, from the DAG's runs (REST dagRuns) and, per run id, whether it was cleared after it had
+    succeeded (see `_was_cleared`)."""
     by_day = {}
     for run in runs:
         if run.get("run_type") == "backfill" and (run.get("logical_date") or "")[:10] in BACKFILL_DAYS:
@@ -314,26 +315,31 @@ def _backfill_and_clear(runs: list[dict], tries: dict[str, int]) -> list[str]:
             missing.append(f"the backfill run of {day} is {run.get('state')}, not success (its task log says why)")
     if missing:
         return missing
-    cleared = tries.get(by_day[CLEARED_DAY]["dag_run_id"], 0)
-    if cleared < 2:
+    if not cleared.get(by_day[CLEARED_DAY]["dag_run_id"]):
         return [f"the run of {CLEARED_DAY} ran once: clear it (`airflow tasks clear {DAG_ID} ...`) so it runs again"]
-    twice = [d for d in BACKFILL_DAYS if d != CLEARED_DAY and tries.get(by_day[d]["dag_run_id"], 0) >= 2]
-    if twice:
-        return [f"the run of {', '.join(twice)} ran again too: clear {CLEARED_DAY} only (its start and end date)"]
+    also = [d for d in BACKFILL_DAYS if d != CLEARED_DAY and cleared.get(by_day[d]["dag_run_id"])]
+    if also:
+        return [f"the run of {', '.join(also)} ran again too: clear {CLEARED_DAY} only (its start and end date)"]
     return []
+
+
+def _was_cleared(tries: list[dict]) -> bool:
+    """A task's tries (REST `.../taskInstances/<task>/tries`) show a clear: a try that succeeded, then another. A
+    retry after a failure is no clear (its earlier try failed)."""
+    tries = sorted(tries, key=lambda t: t.get("try_number") or 0)
+    return any(t.get("state") == "success" for t in tries[:-1])
 
 
 @exercise("07.7", file=FILE, dag_id=DAG_ID, title="a backfill and a clear with Airflow's CLI", in_file=False)
 def backfill_and_clear(dag: dict, cfg: Config) -> list[str]:
     from labkit import services
 
-    api = services.get(cfg, "airflow").api()              # Airflow's REST API: GET dagRuns, taskInstances
+    api = services.get(cfg, "airflow").api()              # Airflow's REST API: GET dagRuns, a task's tries
     runs = api.get(f"dags/{DAG_ID}/dagRuns", run_type="backfill", limit=100)["dag_runs"]
-    tries = {run["dag_run_id"]: max((ti.get("try_number") or 0 for ti in
-                                     api.get(f"dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances")
-                                     ["task_instances"]), default=0)
-             for run in runs if (run.get("logical_date") or "")[:10] in BACKFILL_DAYS}
-    return _backfill_and_clear(runs, tries)
+    cleared = {run["dag_run_id"]: _was_cleared(api.get(f"dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/"
+                                                        f"{GENERATE}/tries")["task_instances"])
+               for run in runs if (run.get("logical_date") or "")[:10] in BACKFILL_DAYS}
+    return _backfill_and_clear(runs, cleared)
 
 
 # -- 07.8: the learner's own pytest file: it passes on their DAG, and fails on copies broken on purpose -----------
