@@ -351,7 +351,7 @@ BROKEN = {
                         "a DAG file that does not import"),
     "a_task_fails": ("""
 # -- broken on purpose by the check of 07.8: the first task fails when it runs
-for _dag in [v for v in list(globals().values()) if getattr(v, "dag_id", None) == "my_workshop_job"][:1]:
+for _dag in [v for v in list(globals().values()) if type(v).__name__ == "DAG" and v.dag_id == "my_workshop_job"][:1]:
     _dag.get_task("generate_interval_rows").sql, _dag.get_task("generate_interval_rows").retries = "select 1/0", 0
 """, "a DAG whose first task fails when it runs (dag.test() must end in success)"),
 }
