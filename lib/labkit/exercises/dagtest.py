@@ -182,6 +182,9 @@ def _only(cases: list[dict]) -> list[dict]:
             out.append({"error": f"{Path(case['path']).name} defines no DAG {case['dag_id']!r}"})
             continue
         _pause(case["dag_id"])
+        for task_id in case["only"]:             # a failure here is the answer: no retry (and its delay)
+            if task_id in dag.task_dict:
+                dag.task_dict[task_id].retries = 0
         others = "(?!(?:" + "|".join(map(re.escape, case["only"])) + ")$).*"
         try:
             run = dag.test(logical_date=pendulum.parse(case["logical_date"]), mark_success_pattern=others)
