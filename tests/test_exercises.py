@@ -249,19 +249,18 @@ def test_07_7_tells_a_clear_from_a_retry(states, cleared):
 
 
 # -- 07.8: the learner's tests must pass on their DAG (their last run) and fail on copies broken on purpose ------
-JUNIT_PASS = '<testsuites><testsuite><testcase classname="test_my_workshop_job" name="test_a"/></testsuite></testsuites>'
-JUNIT_FAIL = ('<testsuites><testsuite><testcase classname="test_my_workshop_job" name="test_a"><failure message="x"/>'
-              '</testcase></testsuite></testsuites>')
+PASSED = '{"test_my_workshop_job.py::test_a": "passed"}'
+FAILED = '{"test_my_workshop_job.py::test_a": "failed"}'
 
 
-@pytest.mark.parametrize("junit, stale, expected", [
-    (JUNIT_PASS, False, None),
+@pytest.mark.parametrize("record, stale, expected", [
+    (PASSED, False, None),
     (None, False, "your tests have not run yet"),
-    (JUNIT_PASS, True, "changed after your tests last ran"),
-    (JUNIT_FAIL, False, "1 of your 1 tests fail on your DAG"),
-    ("<testsuites><testsuite/></testsuites>", False, "has no test yet"),
+    (PASSED, True, "changed after your tests last ran"),
+    (FAILED, False, "1 of your 1 tests fail on your DAG (test_a)"),
+    ("{}", False, "has no test yet"),
 ], ids=["passed", "never_run", "stale", "failing", "empty"])
-def test_07_8_reads_the_learners_last_run(tmp_path, junit, stale, expected):
+def test_07_8_reads_the_learners_last_run(tmp_path, record, stale, expected):
     import os
     import time
 
@@ -269,12 +268,26 @@ def test_07_8_reads_the_learners_last_run(tmp_path, junit, stale, expected):
     test_file, dag_file = tmp_path / "tests" / "test_my_workshop_job.py", tmp_path / "my_workshop_job.py"
     test_file.write_text("def test_a(): pass\n")
     dag_file.write_text("# a DAG\n")
-    if junit is not None:
-        (tmp_path / "tests" / workshop_dag.LAST_RUN).write_text(junit)
+    if record is not None:
+        (tmp_path / "tests" / checking.LAST_RUN).write_text(record)
     later = time.time() + (60 if stale else -60)
     os.utime(dag_file, (later, later))
     missing = workshop_dag._last_run(test_file, dag_file)
     assert (missing == []) if expected is None else (len(missing) == 1 and expected in missing[0]), missing
+
+
+def test_07_8_the_learners_conftest_records_each_run(tmp_path):
+    """The tests folder that begin() makes: pytest started from elsewhere records its outcomes there."""
+    import subprocess
+    import sys
+
+    cfg = dataclasses.replace(labkit.load(), workspace_dir=tmp_path / "ws")
+    path = checking.begin("tests/test_my_workshop_job.py", cfg)
+    path.write_text("def test_good():\n    pass\n\n\ndef test_bad():\n    assert False\n")
+    subprocess.run([sys.executable, "-m", "pytest", "-q", str(path)], cwd=tmp_path, capture_output=True, timeout=120)
+    import json
+    outcomes = json.loads((path.parent / checking.LAST_RUN).read_text())
+    assert {k.split("::")[-1]: v for k, v in outcomes.items()} == {"test_good": "passed", "test_bad": "failed"}
 
 
 TEST_SOLUTION_ASSERT = '    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]\n'

@@ -19,7 +19,7 @@ DAG_ID = "my_workshop_job"
 
 @pytest.fixture(scope="module")
 def dagbag() -> DagBag:
-    return DagBag(dag_folder=DAG_FOLDER, include_examples=False)
+    return DagBag(dag_folder=DAG_FOLDER)
 
 
 # [TODO 07.8] the tests: the folder imports, the DAG has its tasks in order, and one day runs through dag.test()

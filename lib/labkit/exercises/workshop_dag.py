@@ -344,7 +344,6 @@ def backfill_and_clear(dag: dict, cfg: Config) -> list[str]:
 
 # -- 07.8: the learner's own pytest file: it passes on their DAG, and fails on copies broken on purpose -----------
 TEST_FILE = "tests/test_my_workshop_job.py"
-LAST_RUN = ".last-run.xml"                # written by each pytest run in the tests folder (its pytest.ini)
 # What the check breaks in a copy of the learner's DAG file: (what it appends, what a test that catches it tests)
 BROKEN = {
     "does_not_import": ('\nraise ImportError("broken on purpose by the check of 07.8")\n',
@@ -386,7 +385,7 @@ def run_on_broken(cfg: Config, test_files: list, dag_file, timeout: float = 600)
     dag_file = Path(dag_file)
     with tempfile.TemporaryDirectory(prefix="labkit-07.8-") as tmp:
         root = Path(tmp)
-        (root / "pytest.ini").write_text(TESTS_INI.replace("--junitxml=.last-run.xml", ""))
+        (root / "pytest.ini").write_text(TESTS_INI)
         trees = []
         for n, test_file in enumerate(map(Path, test_files)):
             for kind, (broken, _) in BROKEN.items():
@@ -395,6 +394,8 @@ def run_on_broken(cfg: Config, test_files: list, dag_file, timeout: float = 600)
                 (tree / "tests").mkdir()
                 (tree / "dags" / dag_file.name).write_text(dag_file.read_text() + broken)
                 (tree / "dags" / "sql").symlink_to(cfg.dags_dir / "sql", target_is_directory=True)
+                for helper in test_file.parent.glob("conftest.py"):       # the learner's fixtures, if any
+                    shutil.copyfile(helper, tree / "tests" / helper.name)
                 shutil.copyfile(test_file, tree / "tests" / test_file.name)
                 trees.append(tree)
         result = root / "result.xml"
@@ -410,8 +411,11 @@ def run_on_broken(cfg: Config, test_files: list, dag_file, timeout: float = 600)
 
 
 def _last_run(test_file, dag_file) -> list[str]:
-    """What is wrong with the learner's last run of their tests (the junit file their pytest.ini makes it write)."""
+    """What is wrong with the learner's last run of their tests (what the tests folder's conftest.py recorded)."""
+    import json
     from pathlib import Path
+
+    from labkit.exercises.checking import LAST_RUN
 
     test_file, dag_file = Path(test_file), Path(dag_file)
     last = test_file.parent / LAST_RUN
@@ -420,13 +424,13 @@ def _last_run(test_file, dag_file) -> list[str]:
         return [f"your tests have not run yet: {run_it}"]
     if last.stat().st_mtime < max(test_file.stat().st_mtime, dag_file.stat().st_mtime):
         return [f"your tests or your DAG changed after your tests last ran: {run_it}"]
-    counts = {"tests": 0, "failed": 0}
-    for tree in _junit(last).values():
-        counts = {k: counts[k] + tree[k] for k in counts}
-    if counts["tests"] == 0:
+    outcomes = {k: v for k, v in json.loads(last.read_text()).items() if k.split("::")[0].endswith(test_file.name)}
+    if not outcomes:
         return [f"{test_file.name} has no test yet (a function whose name starts with test_)"]
-    if counts["failed"]:
-        return [f"{counts['failed']} of your {counts['tests']} tests fail on your DAG: their output says why"]
+    failed = [k for k, v in outcomes.items() if v != "passed"]
+    if failed:
+        return [f"{len(failed)} of your {len(outcomes)} tests fail on your DAG ({failed[0].split('::')[-1]}): "
+                "pytest's output says why"]
     return []
 
 
