@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import re
 
+from labkit import services
 from labkit.config import Config
-from labkit.exercises.checking import exercise
+from labkit.exercises import dagtest
+from labkit.exercises.checking import LAST_RUN, TESTS_INI, exercise, learner_path
+from labkit.services.airflow import airflow_env
+from labkit.workshop import daily_runs, dummy
+from labkit.workshop.sqoop.interval import interval_where
 from labkit.exercises.parsing import (SAMPLE_CALLS, SAMPLE_COUNT, SAMPLE_INTERVAL, SAMPLE_LOGICAL_DATE,
                                       sample_variable)
 
@@ -225,9 +230,6 @@ def run_gates(cfg: Config, files: list[tuple[str, list[str]]], dag_id: str = DAG
     """Per (file, its gate task ids): the gate tasks alone (`dag.test()`, every other task marked success) on
     GOOD_DAY and BAD_DAY as this writes them into PostgreSQL, {day: {task_id: state}} (or {day: {"error": ...}}).
     One process for all (Airflow imports once); the two days' rows are deleted again at the end."""
-    from labkit.exercises import dagtest
-    from labkit.workshop import daily_runs, dummy
-    from labkit.workshop.sqoop.interval import interval_where
 
     days = {day: interval_where(*daily_runs.day_interval(day)) for day in (GOOD_DAY, BAD_DAY)}
     table = daily_runs.TABLE
@@ -283,8 +285,8 @@ def quality_gate(dag: dict, cfg: Config) -> list[str]:
                 "before it is imported)"]
     for t in found:
         task = dag["tasks"][t]
-        if task["conn_id"] != "postgres_default" or "tbl_airflow_dummy_daily" not in str(task["fields"].get("table")):
-            missing.append(f"`{t}` must check tbl_airflow_dummy_daily on postgres_default (it checks "
+        if task["conn_id"] != "postgres_default" or daily_runs.TABLE not in str(task["fields"].get("table")):
+            missing.append(f"`{t}` must check {daily_runs.TABLE} on postgres_default (it checks "
                            f"{task['fields'].get('table')!r} on {task['conn_id']!r})")
     if missing:
         return missing
@@ -332,8 +334,6 @@ def _was_cleared(tries: list[dict]) -> bool:
 
 @exercise("07.7", file=FILE, dag_id=DAG_ID, title="a backfill and a clear with Airflow's CLI", in_file=False)
 def backfill_and_clear(dag: dict, cfg: Config) -> list[str]:
-    from labkit import services
-
     api = services.get(cfg, "airflow").api()              # Airflow's REST API: GET dagRuns, a task's tries
     runs = api.get(f"dags/{DAG_ID}/dagRuns", run_type="backfill", limit=100)["dag_runs"]
     cleared = {run["dag_run_id"]: _was_cleared(api.get(f"dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/"
@@ -379,8 +379,6 @@ def run_on_broken(cfg: Config, test_files: list, dag_file, timeout: float = 600)
     import tempfile
     from pathlib import Path
 
-    from labkit.exercises.checking import TESTS_INI
-    from labkit.services.airflow import airflow_env
 
     dag_file = Path(dag_file)
     with tempfile.TemporaryDirectory(prefix="labkit-07.8-") as tmp:
@@ -415,7 +413,6 @@ def _last_run(test_file, dag_file) -> list[str]:
     import json
     from pathlib import Path
 
-    from labkit.exercises.checking import LAST_RUN
 
     test_file, dag_file = Path(test_file), Path(dag_file)
     last = test_file.parent / LAST_RUN
@@ -443,7 +440,5 @@ def _catches(broken: dict[str, dict[str, int]]) -> list[str]:
 
 @exercise("07.8", file=TEST_FILE, dag_id=DAG_ID, title="your own tests of the DAG, run by pytest", dag_file=FILE)
 def learner_tests(dag: dict, cfg: Config) -> list[str]:
-    from labkit.exercises.checking import learner_path
-
     test_file, dag_file = learner_path(cfg, TEST_FILE), learner_path(cfg, FILE)
     return _last_run(test_file, dag_file) or _catches(run_on_broken(cfg, [test_file], dag_file)[0])
