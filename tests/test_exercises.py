@@ -16,11 +16,16 @@ import pytest
 import labkit
 from labkit import exercises, workspace
 from labkit.errors import LabError
-from labkit.exercises import checking, parsing
+from labkit.exercises import checking, parsing, workshop_dag
 
-# The exercises filled in a skeleton's TODO block (02's, a whole file and Airflow's interfaces: tests/test_primer.py).
-EXERCISES = sorted((i for i, ex in exercises.REGISTRY.items() if ex.solution == "block"),
+# The exercises of a skeleton's DAG (07's and 08's); 02's (a whole file and Airflow's interfaces) are tests/test_primer.py's.
+EXERCISES = sorted((i for i, ex in exercises.REGISTRY.items() if ex.file and ex.solution != "file"),
                    key=lambda i: tuple(int(n) for n in i.split(".")))
+# Exercises written into a file (a TODO block and a solution); the others are done with Airflow's CLI.
+IN_FILE = [i for i in EXERCISES if exercises.get(i).solution == "block"]
+# Checks that run what the learner wrote against the lab (PostgreSQL, Airflow's metadata database): their
+# solutions pass in tests of their own, marked `services`.
+WITH_LAB = ["07.6", "07.8"]
 
 
 def solved_through(cfg, ex, upto: list[str], tmp: Path, name: str) -> Path:
@@ -38,9 +43,9 @@ def states(tmp_path_factory):
     cfg = labkit.load()
     tmp = tmp_path_factory.mktemp("exercise-states")
     files = {}
-    for exercise_id in EXERCISES:
+    for exercise_id in IN_FILE:
         ex = exercises.get(exercise_id)
-        before = [e for e in EXERCISES if exercises.get(e).file == ex.file and EXERCISES.index(e) < EXERCISES.index(exercise_id)]
+        before = [e for e in IN_FILE if exercises.get(e).file == ex.file and IN_FILE.index(e) < IN_FILE.index(exercise_id)]
         files[exercise_id] = (solved_through(cfg, ex, before, tmp, f"{exercise_id}-skeleton"),
                               solved_through(cfg, ex, before + [exercise_id], tmp, f"{exercise_id}-solution"))
     reports = checking.parse(cfg, *[p for pair in files.values() for p in pair])
@@ -52,7 +57,7 @@ def test_there_are_exercises_for_both_dags():
     assert len(EXERCISES) >= 2 and files, EXERCISES
 
 
-@pytest.mark.parametrize("exercise_id", EXERCISES)
+@pytest.mark.parametrize("exercise_id", IN_FILE)
 def test_each_check_fails_on_the_skeleton_and_passes_on_its_solution(states, exercise_id):
     cfg, by_id = states
     ex = exercises.get(exercise_id)
@@ -61,11 +66,13 @@ def test_each_check_fails_on_the_skeleton_and_passes_on_its_solution(states, exe
     assert not failing.passed, f"{exercise_id}'s check passes on the skeleton: {failing}"
     assert failing.missing and all(m.strip() for m in failing.missing)
     assert len(str(failing).splitlines()) <= 2, f"the answer is one or two lines: {failing}"
+    if exercise_id in WITH_LAB:
+        return                           # its solution runs against the lab: test_06_6_runs_the_gate_...
     passing = checking.verdict(ex, after, solved, cfg)
     assert passing.passed, f"{exercise_id}'s solution fails its own check: {passing}"
 
 
-@pytest.mark.parametrize("exercise_id", EXERCISES)
+@pytest.mark.parametrize("exercise_id", IN_FILE)
 def test_each_solution_file_is_loadable_and_each_block_is_in_its_skeleton(exercise_id):
     cfg = labkit.load()
     ex = exercises.get(exercise_id)
@@ -75,41 +82,251 @@ def test_each_solution_file_is_loadable_and_each_block_is_in_its_skeleton(exerci
     checking.block(checking.skeleton_path(cfg, ex.file).read_text(), exercise_id)
 
 
-# -- 07.4 on plausible wrong answers: its arguments are rendered for a sample run and compared with the truth ------
+# -- plausible wrong answers: each check renders the templates for a sample run, or calls the function, and ---------
+# compares what it gets with the truth. Per exercise: a wrong shape and plausible-but-wrong behaviour, each
+# written into the file solved through 07.4 in place of the solution's text.
 SPARK_ARGS = 'application_args=["--input", RUN + LANDED, "--output", OUT + "/aggregates", "--run-date", RUN + "{{ run.ds }}"],'
-WRONG_06_4 = {
-    # no RUN prefix: `run` is undefined when the template renders (the check used to pass it: the flags were there)
-    "no_run_prefix": ('application_args=["--input", LANDED, "--output", OUT + "/aggregates", "--run-date", "{{ run.ds }}"],',
-                      "its application_args do not render for the run of 2021-01-02 (UndefinedError: 'run' is undefined)"),
-    # the logical date's day: a manual run's logical date is the day after its interval
-    "logical_date": (SPARK_ARGS.replace('RUN + "{{ run.ds }}"', '"{{ ds }}"'),
-                     "its --run-date is '2021-01-03' for the run of the day 2021-01-02 (logical date 2021-01-03), "
-                     "not '2021-01-02'"),
-    "one_folder_up": (SPARK_ARGS.replace('"--output", OUT + "/aggregates"', '"--output", OUT'),
-                      "its --output is '<LANDING_ZONE>/my_workshop_job' for the run of the day 2021-01-02"),
+WHERE = """WHERE = "created >= '{{ run.start }}' and created < '{{ run.end }}'\""""
+COMPARE = "    if landed != expected:\n"
+RECONCILE_CALL = "reconciled = reconcile_day(generate_interval_rows.output, sqoop_import_interval.output)"
+WRONG = {
+    # 07.2, shape: a bare "@daily" is a trigger timetable (an empty interval)
+    ("07.2", "trigger_timetable"): ('SCHEDULE = CronDataIntervalTimetable("@daily", timezone="UTC")', 'SCHEDULE = "@daily"',
+                                    "the schedule is a CronTriggerTimetable"),
+    # 07.2, behaviour: the interval's own templates, which render with seconds and an offset ('2021-01-02
+    # 00:00:00+00:00'): as text, the day's first minute is below it and the next day's first minute too, so the
+    # import misses one and takes the other (the check used to pass it: both ends were named)
+    ("07.2", "data_interval_raw"): (WHERE, """WHERE = "created >= '{{ data_interval_start }}' and created < '{{ data_interval_end }}'\"""",
+                                    "misses rows of that day (created 2021-01-02 00:00) and selects rows of other days "
+                                    "(created 2021-01-03 00:00)"),
+    # 07.2, behaviour: the logical date's day (a manual run's logical date is the day after its interval)
+    ("07.2", "logical_date_day"): (WHERE, """WHERE = "created like '{{ ds }}%'\"""",
+                                   "misses rows of that day (created 2021-01-02 00:00, 2021-01-02 00:01) and selects "
+                                   "rows of other days (created 2021-01-03 00:00, 2021-01-03 00:01)"),
+    # 07.2, behaviour: a lower bound only: every later day too
+    ("07.2", "lower_bound_only"): (WHERE, """WHERE = "created >= '{{ run.start }}'\"""",
+                                   "selects rows of other days (created 2021-01-03 00:00, 2021-01-03 00:01)"),
+    # 07.3, shape: the function is called with values, not the two XComArgs
+    ("07.3", "no_xcomargs"): (RECONCILE_CALL, "reconciled = reconcile_day([[0]], 'Retrieved 0 records')",
+                              "does not receive generate_interval_rows.output (an XComArg)"),
+    # 07.3, behaviour: it parses the count and returns it, but never compares (the check used to pass it)
+    ("07.3", "never_raises"): (COMPARE, "    if False:\n",
+                               "called with [[144000]] and an import that landed 143,999 records, `reconcile_day` "
+                               "returns 143999: it must raise"),
+    # 07.3, behaviour: it raises on every call
+    ("07.3", "always_raises"): (COMPARE, "    if True:\n", "called with equal counts"),
+    # 07.4, shape: spark-submit from a BashOperator, not the seed's operator
+    ("07.4", "bash_operator"): ("spark_aggregate_dummy = SparkSubmitOperator(",
+                                "spark_aggregate_dummy = (lambda task_id, outlets, **_: BashOperator(task_id=task_id, "
+                                "bash_command='spark-submit aggregate_dummy.py', outlets=outlets))(",
+                                "`spark_aggregate_dummy` is a BashOperator: use SparkSubmitOperator"),
+    # 07.6, shape: the gate runs after the import (it stops nothing)
+    ("07.6", "gate_after_import"): ("generate_interval_rows >> [check_day_rows, check_day_columns] >> sqoop_import_interval",
+                                    "sqoop_import_interval >> [check_day_rows, check_day_columns]",
+                                    "must run after `generate_interval_rows` and before `sqoop_import_interval`"),
+    # 07.4, behaviour: no RUN prefix: `run` is undefined when the template renders (the flags are all there)
+    ("07.4", "no_run_prefix"): (SPARK_ARGS, 'application_args=["--input", LANDED, "--output", OUT + "/aggregates", "--run-date", "{{ run.ds }}"],',
+                                "its application_args do not render for the run of 2021-01-02 (UndefinedError: 'run' is undefined)"),
+    # 07.4, behaviour: the logical date's day
+    ("07.4", "logical_date"): (SPARK_ARGS, SPARK_ARGS.replace('RUN + "{{ run.ds }}"', '"{{ ds }}"'),
+                               "its --run-date is '2021-01-03' for the run of the day 2021-01-02 (logical date 2021-01-03), "
+                               "not '2021-01-02'"),
+    ("07.4", "one_folder_up"): (SPARK_ARGS, SPARK_ARGS.replace('"--output", OUT + "/aggregates"', '"--output", OUT'),
+                                "its --output is '<LANDING_ZONE>/my_workshop_job' for the run of the day 2021-01-02"),
 }
 
 
 @pytest.fixture(scope="module")
-def wrong_06_4(tmp_path_factory):
+def wrong(tmp_path_factory):
     cfg = labkit.load()
-    tmp = tmp_path_factory.mktemp("07.4-wrong")
+    tmp = tmp_path_factory.mktemp("wrong-answers")
     paths = {}
-    for name, (wrong, _) in WRONG_06_4.items():
-        path = solved_through(cfg, exercises.get("07.4"), ["07.1", "07.2", "07.3", "07.4"], tmp, name)
+    for (exercise_id, name), (right, wrong_text, _) in WRONG.items():
+        upto = sorted(set(IN_FILE[:IN_FILE.index(exercise_id) + 1]) | {"07.1", "07.2", "07.3", "07.4"}, key=IN_FILE.index)
+        path = solved_through(cfg, exercises.get(exercise_id), upto, tmp, f"{exercise_id}-{name}")
         text = path.read_text()
-        assert SPARK_ARGS in text, "the solution of 07.4 has changed; update this test"
-        path.write_text(text.replace(SPARK_ARGS, wrong))
+        assert right in text, f"the solution of {exercise_id} has changed; update this test ({right!r})"
+        path.write_text(text.replace(right, wrong_text))
+        paths[exercise_id, name] = path
+    reports = checking.parse(cfg, *paths.values())
+    return {key: checking.verdict(exercises.get(key[0]), reports[str(p)], p, cfg) for key, p in paths.items()}
+
+
+@pytest.mark.parametrize("key", WRONG, ids=["-".join(k) for k in WRONG])
+def test_each_check_rejects_a_wrong_shape_and_plausible_wrong_behaviour_and_names_it(wrong, key):
+    result = wrong[key]
+    assert not result.passed and WRONG[key][2] in str(result), str(result)
+    assert len(str(result).splitlines()) == 1
+
+
+def test_every_check_has_a_wrong_shape_and_a_wrong_behaviour_variant():
+    counts = {i: sum(1 for e, _ in WRONG if e == i) + sum(1 for e, _ in WRONG_LAB if e == i) for i in IN_FILE}
+    lacking = [i for i, n in counts.items() if n < 2 and i not in ("07.1", "07.5") and exercises.get(i).file == "my_workshop_job.py"]
+    assert not lacking, f"checks with fewer than two wrong variants: {lacking}"
+
+
+# -- 07.6 against the lab: the gate runs (dag.test of the gate tasks alone) on a whole day and a corrupted day ---
+DAY = """DAY = RUN + "created >= '{{ run.start }}' and created < '{{ run.end }}'\""""
+WRONG_LAB = {
+    # behaviour: the interval's own templates (seconds and an offset, compared as text): the gate reads the next
+    # day's first minute instead of its own
+    ("07.6", "data_interval_raw"): (DAY, """DAY = "created >= '{{ data_interval_start }}' and created < '{{ data_interval_end }}'\"""",
+                                  "on 2021-01-20, a whole day"),
+    # behaviour: no partition_clause, the whole table: the corrupted day in the table fails every day
+    ("07.6", "whole_table"): ("    partition_clause=DAY,\n", "", "on 2021-01-20, a whole day"),
+    # behaviour: a gate that checks only what cannot be wrong here (ids are a primary key)
+    ("07.6", "checks_nothing_that_breaks"): (
+        'column_mapping={"line": {"null_check": {"equal_to": 0}}, "created": {"null_check": {"equal_to": 0}}},',
+        'column_mapping={"id": {"unique_check": {"equal_to": 0}}},', None),
+}
+
+
+@pytest.mark.services
+def test_07_6_runs_the_gate_on_a_good_and_a_corrupted_day(lab, tmp_path):
+    """The solution passes; plausible gates that check the wrong rows, or nothing that breaks, are rejected
+    (all in one dag.test process: Airflow imports once)."""
+    cfg, _ = lab
+    ex = exercises.get("07.6")
+    upto = IN_FILE[:IN_FILE.index("07.6") + 1]
+    paths = {"solution": solved_through(cfg, ex, upto, tmp_path, "solution")}
+    for (_, name), (right, wrong_text, _) in WRONG_LAB.items():
+        path = solved_through(cfg, ex, upto, tmp_path, name)
+        text = path.read_text()
+        assert right in text, f"the solution of 07.6 has changed; update this test ({right!r})"
+        if name == "checks_nothing_that_breaks":       # and no table check either
+            text = text.replace("[check_day_rows, check_day_columns]", "check_day_columns")
+            text = text[:text.index("check_day_rows = ")] + text[text.index("check_day_columns = "):]
+        path.write_text(text.replace(right, wrong_text))
         paths[name] = path
     reports = checking.parse(cfg, *paths.values())
-    return {name: checking.verdict(exercises.get("07.4"), reports[str(p)], p, cfg) for name, p in paths.items()}
+    found = {name: workshop_dag.gates(reports[str(p)]["dags"]["my_workshop_job"]) for name, p in paths.items()}
+    assert all(found.values()), found                  # every variant has the gate in its place: the shape passes
+    states = workshop_dag.run_gates(cfg, [(str(paths[name]), found[name]) for name in paths])
+    answers = {name: workshop_dag._gate_behaviour(state, found[name]) for name, state in zip(paths, states)}
+    assert answers["solution"] == [], answers["solution"]
+    for (_, name), (_, _, expected) in WRONG_LAB.items():
+        assert len(answers[name]) == 1, f"{name}: {answers[name]}"
+        assert expected is None or expected in answers[name][0], f"{name}: {answers[name]}"
+    assert "on 2021-01-21" in answers["checks_nothing_that_breaks"][0]
+    assert "the gate passes" in answers["checks_nothing_that_breaks"][0]
 
 
-@pytest.mark.parametrize("name", WRONG_06_4)
-def test_06_4_renders_the_arguments_for_a_run_and_names_what_is_wrong(wrong_06_4, name):
-    result = wrong_06_4[name]
-    assert not result.passed and WRONG_06_4[name][1] in str(result), str(result)
-    assert len(str(result).splitlines()) == 1
+# -- 07.7: the backfill and the clear, from what Airflow's REST API returns (runs, and each run's highest try) ---
+def _run(day: str, state: str = "success", run_type: str = "backfill", interval_day: str | None = None) -> dict:
+    return {"dag_run_id": f"{run_type}__{day}", "run_type": run_type, "state": state,
+            "logical_date": f"{day}T00:00:00Z", "data_interval_start": f"{interval_day or day}T00:00:00Z"}
+
+
+DAYS = workshop_dag.BACKFILL_DAYS
+BACKFILLED = [_run(d) for d in DAYS]
+CLEARED_ONCE = {f"backfill__{d}": d == "2021-01-02" for d in DAYS}
+
+
+@pytest.mark.parametrize("runs, cleared, expected", [
+    (BACKFILLED, CLEARED_ONCE, None),
+    # wrong shape: the three dates triggered (`airflow dags trigger`), not backfilled
+    ([_run(d, run_type="manual") for d in DAYS], CLEARED_ONCE, "there is no backfill run of 2021-01-01, 2021-01-02, 2021-01-03"),
+    # plausible, wrong: backfilled, but 2021-01-02 never cleared
+    (BACKFILLED, {k: False for k in CLEARED_ONCE}, "the run of 2021-01-02 ran once: clear it"),
+    # plausible, wrong: the clear took all three days (no start and end date)
+    (BACKFILLED, {k: True for k in CLEARED_ONCE}, "the run of 2021-01-01, 2021-01-03 ran again too"),
+    # a backfill run that failed is no backfill done
+    ([_run(d, state="failed" if d == "2021-01-03" else "success") for d in DAYS], CLEARED_ONCE,
+     "the backfill run of 2021-01-03 is failed"),
+], ids=["done", "triggered_not_backfilled", "not_cleared", "cleared_all", "failed_run"])
+def test_07_7_reads_the_backfill_and_the_clear_from_airflows_record(runs, cleared, expected):
+    missing = workshop_dag._backfill_and_clear(runs, cleared)
+    if expected is None:
+        assert missing == []
+    else:
+        assert len(missing) >= 1 and expected in missing[0], missing
+
+
+@pytest.mark.parametrize("states, cleared", [
+    (["success"], False), (["failed", "success"], False),          # a retry after a failure is no clear
+    (["success", "success"], True), (["success", "running"], True), (["failed", "success", "success"], True),
+])
+def test_07_7_tells_a_clear_from_a_retry(states, cleared):
+    assert workshop_dag._was_cleared([{"try_number": n + 1, "state": s} for n, s in enumerate(states)]) is cleared
+
+
+# -- 07.8: the learner's tests must pass on their DAG (their last run) and fail on copies broken on purpose ------
+PASSED = '{"test_my_workshop_job.py::test_a": "passed"}'
+FAILED = '{"test_my_workshop_job.py::test_a": "failed"}'
+
+
+@pytest.mark.parametrize("record, stale, expected", [
+    (PASSED, False, None),
+    (None, False, "your tests have not run yet"),
+    (PASSED, True, "changed after your tests last ran"),
+    (FAILED, False, "1 of your 1 tests fail on your DAG (test_a)"),
+    ("{}", False, "has no test yet"),
+], ids=["passed", "never_run", "stale", "failing", "empty"])
+def test_07_8_reads_the_learners_last_run(tmp_path, record, stale, expected):
+    import os
+    import time
+
+    (tmp_path / "tests").mkdir()
+    test_file, dag_file = tmp_path / "tests" / "test_my_workshop_job.py", tmp_path / "my_workshop_job.py"
+    test_file.write_text("def test_a(): pass\n")
+    dag_file.write_text("# a DAG\n")
+    if record is not None:
+        (tmp_path / "tests" / checking.LAST_RUN).write_text(record)
+    later = time.time() + (60 if stale else -60)
+    os.utime(dag_file, (later, later))
+    missing = workshop_dag._last_run(test_file, dag_file)
+    assert (missing == []) if expected is None else (len(missing) == 1 and expected in missing[0]), missing
+
+
+def test_07_8_the_learners_conftest_records_each_run(tmp_path):
+    """The tests folder that begin() makes: pytest started from elsewhere records its outcomes there."""
+    import subprocess
+    import sys
+
+    cfg = dataclasses.replace(labkit.load(), workspace_dir=tmp_path / "ws")
+    path = checking.begin("tests/test_my_workshop_job.py", cfg)
+    path.write_text("def test_good():\n    pass\n\n\ndef test_bad():\n    assert False\n")
+    subprocess.run([sys.executable, "-m", "pytest", "-q", str(path)], cwd=tmp_path, capture_output=True, timeout=120)
+    import json
+    outcomes = json.loads((path.parent / checking.LAST_RUN).read_text())
+    assert {k.split("::")[-1]: v for k, v in outcomes.items()} == {"test_good": "passed", "test_bad": "failed"}
+
+
+TEST_SOLUTION_ASSERT = '    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]\n'
+WRONG_TESTS = {
+    # wrong shape: an integrity test only, no run of an interval (a task that fails when it runs passes it)
+    "integrity_only": (lambda text: text[:text.index("def test_one_day_runs_through")], ["a_task_fails"]),
+    # plausible, wrong: dag.test() is run but its state never asserted (dag.test does not raise when a task fails)
+    "run_not_asserted": (lambda text: text.replace(TEST_SOLUTION_ASSERT, ""), ["a_task_fails"]),
+    # a test that cannot fail at all
+    "cannot_fail": (lambda text: text[:text.index("def test_the_dag_folder_imports")] + "def test_nothing():\n    assert True\n",
+                    ["does_not_import", "a_task_fails"]),
+}
+
+
+@pytest.mark.services
+def test_07_8_runs_the_learners_tests_on_broken_copies_of_their_dag(lab, tmp_path):
+    """The solution's tests fail on both broken copies; tests that cannot catch a break are named (one pytest run)."""
+    cfg, _ = lab
+    scratch = dataclasses.replace(cfg, workspace_dir=tmp_path / "ws")
+    for exercise_id in IN_FILE:
+        if exercises.get(exercise_id).file == "my_workshop_job.py":
+            checking.solve(exercise_id, scratch)
+    dag_file = checking.learner_path(scratch, "my_workshop_job.py")
+    solution = checking.solve("07.8", scratch)
+    assert TEST_SOLUTION_ASSERT in solution.read_text(), "the solution of 07.8 has changed; update this test"
+    files = [solution]
+    for name, (mutate, _) in WRONG_TESTS.items():
+        path = tmp_path / name / solution.name
+        path.parent.mkdir()
+        path.write_text(mutate(solution.read_text()))
+        files.append(path)
+    results = workshop_dag.run_on_broken(cfg, files, dag_file)
+    assert all(counts["failed"] for counts in results[0].values()), results[0]
+    assert workshop_dag._catches(results[0]) == []
+    for (name, (_, passes_on)), result in zip(WRONG_TESTS.items(), results[1:]):
+        assert sorted(k for k, c in result.items() if not c["failed"]) == sorted(passes_on), (name, result)
+        assert "a test that cannot fail proves nothing" in workshop_dag._catches(result)[0]
 
 
 # -- the machinery, on a small exercise of its own -----------------------------------------------------------

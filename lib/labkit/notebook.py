@@ -53,7 +53,8 @@ def start(profile: str | None = None, scale: str | None = None, *, services: Ite
     pd.set_option("display.max_colwidth", None)   # tables show whole values (a URL, a reason), never "..."
     if needed:
         lab_services.up(cfg, only=needed, report=_report_changes)
-    if airflow_cli:
+    if airflow_cli or "airflow" in needed:
+        # `!airflow ...` in a cell is then the lab's Airflow, as in a terminal after `eval "$(labkit env)"`
         for name in [k for k in os.environ if k.startswith("AIRFLOW__")]:   # the lab's airflow.cfg decides
             del os.environ[name]
         os.environ.update({**airflow_env(cfg), "NO_COLOR": "1"})       # plain text: a cell is no terminal

@@ -3,12 +3,13 @@ My workshop job: every day, that day's rows from PostgreSQL -> Sqoop-style impor
 
 Built in notebook 07, one exercise at a time, on the model of the lab's reference DAG
 (`dags/airflow_workshop_job.py`). Each `# [TODO 07.N]` block below is yours to fill in;
-`exercises.check("07.N")` in the notebook says what is still missing, `%load solutions/06_N.py` shows a
+`exercises.check("07.N")` in the notebook says what is still missing, `%load solutions/07_N.py` shows a
 solution. Everything this DAG writes lands in its own corner of the landing zone (`{{ dag.dag_id }}`).
 
 The tasks, once the exercises are done:
 
 1. ``generate_interval_rows``: the day's rows into ``tbl_airflow_dummy_daily`` (the source system).
+   A data-quality gate (common-sql check operators) stops a day whose rows are not whole before it is imported.
 2. ``sqoop_import_interval``: ``labkit sqoop import --where <the day>`` into the landing zone.
 3. ``reconcile_day``: a Python step (TaskFlow) that compares the two counts it receives as XComArgs.
 4. ``spark_aggregate_dummy``: ``SparkSubmitOperator`` on the ``spark_default`` connection; it produces
@@ -23,7 +24,8 @@ from datetime import datetime, timedelta, timezone
 import pendulum
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.providers.common.sql.operators.sql import (SQLColumnCheckOperator, SQLExecuteQueryOperator,
+                                                        SQLTableCheckOperator)
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, chain, task
 from airflow.sdk.exceptions import AirflowFailException
@@ -103,6 +105,9 @@ with DAG(
 
     # [TODO 07.1] the order: the import runs after the rows are generated
     # [END TODO 07.1]
+
+    # [TODO 07.6] a data-quality gate on the day's rows in PostgreSQL, between the generated rows and the import
+    # [END TODO 07.6]
 
     # [TODO 07.3] a Python step (TaskFlow): reconcile the day's generated and imported rows
     # [END TODO 07.3]

@@ -29,8 +29,16 @@ class Exercise:
     # How the solution is applied (LAB_SOLUTIONS=1): "block" writes it between the file's TODO markers, "file"
     # replaces the whole file (an exercise that starts from a blank file), "run" runs it in the notebook's kernel
     # as `%load` then Shift+Enter would (an exercise done with Airflow's interfaces, not in a file; its check gets
-    # no DAG report: None), "none": the notebook's own cells did the work (a check of what a run did).
+    # no DAG report: None), "none": the notebook's own cells did the work (a check of what a run did, or of what
+    # Airflow recorded of the learner's CLI commands; its check still gets `file`'s DAG report when it has a file).
     solution: str = "block"
+    # The DAG file the check parses, when the learner's file is not it (a test file of theirs): None = `file`.
+    dag_file: str | None = None
+
+    @property
+    def in_file(self) -> bool:
+        """Whether the solution is written into the learner's file (a TODO block or the whole file)."""
+        return self.solution in ("block", "file")
 
     @property
     def solution_name(self) -> str:
@@ -61,7 +69,8 @@ class Result:
 REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(exercise_id: str, *, file: str | None, dag_id: str | None, title: str, solution: str = "block"):
+def exercise(exercise_id: str, *, file: str | None, dag_id: str | None, title: str, solution: str = "block",
+             dag_file: str | None = None):
     """Register a check: `@exercise("07.1", file="my_workshop_job.py", dag_id="my_workshop_job", title=...)`."""
     if solution not in SOLUTION_KINDS:
         raise ValueError(f"exercise {exercise_id}: solution={solution!r}, not one of {', '.join(SOLUTION_KINDS)}")
@@ -69,7 +78,7 @@ def exercise(exercise_id: str, *, file: str | None, dag_id: str | None, title: s
     def register(check: Callable[[dict, Config], list[str]]):
         if exercise_id in REGISTRY:
             raise ValueError(f"exercise {exercise_id} is registered twice")
-        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check, solution)
+        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check, solution, dag_file)
         return check
     return register
 
@@ -89,8 +98,39 @@ def solutions_on() -> bool:
 
 
 # -- the learner's files --------------------------------------------------------------------------------------
+TESTS = "tests"                            # the learner's own tests of their DAGs: <workspace>/tests/
+# Their pytest settings: the tests folder is pytest's rootdir, so no conftest.py above it (the project's) is
+# loaded, from wherever pytest is started.
+TESTS_INI = """[pytest]
+addopts = -p no:cacheprovider
+filterwarnings = ignore::DeprecationWarning
+"""
+LAST_RUN = ".last-run.json"
+# ... and a conftest.py that records each run's outcome beside the tests, where a check reads it.
+TESTS_CONFTEST = f'''"""Records the outcome of each run of these tests in {LAST_RUN} (labkit's exercise 07.8 reads it)."""
+import json
+from pathlib import Path
+
+_outcomes = {{}}
+
+
+def pytest_runtest_logreport(report):
+    if report.failed or report.when == "call":
+        _outcomes[report.nodeid] = "passed" if report.passed and _outcomes.get(report.nodeid) != "failed" else "failed"
+
+
+def pytest_collectreport(report):
+    if report.failed:
+        _outcomes[report.nodeid] = "failed"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    (Path(__file__).parent / "{LAST_RUN}").write_text(json.dumps(_outcomes))
+'''
+
+
 def skeleton_path(cfg: Config, file: str) -> Path:
-    return cfg.notebooks_dir / SKELETONS / file
+    return cfg.notebooks_dir / SKELETONS / Path(file).name
 
 
 def solution_path(cfg: Config, ex: Exercise) -> Path:
@@ -98,7 +138,8 @@ def solution_path(cfg: Config, ex: Exercise) -> Path:
 
 
 def learner_path(cfg: Config, file: str) -> Path:
-    return cfg.workspace_dags_dir / file
+    """A DAG file in the workspace's DAG folder; `tests/<name>` in the workspace's tests folder."""
+    return cfg.workspace_dir / file if "/" in file else cfg.workspace_dags_dir / file
 
 
 def begin(file: str, cfg: Config | None = None, *, blank: bool = False) -> Path:
@@ -111,6 +152,11 @@ def begin(file: str, cfg: Config | None = None, *, blank: bool = False) -> Path:
     workspace.ensure(cfg)
     parsing.start()                                    # Airflow's DagBag warms up while the learner reads
     target = learner_path(cfg, file)
+    if target.parent.name == TESTS and target.parent != cfg.workspace_dags_dir:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for name, text in (("pytest.ini", TESTS_INI), ("conftest.py", TESTS_CONFTEST)):
+            if not (target.parent / name).exists():
+                (target.parent / name).write_text(text)
     if blank:
         target.touch(exist_ok=True)
         return target
@@ -123,6 +169,10 @@ def begin(file: str, cfg: Config | None = None, *, blank: bool = False) -> Path:
         print(f"your earlier {target.name} (not made from this notebook's skeleton) is kept in {kept}")
     if not target.exists():
         shutil.copyfile(source, target)
+        if solutions_on() and target.parent.name == TESTS:
+            # a headless run (LAB_SOLUTIONS=1): the notebook runs the learner's tests before their check
+            for ex in [e for e in REGISTRY.values() if e.file == file and e.in_file]:
+                solve(ex.id, cfg)
     return target
 
 
@@ -176,7 +226,9 @@ def solve(exercise_id: str, cfg: Config | None = None) -> Path | None:
     if mine.strip() and mine != snippet and mine != _skeleton_block(cfg, ex):
         kept = workspace.keep_copy(cfg, path)            # the learner's own attempt is never lost
         print(f"{exercise_id}: your version of {path.name} is kept in {kept}")
-    path.write_text("".join(lines[:start + 1]) + snippet + "".join(lines[end:]))
+    solved = "".join(lines[:start + 1]) + snippet + "".join(lines[end:])
+    if solved != text:                   # an unchanged file keeps its time: a check compares it with its last test run
+        path.write_text(solved)
     return path
 
 
@@ -254,7 +306,7 @@ def check_all(*exercise_ids: str, cfg: Config | None = None) -> Results:
     if solved:
         for ex in chosen:
             solve(ex.id, cfg)
-    paths = [learner_path(cfg, ex.file) if ex.file else None for ex in chosen]
+    paths = [learner_path(cfg, ex.dag_file or ex.file) if (ex.dag_file or ex.file) else None for ex in chosen]
     present = sorted({str(p) for p in paths if p is not None and p.exists()})
     try:
         reports = parse(cfg, *map(Path, present)) if present else {}

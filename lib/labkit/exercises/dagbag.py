@@ -18,11 +18,12 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from airflow.dag_processing.dagbag import DagBag  # noqa: E402
 from airflow.sdk.definitions.xcom_arg import XComArg  # noqa: E402
 
-from labkit.exercises.parsing import READY, SAMPLE_INTERVAL, SAMPLE_LOGICAL_DATE, sample_variable  # noqa: E402
+from labkit.exercises.parsing import (READY, SAMPLE_CALLS, SAMPLE_INTERVAL, SAMPLE_LOGICAL_DATE,  # noqa: E402
+                                      sample_connection, sample_variable)
 
 # The template fields rendered for a sample run (parsing.SAMPLE_INTERVAL), each item of a list on its own: what a
 # check compares with the truth, instead of reading the template's text.
-RENDERED = ("application", "application_args")
+RENDERED = ("application", "application_args", "bash_command")
 
 
 def _text(value) -> object:
@@ -80,6 +81,22 @@ class _Variables:
         return sample_variable(name)
 
 
+class _Connections:
+    """`conn.<id>.<field>` in a sample run: "<id.field>"."""
+
+    def __getattr__(self, conn_id: str):
+        if conn_id.startswith("__"):
+            raise AttributeError(conn_id)
+        return type("_Connection", (), {"__getattr__": lambda _, field: sample_connection(conn_id, field)})()
+
+
+class _TaskInstance:
+    """`ti.xcom_pull(...)` in a sample run: a count, [[0]] (what the first task of the workshop job returns)."""
+
+    def xcom_pull(self, *args, **kwargs):
+        return [[0]]
+
+
 def _rendered(task) -> dict:
     """RENDERED fields of the task as they render for the sample run: a value, or {"error": one line} (an item of a
     list that does not render is that item's error)."""
@@ -90,7 +107,8 @@ def _rendered(task) -> dict:
     logical = pendulum.parse(SAMPLE_LOGICAL_DATE)
     context = {"data_interval_start": start, "data_interval_end": end, "logical_date": logical,
                "ds": logical.to_date_string(), "ds_nodash": logical.format("YYYYMMDD"), "ts": logical.isoformat(),
-               "var": {"value": _Variables()}, "dag": dag, "task": task, "params": dict(dag.params or {})}
+               "var": {"value": _Variables()}, "conn": _Connections(), "ti": _TaskInstance(), "dag": dag,
+               "task": task, "params": dict(dag.params or {})}
     env = dag.get_template_env()
 
     def render(value):
@@ -105,6 +123,29 @@ def _rendered(task) -> dict:
         if value is None or name not in getattr(task, "template_fields", ()):
             continue
         out[name] = [render(item) for item in value] if isinstance(value, (list, tuple)) else render(value)
+    return out
+
+
+def _calls(task) -> dict:
+    """A TaskFlow function called once per parsing.SAMPLE_CALLS case, its XComArgs replaced by the case's values:
+    {case: {"returned": repr} or {"raised": one line}}; {} for a task that is no function or reads other XComs."""
+    function = getattr(task, "python_callable", None)
+    args, kwargs = getattr(task, "op_args", None) or [], getattr(task, "op_kwargs", None) or {}
+    sources = {op.task_id for op, _ in XComArg.iter_xcom_references([args, kwargs])}
+    if function is None or not sources:
+        return {}
+    out = {}
+    for case, values in SAMPLE_CALLS.items():
+        if not sources <= set(values):
+            return {}
+
+        def value(v):
+            return values[v.operator.task_id] if isinstance(v, XComArg) else v
+        try:
+            out[case] = {"returned": repr(function(*map(value, args), **{k: value(v) for k, v in kwargs.items()}))}
+        except Exception as exc:             # raising is the point of the "unequal" case
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            out[case] = {"raised": f"{type(exc).__name__}: {message}"}
     return out
 
 
@@ -129,6 +170,7 @@ def task_report(task) -> dict:
         "callable": getattr(getattr(task, "python_callable", None), "__name__", None),
         "conn_id": getattr(task, "conn_id", None) or getattr(task, "_conn_id", None),
         "rendered": _rendered(task),
+        "calls": _calls(task),
     }
 
 

@@ -148,5 +148,56 @@ def _pause(dag_id: str) -> None:
             model.is_paused = True
 
 
+def run_only(cfg: Config, cases: list[dict], timeout: float = 600) -> list[dict]:
+    """For each case {"path", "dag_id", "logical_date", "only": [task ids]}: `dag.test()` of that run with every
+    task but `only` marked success instead of run (`mark_success_pattern`): what those tasks alone do to the
+    lab's data, as a check needs it (a data-quality gate on rows the check wrote). One process for all the cases
+    (Airflow imports once); returns, per case, {task_id: state} of the `only` tasks, or {"error": one line}."""
+    log = log_path(cfg, "run_only")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    answer = log.with_suffix(".json")
+    answer.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "labkit.exercises.dagtest", "--only", json.dumps(cases), str(answer)]
+    with open(log, "w") as out:
+        try:
+            subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=airflow_env(cfg), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"dag.test() of {len(cases)} runs did not finish in {timeout:.0f} s: see {log}") from None
+    if not answer.exists():
+        raise LabError(f"dag.test() of {len(cases)} runs did not finish: see {log}")
+    return json.loads(answer.read_text())
+
+
+def _only(cases: list[dict]) -> list[dict]:
+    import re
+
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+
+    out = []
+    for case in cases:
+        bag = DagBag(dag_folder=case["path"], safe_mode=False)
+        dag = bag.dags.get(case["dag_id"])
+        if dag is None:
+            out.append({"error": f"{Path(case['path']).name} defines no DAG {case['dag_id']!r}"})
+            continue
+        _pause(case["dag_id"])
+        for task_id in case["only"]:             # a failure here is the answer: no retry (and its delay)
+            if task_id in dag.task_dict:
+                dag.task_dict[task_id].retries = 0
+        others = "(?!(?:" + "|".join(map(re.escape, case["only"])) + ")$).*"
+        try:
+            run = dag.test(logical_date=pendulum.parse(case["logical_date"]), mark_success_pattern=others)
+        except Exception as exc:                 # the learner's DAG: its error is the answer, in one line
+            out.append({"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"})
+            continue
+        out.append({ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()
+                    if ti.task_id in case["only"]})
+    return out
+
+
 if __name__ == "__main__":
-    Path(sys.argv[4]).write_text(json.dumps(_main(*sys.argv[1:4], sys.argv[5])))
+    if sys.argv[1] == "--only":
+        Path(sys.argv[3]).write_text(json.dumps(_only(json.loads(sys.argv[2]))))
+    else:
+        Path(sys.argv[4]).write_text(json.dumps(_main(*sys.argv[1:4], sys.argv[5])))

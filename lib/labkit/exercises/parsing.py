@@ -32,6 +32,26 @@ def sample_variable(name: str) -> str:
     return f"<{name}>"
 
 
+def sample_connection(conn_id: str, field: str) -> str:
+    """`{{ conn.<conn_id>.<field> }}` in a sample run: "<conn_id.field>" (no connection is read)."""
+    return f"<{conn_id}.{field}>"
+
+
+# The checks call a TaskFlow function (its python_callable) once per case, each XComArg it takes replaced by the
+# value its source task returns in that case (by task id): what the function returns or raises is the answer.
+SAMPLE_COUNT = 144_000
+SAMPLE_CALLS = {
+    "equal": {"generate_interval_rows": [[SAMPLE_COUNT]],
+              "sqoop_import_interval": f"Retrieved {SAMPLE_COUNT:,} records (source: {SAMPLE_COUNT:,} rows, "
+                                       "validated by count(*)) into <LANDING_ZONE>/my_workshop_job/"
+                                       "tbl_airflow_dummy_daily/ds=2021-01-02"},
+    "unequal": {"generate_interval_rows": [[SAMPLE_COUNT]],
+                "sqoop_import_interval": f"Retrieved {SAMPLE_COUNT - 1:,} records (source: {SAMPLE_COUNT - 1:,} rows, "
+                                         "validated by count(*)) into <LANDING_ZONE>/my_workshop_job/"
+                                         "tbl_airflow_dummy_daily/ds=2021-01-02"},
+}
+
+
 IMPORT_TIMEOUT = float(DAGBAG_IMPORT_TIMEOUT)   # seconds the DagBag gives one file's import (as the lab's Airflow)
 MARGIN = 5.0                             # ... and the check a file whose code swallows that timeout (then it stops it)
 START_TIMEOUT = 180.0                    # seconds the helper may take to import Airflow (a busy 2-core machine)
