@@ -262,8 +262,9 @@ def test_the_workshop_dag_imports_its_data_interval(interval_probe):
 def test_a_run_without_a_data_interval_is_refused_in_one_line(interval_probe):
     no_date, empty = interval_probe["refused"]
     assert no_date == ("AirflowFailException: "
-                       "this run has no data interval (a manual run without a logical date): trigger it with a logical "
-                       "date, e.g. `airflow dags trigger airflow_workshop_job --logical-date 2021-01-02`")
+                       "this run has no data interval (a manual run without a logical date): run a day as a backfill of "
+                       "its date, e.g. `airflow backfill create --dag-id airflow_workshop_job --from-date 2021-01-02 "
+                       "--to-date 2021-01-02`, or trigger it in the UI with a logical date")
     assert empty == no_date          # an empty interval (a manual run of a DAG without a data-interval timetable)
 
 
@@ -317,8 +318,9 @@ def test_a_manual_run_without_a_logical_date_stops_at_its_first_task(workshop_ru
     events = api.request("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/generate_interval_rows/logs/1",
                          params={"full_content": "true"}, headers_extra={"Accept": "application/json"}).json()
     assert first_visible_line(events["content"]) == (
-        "this run has no data interval (a manual run without a logical date): trigger it with a logical "
-        "date, e.g. `airflow dags trigger airflow_workshop_job --logical-date 2021-01-02`")
+        "this run has no data interval (a manual run without a logical date): run a day as a backfill of "
+        "its date, e.g. `airflow backfill create --dag-id airflow_workshop_job --from-date 2021-01-02 "
+        "--to-date 2021-01-02`, or trigger it in the UI with a logical date")
     # it landed nothing: every folder there now was there before or is another run's day (the DAG stays unpaused,
     # so a test crossing midnight UTC gets the next scheduled run, which lands its own day)
     now = sorted(p.name for p in (daily_runs.dag_dir(cfg) / daily_runs.TABLE).iterdir())

@@ -40,8 +40,9 @@ def interval(start, end) -> dict:
 
     A run without a whole interval fails at once, without a retry, with one line first in its log."""
     if not (isinstance(start, datetime) and isinstance(end, datetime)) or start >= end:
-        message = ("this run has no data interval (a manual run without a logical date): trigger it with a logical "
-                   "date, e.g. `airflow dags trigger airflow_workshop_job --logical-date 2021-01-02`")
+        message = ("this run has no data interval (a manual run without a logical date): run a day as a backfill of "
+                   "its date, e.g. `airflow backfill create --dag-id airflow_workshop_job --from-date 2021-01-02 "
+                   "--to-date 2021-01-02`, or trigger it in the UI with a logical date")
         log.info("::endgroup::")
         log.error(message)
         raise AirflowFailException(message)

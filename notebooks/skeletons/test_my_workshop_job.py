@@ -1,4 +1,4 @@
-"""The tests of my workshop DAG, run with pytest (notebook 07: `!pytest workspace/tests`), as a CI would run them.
+"""The tests of my workshop DAG, run with pytest (notebook 07's cell: `!pytest -v {TESTS}`), as a CI would run them.
 
 Two kinds, as in Airflow's own best practices: a DagBag integrity test (the folder imports, the DAG has the
 tasks it must have, in order) and a run of one data interval with `dag.test()` (every task, in this process,

@@ -417,7 +417,7 @@ def _last_run(test_file, dag_file) -> list[str]:
 
     test_file, dag_file = Path(test_file), Path(dag_file)
     last = test_file.parent / LAST_RUN
-    run_it = f"run them: `!pytest {test_file.parent.name}/{test_file.name}` (or in a terminal, from the workspace)"
+    run_it = f"run them: `!pytest -v {test_file}` (the notebook's cell runs exactly that)"
     if not last.exists():
         return [f"your tests have not run yet: {run_it}"]
     if last.stat().st_mtime < max(test_file.stat().st_mtime, dag_file.stat().st_mtime):
