@@ -55,7 +55,7 @@ def test_a_wrong_turn_fails_its_check_with_the_fix(answers, name):
 
 
 def test_the_clusters_exercise_answer_is_a_file_that_compiles():
-    """08's last exercise has no check: its answer is loaded on request (`%load solutions/07_clusters.py`)."""
+    """08's last exercise has no check: its answer is loaded on request (`%load solutions/08_clusters.py`)."""
     path = labkit.load().notebooks_dir / checking.SOLUTIONS / "08_clusters.py"
     compile(path.read_text(), str(path), "exec")
-    assert "%load solutions/07_clusters.py" in (labkit.load().notebooks_dir / "08_emr_job.ipynb").read_text()
+    assert "%load solutions/08_clusters.py" in (labkit.load().notebooks_dir / "08_emr_job.ipynb").read_text()

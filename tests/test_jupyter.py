@@ -253,7 +253,7 @@ def test_a_reset_moves_the_learners_notebooks_aside_and_a_changed_notebook_is_na
     lines = jupyter.where_notebooks_go(cfg)
     assert lines[0].endswith("your notebooks are saved in workspace/.notebooks/ (notebooks/ keeps the tutorial's as "
                              "they are)")
-    assert len(lines) == 2 and "notebooks/06_workshop_dag.ipynb has changed" in lines[1]
+    assert len(lines) == 2 and "notebooks/07_workshop_dag.ipynb has changed" in lines[1]
     assert "`labkit workspace reset --notebook 07`" in lines[1]
     # only 07's copy, then the DAG files (the saved notebooks stay), then every notebook
     aside = workspace.reset(cfg, notebooks=["07"])

@@ -5,7 +5,7 @@ JupyterLab's editor (File > Open from Path...) and save it (Ctrl+S).
 A maintainer's tool, not a test (it takes as long as the notebook): with the lab up and
 `JUPYTER_TOKEN=t .venv/bin/labkit jupyter` running,
 
-  .venv/bin/python scripts/learner_trial/drive.py http://127.0.0.1:8888 t notebooks/06_workshop_dag.ipynb \
+  .venv/bin/python scripts/learner_trial/drive.py http://127.0.0.1:8888 t notebooks/07_workshop_dag.ipynb \
       workspace/dags/my_workshop_job.py notebooks/skeletons/my_workshop_job.py 07 /tmp/trial06
 
 usage: drive.py BASE_URL TOKEN NB_API_PATH DAG_API_PATH SKELETON {06|07} OUTDIR
