@@ -40,7 +40,7 @@ def test_both_dags_clusters_end_a_hung_steps_application(monkeypatch, tmp_path):
     monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
     seconds = connections.variables(labkit.load())["EMR_STEP_LIFETIME_SECONDS"]
     assert int(seconds) == spec.EMR_STEP_LIFETIME_MINUTES * 60 < 60 * 60
-    for dag in ("emr_ephemeral_job.py", "airflow_workshop_job.py"):
+    for dag in ("emr_ephemeral_job.py", "aws/airflow_workshop_job.py"):        # the workshop job on EMR: dags/aws/
         text = (NOTEBOOK.parents[1] / "dags" / dag).read_text()
         block = re.search(r"\"Configurations\": (\[.*?\}\}\])", text, re.S)
         assert block, dag
