@@ -13,10 +13,14 @@ from labkit.progress import mark_failed, tqdm
 
 
 # `[core] min_serialized_dag_update_interval` of the lab's Airflow (seconds; Airflow's default is 30). A DAG
-# version with no run yet is updated in place when its file changes, at most this often, and the API server
-# serves its cached copy of a version for this long before it checks it against the database. At 30 s, a
-# learner's second save within half a minute reached neither the scheduler nor `GET dags/<id>/tasks` at once.
-SERIALIZED_DAG_MIN_INTERVAL = 3
+# version with no run yet is updated in place when its file changes, at most this often: a parse within that time
+# of the last write is dropped, and the API server serves its cached copy of a version that long before it checks
+# the version's hash. At 30 s, a learner's second save within half a minute reached neither the scheduler nor
+# `GET dags/<id>/tasks`; at 3 s, two saves 2 s apart left the DAG without the second one's tasks until the file's
+# next parse (minutes: an unchanged file is parsed every [dag_processor] min_file_process_interval), which is how
+# CI's run of notebook 08 ran a DAG without its teardown. At 0 every parse is compared by hash and written when the
+# DAG changed (an unchanged DAG is never rewritten), and the API server checks the hash (one indexed row) per read.
+SERIALIZED_DAG_MIN_INTERVAL = 0
 # Seconds the import of one DAG file may take (Airflow's `[core] dagbag_import_timeout`, its default): the lab's DAG
 # processor and `labkit check` (labkit.exercises.parsing) both stop a file's import after this long.
 DAGBAG_IMPORT_TIMEOUT = 30
