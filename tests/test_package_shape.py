@@ -18,7 +18,7 @@ FLOORS = {
     "lab": ["labkit.services", "labkit.hadoop_client", "labkit.airflow_api", "labkit.spark_submit"],
     "pipes": ["labkit.workshop", "labkit.emr", "labkit.emr_client", "labkit.aws"],
     "top": ["labkit.cli", "labkit.runner", "labkit.notebook", "labkit.exercises", "labkit.jupyter", "labkit.prepare", "labkit.doctor", "labkit.screenshots", "labkit.plots",
-            "labkit.architecture"],
+            "labkit.architecture", "labkit.times"],
 }
 ORDER = ["ground", "lab", "pipes", "top"]
 # Function-local labkit imports that are allowed, and why.
