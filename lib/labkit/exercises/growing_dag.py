@@ -146,7 +146,7 @@ def landed_facts(folder: Path) -> dict | None:
         return None
     with duckdb.connect() as con:
         rows, days = con.sql(f"select count(*), list(distinct left(created, 10)) from read_parquet('{folder}/*.parquet',"
-                             " hive_partitioning = false)").fetchone()
+                             " hive_partitioning = false)").fetchall()[0]
     return {"rows": rows, "days": sorted(days or [])}
 
 
