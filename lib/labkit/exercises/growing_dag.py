@@ -25,6 +25,7 @@ DAG_ID = "my_workshop_job"
 TABLE = "tbl_my_daily"                                # the learner's own daily table
 GENERATE, IMPORT, AGGREGATE = "generate_day_rows", "import_day", "aggregate_day"
 DAY, OTHER_DAY = "2021-01-02", "2021-01-03"
+GROWS = ("04.1", "05.1", "06.1")                     # the exercises that each add one task
 DAY_ROWS = dummy.LINES * 24 * 60                      # 100 lines x 1,440 minutes
 LINES = {f"dummy{n:02d}" for n in range(1, dummy.LINES + 1)}
 OTHER_TABLES = (dummy.TABLE, daily_runs.TABLE, "tbl_my_dummy")   # 04's, the workshop DAG's, 02's
