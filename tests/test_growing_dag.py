@@ -13,7 +13,7 @@ import pytest
 import labkit
 from labkit.exercises import checking, growing_dag
 
-IDS = ("04.1", "05.1", "06.1")
+IDS = ("04.1", "05.1", "06.1", "06.2")
 
 
 def solution(cfg, exercise_id: str) -> str:
@@ -33,6 +33,7 @@ SHAPE = {
                                     "aggregate_day = (lambda task_id, **_: BashOperator(task_id=task_id, "
                                     "bash_command='spark-submit aggregate_dummy.py'))(",
                                     "`aggregate_day` is a BashOperator: use SparkSubmitOperator"),
+    ("06.2", "default_rule"): ('@task(trigger_rule="one_failed")', "@task", "default trigger rule (all_success)"),
 }
 # Plausible files whose tasks run green but write the wrong thing.
 BEHAVIOUR = {
@@ -47,6 +48,11 @@ BEHAVIOUR = {
     ("06.1", "whole_table"): ('"--input", "{{ var.value.LANDING_ZONE }}/my_workshop_job/tbl_my_daily/ds={{ ds }}"',
                               '"--input", "{{ var.value.LANDING_ZONE }}/my_workshop_job/tbl_my_daily"',
                               "not the whole table"),
+    # runs after every run, not only after a failure
+    ("06.2", "all_done"): ('@task(trigger_rule="one_failed")', '@task(trigger_rule="all_done")',
+                           "must run only when a task failed"),
+    # reports, then succeeds: the run of the failed day ends green
+    ("06.2", "reports_but_succeeds"): ("        raise AirflowFailException(message)\n", "", "makes the run look green"),
 }
 
 
@@ -105,6 +111,17 @@ def test_rows_behaviour_reads_each_way_a_day_goes_wrong():
     extra = {**whole, "2021-01-04": day}
     assert "changed the rows of 2021-01-04" in growing_dag.rows_behaviour({}, extra)[0]
     assert growing_dag.rows_behaviour({"2021-01-04": day}, extra) == []      # there before: not the runs' doing
+
+
+def test_failure_behaviour_reads_the_two_runs():
+    run = growing_dag.dagtest.RUN_STATE
+    bad = {growing_dag.GENERATE: "failed", growing_dag.FAILURE: "failed", run: "failed"}
+    good = {growing_dag.FAILURE: "skipped", run: "success"}
+    assert growing_dag.failure_behaviour(bad, good) == []
+    assert "trigger rule" in growing_dag.failure_behaviour({**bad, growing_dag.FAILURE: "upstream_failed"}, good)[0]
+    assert "only when a task failed" in growing_dag.failure_behaviour(bad, {**good, growing_dag.FAILURE: "success"})[0]
+    assert "look green" in growing_dag.failure_behaviour({**bad, growing_dag.FAILURE: "success", run: "success"}, good)[0]
+    assert "must use postgres_default" in growing_dag.failure_behaviour({**bad, growing_dag.GENERATE: "success"}, good)[0]
 
 
 def test_begin_grows_the_learners_file_or_starts_from_the_earlier_answer(tmp_path, capsys):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from labkit import procs
 from labkit.config import Config
 from labkit.exercises import dagtest
 from labkit.exercises.checking import exercise
@@ -25,7 +26,8 @@ DAG_ID = "my_workshop_job"
 TABLE = "tbl_my_daily"                                # the learner's own daily table
 GENERATE, IMPORT, AGGREGATE = "generate_day_rows", "import_day", "aggregate_day"
 DAY, OTHER_DAY = "2021-01-02", "2021-01-03"
-GROWS = ("04.1", "05.1", "06.1")                     # the exercises that each add one task
+GROWS = ("04.1", "05.1", "06.1", "06.2")             # the exercises that each add one task
+FAILURE = "report_failure"
 DAY_ROWS = dummy.LINES * 24 * 60                      # 100 lines x 1,440 minutes
 LINES = {f"dummy{n:02d}" for n in range(1, dummy.LINES + 1)}
 OTHER_TABLES = (dummy.TABLE, daily_runs.TABLE, "tbl_my_dummy")   # 04's, the workshop DAG's, 02's
@@ -223,3 +225,50 @@ def day_aggregation(dag: dict, cfg: Config) -> list[str]:
     return _run(cfg, dag, [(OTHER_DAY, [GENERATE, IMPORT]), (DAY, [GENERATE, IMPORT, AGGREGATE])]) \
         or aggregate_behaviour(cfg, aggregate_facts(cfg))
 
+
+
+# -- 06.2: a failed day is reported, and the run stays failed ------------------------------------------------------
+def down_postgres(cfg: Config) -> dict:
+    """postgres_default as it is when the database is down: the lab's fields, a port where nothing listens."""
+    from labkit import connections
+
+    pg = connections.get(cfg, "postgres")
+    return {"postgres_default": {"conn_type": "postgres", "host": pg.host, "port": procs.free_port(),
+                                 "login": pg.login, "password": "unused", "schema": pg.database}}
+
+
+def failure_behaviour(bad: dict, good: dict) -> list[str]:
+    """What report_failure and the run did on a day whose first task failed, and on a whole day."""
+    for state in (bad, good):
+        if "error" in state:
+            return [f"dag.test() of your DAG did not run: {state['error']}"]
+    if bad.get(GENERATE) != "failed":
+        return [f"with postgres_default down, `{GENERATE}` ended {bad.get(GENERATE)}, not failed: it must use "
+                "postgres_default"]
+    if bad.get(FAILURE) in ("skipped", "upstream_failed", None, "None"):
+        return [f"when `{GENERATE}` failed (postgres_default down), `{FAILURE}` ended {bad.get(FAILURE)}: its trigger "
+                "rule must let it run when a task before it failed"]
+    if good.get(FAILURE) != "skipped":
+        return [f"on a day whose tasks all succeeded, `{FAILURE}` ended {good.get(FAILURE)}: it must run only when a "
+                "task failed (not on every run)"]
+    if bad.get(dagtest.RUN_STATE) != "failed":
+        return [f"on the day `{GENERATE}` failed, `{FAILURE}` ran and the run ended {bad.get(dagtest.RUN_STATE)}: a "
+                "task after the failure that succeeds makes the run look green; let it fail after it reports"]
+    return []
+
+
+@exercise("06.2", file=FILE, dag_id=DAG_ID, title="a failed day is reported, and its run stays failed",
+          solution="file")
+def failure_reported(dag: dict, cfg: Config) -> list[str]:
+    task, missing = _task(dag, FAILURE, "06")
+    if missing:
+        return missing
+    if task["trigger_rule"] == "all_success":
+        return [f"`{FAILURE}` has the default trigger rule (all_success): it would never run after a failure"]
+    if not task["upstream"]:
+        return [f"`{FAILURE}` has no task before it: put it after the day's tasks"]
+    bad = dagtest.run_only(cfg, [{"path": dag["fileloc"], "dag_id": DAG_ID, "logical_date": f"{DAY}T00:00:00+00:00",
+                                  "only": [GENERATE, IMPORT, AGGREGATE, FAILURE], "connections": down_postgres(cfg)}])
+    good = dagtest.run_only(cfg, [{"path": dag["fileloc"], "dag_id": DAG_ID, "logical_date": f"{DAY}T00:00:00+00:00",
+                                   "only": [FAILURE]}])
+    return failure_behaviour(bad[0], good[0])
