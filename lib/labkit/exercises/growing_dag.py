@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from labkit import procs
+from labkit import connections, procs
 from labkit.config import Config
 from labkit.exercises import dagtest
 from labkit.exercises.checking import exercise
@@ -230,8 +230,6 @@ def day_aggregation(dag: dict, cfg: Config) -> list[str]:
 # -- 06.2: a failed day is reported, and the run stays failed ------------------------------------------------------
 def down_postgres(cfg: Config) -> dict:
     """postgres_default as it is when the database is down: the lab's fields, a port where nothing listens."""
-    from labkit import connections
-
     pg = connections.get(cfg, "postgres")
     return {"postgres_default": {"conn_type": "postgres", "host": pg.host, "port": procs.free_port(),
                                  "login": pg.login, "password": "unused", "schema": pg.database}}
