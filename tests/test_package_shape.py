@@ -11,7 +11,7 @@ PACKAGE = ROOT / "lib" / "labkit"
 
 # Each module's floor, by name (a package's prefix covers its modules; the longest prefix wins).
 FLOORS = {
-    "ground": ["labkit", "labkit.errors", "labkit.config", "labkit.jdbc", "labkit.emr_versions", "labkit.state", "labkit.java", "labkit.secrets",
+    "ground": ["labkit", "labkit.errors", "labkit.config", "labkit.jdbc", "labkit.emr_versions", "labkit.aws_cli", "labkit.state", "labkit.java", "labkit.secrets",
                "labkit.procs", "labkit.progress", "labkit.connections", "labkit.workspace",
                "labkit.aws.spec", "labkit.aws.outputs",           # aws data: names, sizes, what provisioning made
                "labkit.aws.tls"],                                 # and the RDS CA bundle the connections verify with
