@@ -232,7 +232,7 @@ def down_postgres(cfg: Config) -> dict:
     """postgres_default as it is when the database is down: the lab's fields, a port where nothing listens."""
     pg = connections.get(cfg, "postgres")
     return {"postgres_default": {"conn_type": "postgres", "host": pg.host, "port": procs.free_port(),
-                                 "login": pg.login, "password": "unused", "schema": pg.database}}
+                                 "login": pg.login, "password": "", "schema": pg.database}}
 
 
 def failure_behaviour(bad: dict, good: dict) -> list[str]:
