@@ -10,9 +10,9 @@ STAMP := $(VENV)/.installed
 # checks pyspark's files and the provider's import.
 SPARK_PROVIDER := apache-airflow-providers-apache-spark==6.3.4
 
-.PHONY: setup system jars emr-env run test lab bench images screenshots up down status doctor lock
+.PHONY: setup system jars emr-env aws-cli run test lab bench images screenshots up down status doctor lock
 
-setup: system $(STAMP) jars emr-env
+setup: system $(STAMP) jars emr-env aws-cli
 
 # Debian/Ubuntu packages (Java, PostgreSQL, MariaDB, npm) and the service account, where missing.
 system:
@@ -33,6 +33,10 @@ jars: $(STAMP)
 # .venv-emr: Python 3.9 + pyspark 3.5, EMR 7's versions, for tests/test_emr_versions.py (labkit.emr_versions).
 emr-env: $(STAMP)
 	@$(BIN)/python -c 'import sys; from labkit import emr_versions; sys.exit(emr_versions.main())'
+
+# An AWS CLI for the Spark jobs' Secrets Manager login in tests, where the machine has none (labkit.aws_cli).
+aws-cli: $(STAMP)
+	@$(BIN)/python -c 'import sys; from labkit import aws_cli; sys.exit(aws_cli.main())'
 
 # 1. The whole tutorial series, headless, on the local profile (LAB_SCALE=full unless you say otherwise).
 # Notebook 09 stops the lab (a headless run leaves nothing running); the run's last line says what next: `make lab`.

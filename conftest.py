@@ -30,6 +30,8 @@ def pytest_configure(config):
     os.environ["LAB_WORKSPACE_DIR"] = str(TEST_WORKSPACE_DIR)
     os.environ["LAB_SOLUTIONS"] = "1"      # nbval runs the notebooks' exercises with their solutions applied
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from labkit import procs
+    os.environ["PATH"] = procs.venv_path(os.environ.get("PATH"))   # this .venv's tools, and make setup's AWS CLI
 
 
 def pytest_sessionstart(session):

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         verdict = "survived" if o.survived else ("two+ lines" if not o.one_line else
                                                  "state lost" if not o.kept else "not survived")
-        print(f"{o.fault:<62} {verdict:<13} {o.lost:>6,} {o.doubled:>8,}  "
+        lost, doubled = (f"{o.lost:,}", f"{o.doubled:,}") if o.counted else ("-", "-")   # "-": not counted
+        print(f"{o.fault:<62} {verdict:<13} {lost:>6} {doubled:>8}  "
               f"{o.recovery}{'' if o.recovered else ' (did not recover)'}")
     print("\nwhat the learner is shown:")
     for name, o, error, _ in outcomes:

@@ -24,11 +24,15 @@ def test_notebook_07_follows_a_run_on_aws_for_the_priced_run_and_a_second_start_
     assert growth.Assumptions().startup_minutes == spec.EMR_STARTUP_MINUTES
 
 
-def test_every_follow_in_notebook_07_uses_the_profiles_timeout():
+def test_notebook_08_follows_every_run_with_the_profiles_timeout():
+    """The notebook's own `follow` (over Airflow's official client and boto3) waits for the profile's timeout, and
+    every run the notebook follows goes through it."""
     cells = ["".join(c["source"]) for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
-    calls = [m.group(0) for src in cells for m in re.finditer(r"watch\.follow\((?:[^()]|\([^()]*\))*\)", src)]
+    [follow] = [src for src in cells if re.search(r"^def follow\(", src, re.M)]
+    assert "timeout = emr_client.follow_timeout(cfg)" in follow and "time.monotonic() - t0 < timeout" in follow
+    calls = [m.group(0) for src in cells for m in re.finditer(r"(?<![\w.])follow\(", src) if src is not follow]
     assert len(calls) >= 2
-    assert all("timeout=emr_client.follow_timeout(cfg)" in call for call in calls), calls
+    assert not any(re.search(r"\bwatch\.follow\(", src) for src in cells)          # labkit's follower is not used
 
 
 def test_both_dags_clusters_end_a_hung_steps_application(monkeypatch, tmp_path):

@@ -229,8 +229,7 @@ def test_a_rerun_replaces_the_target_with_the_same_rows(day, first, rerun, sqoop
 
 def test_the_rerun_read_its_login_from_secrets_manager(rerun):
     run, _, credentials, read = rerun
-    if not shutil.which("aws"):
-        pytest.skip("no AWS CLI on this machine (EMR nodes have one); the rerun used the properties file")
+    assert shutil.which("aws"), "no AWS CLI on PATH: `make setup` installs one into .venv-awscli where the machine has none (labkit.aws_cli)"
     assert run.returncode == 0 and credentials == f"secretsmanager://{REGION}/{SECRET}"
     assert read == [SECRET]         # the server gave the job the secret (once): its only login, and it logged in
 
@@ -240,13 +239,13 @@ def test_a_secret_that_cannot_be_read_is_one_line(moto_server, monkeypatch, tmp_
     with pytest.raises(SystemExit, match=r"^import_interval: error: --credentials 'secretsmanager://us-east-1' is "
                                          r"not secretsmanager://<region>/<secret-id>$"):
         job.read_secret("secretsmanager://us-east-1")
-    if shutil.which("aws"):
-        for key, value in moto_server.env().items():
-            monkeypatch.setenv(key, value)
-        moto_server.reset()
-        with pytest.raises(SystemExit, match=r"^import_interval: error: cannot read secret airflow-lab/nope in "
-                                             r"us-east-1: .*ResourceNotFoundException"):
-            job.read_secret("secretsmanager://us-east-1/airflow-lab/nope")
+    assert shutil.which("aws"), "no AWS CLI on PATH: `make setup` installs one into .venv-awscli where the machine has none (labkit.aws_cli)"
+    for key, value in moto_server.env().items():
+        monkeypatch.setenv(key, value)
+    moto_server.reset()
+    with pytest.raises(SystemExit, match=r"^import_interval: error: cannot read secret airflow-lab/nope in "
+                                         r"us-east-1: .*ResourceNotFoundException"):
+        job.read_secret("secretsmanager://us-east-1/airflow-lab/nope")
     monkeypatch.setenv("PATH", str(tmp_path))                   # a node without the AWS CLI
     with pytest.raises(SystemExit, match=r"^import_interval: error: no `aws` command on this node"):
         job.read_secret("secretsmanager://us-east-1/airflow-lab/pg")

@@ -118,3 +118,51 @@ def test_setup_is_one_readable_cell(path):
             continue
         elsewhere += [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert elsewhere == [], f"{path.name}: imports belong in the setup cell: {elsewhere}"
+
+
+DAG_NOTEBOOKS = [ROOT / "notebooks" / name for name in ("07_workshop_dag.ipynb", "08_emr_job.ipynb")]
+# labkit's wrappers of Airflow's interfaces (issue 22): its REST client by module or by the object that
+# `services.get(cfg, "airflow").api()` gives (conventionally `api`), its `dag.test()` runner, and its run followers.
+LABKIT_AIRFLOW = re.compile(r"\bairflow_api\b|\bdagtest\b|\.api\(\)|(?<![\w.])api\.|\bwatch\.follow\b")
+# What those wrappers do; a method of that name is labkit's, a plain call must be a function the notebook defines
+# in a cell the learner reads (over the official client).
+WRAPPED = re.compile(r"(\.?)\b(follow|run_for_date|clear_run|backfill|wait_for_dag|delete_runs|task_log|printed)\(")
+
+
+def labkit_airflow_calls(nb) -> list[str]:
+    """The lines of the notebook's code cells that go through labkit's Airflow wrappers, as 'cell N: line'."""
+    code = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    defined = {m.group(1) for _, source in code for m in re.finditer(r"^\s*def (\w+)\(", source, re.M)}
+    bad = []
+    for i, source in code:
+        for line in source.splitlines():
+            text = line.split("#", 1)[0]
+            if LABKIT_AIRFLOW.search(text) or any(m.group(1) or m.group(2) not in defined for m in WRAPPED.finditer(text)
+                                                  if not re.match(r"\s*def ", text)):
+                bad.append(f"cell {i}: {line.strip()}")
+    return bad
+
+
+@pytest.mark.parametrize("path", DAG_NOTEBOOKS, ids=lambda p: p.name)
+def test_the_dag_notebooks_use_airflows_own_interfaces(path):
+    """A lesson triggers, follows, backfills and clears runs, and reads their states and logs, with Airflow's CLI,
+    UI or official client (`apache-airflow-client`), in cells the learner reads: never through labkit's wrappers."""
+    nb = nbformat.read(path, as_version=4)
+    assert labkit_airflow_calls(nb) == [], f"{path.name} calls labkit's Airflow wrappers"
+    assert any("airflow_client" in c.source for c in nb.cells if c.cell_type == "code"), path.name
+
+
+def test_the_wrapper_check_sees_each_kind_of_call():
+    """The check above on cells written for it: each wrapper call is seen; the official client, the CLI and a
+    function the notebook defines itself are not."""
+    def calls(*sources):
+        return labkit_airflow_calls(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]))
+
+    for wrapper in ('api = services.get(cfg, "airflow").api()', "api.trigger(DAG_ID)", "from labkit import airflow_api",
+                    "airflow_api.runs_frame(runs)", "dagtest.run(cfg, path, DAG_ID, day)",
+                    "watch.follow(af, client, DAG_ID, run_id)", "af.run_for_date(DAG_ID, day)",
+                    "x = helpers.follow(DAG_ID, run_id)", "clear_run(DAG_ID, run_id)", "wait_for_dag(DAG_ID)"):
+        assert calls(wrapper), wrapper
+    assert calls("def follow(run_id):\n    return run_api.get_dag_run(DAG_ID, run_id)", "follow(run_id)",
+                 "dag_api.patch_dag(DAG_ID, DAGPatchBody(is_paused=False))", "!airflow tasks clear {DAG_ID} --yes",
+                 "watch.plot(changes)  # not api.get") == []

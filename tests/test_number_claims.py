@@ -7,7 +7,9 @@ one of:
 - a **reference figure**: marked `†` right after it, and the same document has a legend line starting with `†`
   that names the machine and the date it came from (`† measured ... on a 2-core x86_64 machine, 2026-11-24`);
 - a **learner's time**: the estimate on the `**Time to complete:**` line, or in a table column headed
-  "Time to complete": a person's reading and doing time, not the machine's;
+  "Time to complete": a person's reading, running and doing time, by `labkit.times`'s rule (reading at 200
+  words a minute, the cells' seconds in a committed series record, an allowance per exercise), which
+  tests/test_times.py recomputes;
 - a **setting**: the line names the setting in backticks (`EMR_POKE_INTERVAL` is 2 s here) — true by
   construction.
 

@@ -11,14 +11,14 @@ PACKAGE = ROOT / "lib" / "labkit"
 
 # Each module's floor, by name (a package's prefix covers its modules; the longest prefix wins).
 FLOORS = {
-    "ground": ["labkit", "labkit.errors", "labkit.config", "labkit.jdbc", "labkit.emr_versions", "labkit.state", "labkit.java", "labkit.secrets",
+    "ground": ["labkit", "labkit.errors", "labkit.config", "labkit.jdbc", "labkit.emr_versions", "labkit.aws_cli", "labkit.state", "labkit.java", "labkit.secrets",
                "labkit.procs", "labkit.progress", "labkit.connections", "labkit.workspace",
                "labkit.aws.spec", "labkit.aws.outputs",           # aws data: names, sizes, what provisioning made
                "labkit.aws.tls"],                                 # and the RDS CA bundle the connections verify with
     "lab": ["labkit.services", "labkit.hadoop_client", "labkit.airflow_api", "labkit.spark_submit"],
     "pipes": ["labkit.workshop", "labkit.emr", "labkit.emr_client", "labkit.aws"],
     "top": ["labkit.cli", "labkit.runner", "labkit.notebook", "labkit.exercises", "labkit.jupyter", "labkit.prepare", "labkit.doctor", "labkit.screenshots", "labkit.plots",
-            "labkit.architecture"],
+            "labkit.architecture", "labkit.times"],
 }
 ORDER = ["ground", "lab", "pipes", "top"]
 # Function-local labkit imports that are allowed, and why.

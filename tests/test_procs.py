@@ -197,7 +197,12 @@ def test_venv_path_puts_this_environment_first_once():
 
     from labkit.procs import venv_path
 
+    from pathlib import Path
+
     venv_bin = os.path.dirname(sys.executable)
-    assert venv_path("/usr/bin:/bin") == f"{venv_bin}:/usr/bin:/bin"
-    assert venv_path(f"/home/me/.pyenv/shims:{venv_bin}:/usr/bin") == f"{venv_bin}:/home/me/.pyenv/shims:/usr/bin"
-    assert venv_path(None) == venv_bin
+    aws_cli = Path(venv_bin).parents[1] / ".venv-awscli" / "bin"          # make setup's, where the machine had none
+    first = f"{venv_bin}:{aws_cli}" if aws_cli.is_dir() else venv_bin
+    assert venv_path("/usr/bin:/bin") == f"{first}:/usr/bin:/bin"
+    assert venv_path(f"/home/me/.pyenv/shims:{venv_bin}:/usr/bin") == f"{first}:/home/me/.pyenv/shims:/usr/bin"
+    assert venv_path(venv_path("/usr/bin")) == f"{first}:/usr/bin"         # once, however often it is applied
+    assert venv_path(None) == first

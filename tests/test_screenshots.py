@@ -2,9 +2,11 @@
 import ast
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from labkit import screenshots, services
+from labkit.errors import LabError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,20 +48,43 @@ def test_screenshots_work_inside_a_running_event_loop(lab, tmp_path):
     assert [p.name for p in asyncio.run(in_loop())] == ["airflow_connections.png"]
 
 
-def test_make_screenshots_shows_each_dags_latest_successful_run(lab, tmp_path, capsys):
-    """`python -m labkit.screenshots` (make screenshots): both DAGs' run pages, or a message saying what to run."""
+def test_make_screenshots_shows_a_dags_latest_successful_run(lab, tmp_path, capsys):
+    """`python -m labkit.screenshots` (make screenshots): the DAG list, the connections and a DAG's latest
+    successful run. The test gives the workshop DAG one, marked success while the DAG is paused (none of its tasks
+    runs), as a finished notebook would leave it, and deletes it again."""
     cfg, _ = lab
     api = services.get(cfg, "airflow").api()
-    ran = {d: any(r["state"] == "success" for r in api.dag_runs(d)) for d in dag_ids() if api.wait_for_dag(d)}
-    code = screenshots.main([str(tmp_path)])
-    out = capsys.readouterr().out
-    if all(ran.values()):
-        assert code == 0
+    dag_id = "airflow_workshop_job"
+    api.wait_for_dag(dag_id)
+    was_paused = api.get(f"dags/{dag_id}")["is_paused"]
+    api.pause(dag_id)
+    run_id = api.request("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None}).json()["dag_run_id"]
+    try:
+        assert api.request("PATCH", f"dags/{dag_id}/dagRuns/{run_id}", json={"state": "success"}).json()["state"] == "success"
+        code = screenshots.main([str(tmp_path), "--run-of", dag_id])
+        out = capsys.readouterr().out
+        assert code == 0, out
         assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
-            ["airflow_dag_list.png", "airflow_connections.png"] + [f"airflow_run_{d}.png" for d in ran])
-    else:
-        missing = next(d for d, ok in ran.items() if not ok)
-        assert code == 1 and f"{missing} has no successful run to show; run its notebook first" in out
+            ["airflow_dag_list.png", "airflow_connections.png", f"airflow_run_{dag_id}.png"])
+    finally:
+        api.request("DELETE", f"dags/{dag_id}/dagRuns/{run_id}", allow=(404,))
+        if not was_paused:
+            api.unpause(dag_id)
+
+
+def test_a_dag_without_a_successful_run_is_one_line_saying_what_to_run(lab):
+    cfg, _ = lab
+    api = services.get(cfg, "airflow").api()
+    probe = cfg.workspace_dags_dir / "screenshot_probe.py"
+    probe.parent.mkdir(parents=True, exist_ok=True)
+    probe.write_text('import pendulum\nfrom airflow.sdk import DAG\n\nwith DAG(dag_id="screenshot_probe", schedule=None, '
+                     'start_date=pendulum.datetime(2021, 1, 1, tz="UTC")):\n    pass\n')
+    try:
+        api.wait_for_dag("screenshot_probe", timeout=180)
+        with pytest.raises(LabError, match="^screenshot_probe has no successful run to show; run its notebook first"):
+            screenshots.latest_successful_runs(cfg, ["screenshot_probe"])
+    finally:
+        probe.unlink()
 
 
 def test_without_chromium_the_saved_picture_is_shown_with_one_line(monkeypatch, tmp_path, capsys):

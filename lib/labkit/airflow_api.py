@@ -186,13 +186,6 @@ class AirflowAPI:
     def dag_runs(self, dag_id: str) -> list[dict]:
         return self.get(f"dags/{dag_id}/dagRuns", order_by="logical_date", limit=100)["dag_runs"]
 
-    def delete_runs(self, dag_id: str) -> int:
-        """Delete every run of a DAG (what an earlier pass through a notebook left); returns how many."""
-        runs = self.dag_runs(dag_id)
-        for run in runs:
-            self.request("DELETE", f"dags/{dag_id}/dagRuns/{run['dag_run_id']}")
-        return len(runs)
-
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
@@ -217,16 +210,6 @@ class AirflowAPI:
                 for error in item.get("error_detail") or []:     # the exception itself (the UI shows it too)
                     lines.append(f"{error.get('exc_type', 'Error')}: {error.get('exc_value', '')}")
         return "\n".join(lines)
-
-    def printed(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> list[str]:
-        """What the task's own code printed (its stdout, which Airflow logs as `task.stdout`), latest try's."""
-        if try_number is None:
-            ti = self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
-            try_number = max(ti.get("try_number") or 1, 1)
-        resp = self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-                            params={"full_content": "true"}, headers_extra={"Accept": "application/json"})
-        return [item.get("event", "") for item in resp.json().get("content", [])
-                if isinstance(item, dict) and item.get("logger") == "task.stdout"]
 
     def backfill(self, dag_id: str, from_date: str, to_date: str, reprocess: str = "completed",
                  conf: dict | None = None) -> dict:

@@ -24,8 +24,10 @@ def venv_path(path: str | None) -> str:
     """`path` (a PATH value) with this environment's bin folder first: its `labkit`, `airflow`, `spark-submit`
     win over a learner's other installs (a pyenv shim, a system Spark)."""
     venv_bin = os.path.dirname(sys.executable)
-    rest = [p for p in (path or "").split(os.pathsep) if p and p != venv_bin]
-    return os.pathsep.join([venv_bin, *rest])
+    # the AWS CLI `make setup` installs where the machine has none (labkit.aws_cli), after this environment's bin
+    extra = [str(aws_cli)] if (aws_cli := Path(venv_bin).parents[1] / ".venv-awscli" / "bin").is_dir() else []
+    rest = [p for p in (path or "").split(os.pathsep) if p and p not in (venv_bin, *extra)]
+    return os.pathsep.join([venv_bin, *extra, *rest])
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:

@@ -120,12 +120,14 @@ def latest_successful_runs(cfg: Config, dag_ids: list[str]) -> list[tuple[str, s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", nargs="?", help="where to save them (default: images/)")
+    parser.add_argument("--run-of", action="append", metavar="DAG_ID",
+                        help="show the latest successful run of this DAG only (repeatable; default: every DAG of dags/)")
     args = parser.parse_args(argv)
     cfg = config.load()
     dag_ids = [path.stem for path in sorted(cfg.dags_dir.glob("*.py"))]   # each file is named after its DAG
     try:
         saved = take(cfg, Path(args.out_dir) if args.out_dir else cfg.root / "images", dags=dag_ids,
-                     runs=latest_successful_runs(cfg, dag_ids))
+                     runs=latest_successful_runs(cfg, args.run_of or dag_ids))
     except LabError as exc:
         print(f"labkit.screenshots: error: {exc}")
         return 1

@@ -32,8 +32,12 @@ def test_the_api_server_killed_during_a_run(cfg, tmp_path):
     brings Airflow back (its supervisor stops every component when one dies) and answers for the run. The
     run's end after the recovery (cleared: PostgreSQL = landed = aggregated) costs one more DAG run: the
     bench (bench/faults.py) does it."""
-    check(scenarios.api_server_during_run(cfg, tmp_path, finish=False),
-          "labkit: error: Airflow's api-server at", "refused the connection", "`labkit up`")
+    outcome = scenarios.api_server_during_run(cfg, tmp_path, finish=False)
+    assert outcome.one_line, outcome.line
+    for word in ("labkit: error: Airflow's api-server at", "refused the connection", "`labkit up`"):
+        assert word in outcome.line, (word, outcome.line)
+    assert outcome.recovered, outcome           # Airflow healthy again, and it answers for the run's tasks
+    assert not outcome.counted and not outcome.survived, outcome    # no rows counted: not claimed as survived
 
 
 # -- a crash during a task, `labkit up`, and the task's own retry (what notebook 07 teaches) --------------------

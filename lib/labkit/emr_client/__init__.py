@@ -73,7 +73,7 @@ def stage_workshop_job(cfg: Config) -> dict[str, str]:
 
 
 def follow_timeout(cfg: Config) -> float:
-    """How long notebook 08 follows a run (watch.follow's timeout), in seconds: 900 on the lab's endpoint, whose
+    """How long notebook 08 follows a run (the timeout of its `follow`), in seconds: 900 on the lab's endpoint, whose
     clusters start at once; on aws the cost spec's run, start-up included, plus one more start-up (spec.py)."""
     if cfg.profile != "aws":
         return LOCAL_FOLLOW_SECONDS

@@ -4,6 +4,9 @@
 prints one line per state change; the result is a table of those changes that `plot` draws as a
 timeline (one lane per task, cluster and step, coloured by state). With `pool=`, it also notes that Airflow
 pool's running and deferred slots: a deferred sensor holds no running slot while it waits.
+
+Notebook 08 does not call `follow`: a lesson shows Airflow's own interfaces, so its cells poll with a `follow` of
+their own over the official client (`apache-airflow-client`) and boto3, and make the same table, which `plot` draws.
 """
 from __future__ import annotations
 

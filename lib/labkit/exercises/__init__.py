@@ -18,6 +18,6 @@ from labkit.exercises.checking import (ENV, REGISTRY, Exercise, Result, Results,
                                       get, solve)
 
 # The notebooks' exercises register themselves on import.
-from labkit.exercises import emr_dag, primer, workshop_dag  # noqa: E402,F401  (after the machinery they use)
+from labkit.exercises import emr_dag, growing_dag, primer, workshop_dag  # noqa: E402,F401  (after the machinery they use)
 
 __all__ = ["ENV", "REGISTRY", "Exercise", "Result", "Results", "begin", "check", "check_all", "exercise", "get", "solve"]

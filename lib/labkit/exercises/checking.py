@@ -142,10 +142,12 @@ def learner_path(cfg: Config, file: str) -> Path:
     return cfg.workspace_dir / file if "/" in file else cfg.workspace_dags_dir / file
 
 
-def begin(file: str, cfg: Config | None = None, *, blank: bool = False) -> Path:
+def begin(file: str, cfg: Config | None = None, *, blank: bool = False, grows_from: str | None = None) -> Path:
     """Put the skeleton `file` into the workspace (a file already there is the learner's: it is kept).
 
     `blank=True`: no skeleton, an empty file the learner writes from scratch (an existing file is kept).
+    `grows_from="02.2"`: the learner's file as an earlier exercise left it, to grow by one task; when they have
+    none yet (or an empty one), that exercise's solution, and one line says so.
     A file that is not made from this skeleton (none of its `# [TODO ...]` markers: an earlier notebook's DAG of
     the same name) is moved to `<workspace>/.trash/<time>/` first, and one line says where."""
     cfg = cfg or config.load()
@@ -159,6 +161,13 @@ def begin(file: str, cfg: Config | None = None, *, blank: bool = False) -> Path:
                 (target.parent / name).write_text(text)
     if blank:
         target.touch(exist_ok=True)
+        return target
+    if grows_from is not None:
+        if not target.exists() or not target.read_text().strip():
+            earlier = solution_path(cfg, get(grows_from))
+            shutil.copyfile(earlier, target)
+            print(f"you have no {target.name} of your own yet: it starts as exercise {grows_from}'s answer "
+                  f"({earlier.relative_to(cfg.notebooks_dir)})")
         return target
     source = skeleton_path(cfg, file)
     if not source.exists():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,11 +149,16 @@ def _pause(dag_id: str) -> None:
             model.is_paused = True
 
 
+RUN_STATE = "__run__"                    # run_only's key for the state of the whole run
+
+
 def run_only(cfg: Config, cases: list[dict], timeout: float = 600) -> list[dict]:
     """For each case {"path", "dag_id", "logical_date", "only": [task ids]}: `dag.test()` of that run with every
     task but `only` marked success instead of run (`mark_success_pattern`): what those tasks alone do to the
     lab's data, as a check needs it (a data-quality gate on rows the check wrote). One process for all the cases
-    (Airflow imports once); returns, per case, {task_id: state} of the `only` tasks, or {"error": one line}."""
+    (Airflow imports once); returns, per case, {task_id: state} of the `only` tasks and {RUN_STATE: the run's
+    state}, or {"error": one line}. A case's "connections" ({conn_id: fields}) replace the lab's for its run
+    (dag.test()'s conn_file_path): how a check makes a task fail as it would when its database is down."""
     log = log_path(cfg, "run_only")
     log.parent.mkdir(parents=True, exist_ok=True)
     answer = log.with_suffix(".json")
@@ -186,13 +192,19 @@ def _only(cases: list[dict]) -> list[dict]:
             if task_id in dag.task_dict:
                 dag.task_dict[task_id].retries = 0
         others = "(?!(?:" + "|".join(map(re.escape, case["only"])) + ")$).*"
+        conn_file = None
+        if case.get("connections"):             # connections this run sees instead of the lab's (a fault)
+            conn_file = Path(tempfile.mkdtemp()) / "connections.json"
+            conn_file.write_text(json.dumps(case["connections"]))
         try:
-            run = dag.test(logical_date=pendulum.parse(case["logical_date"]), mark_success_pattern=others)
+            run = dag.test(logical_date=pendulum.parse(case["logical_date"]), mark_success_pattern=others,
+                           conn_file_path=str(conn_file) if conn_file else None)
         except Exception as exc:                 # the learner's DAG: its error is the answer, in one line
             out.append({"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"})
             continue
-        out.append({ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()
-                    if ti.task_id in case["only"]})
+        states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()
+                  if ti.task_id in case["only"]}
+        out.append({**states, RUN_STATE: str(getattr(run.state, "value", run.state))})
     return out
 
 
