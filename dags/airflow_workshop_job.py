@@ -7,8 +7,8 @@ for Airflow 3. This Airflow node is a Hadoop/Spark/Sqoop *client* of the cluster
 
 1. `generate_interval_rows` plays the source system: the run's rows into `tbl_airflow_dummy_daily`
    (delete, insert and count in one transaction; `sql/generate_interval_rows.sql`).
-2. `sqoop_import_interval` lands them in `ds=<day>` of the landing zone, replacing it; `--expect-rows` fails
-   the import rather than land fewer rows than task 1 counted.
+2. `sqoop_import_interval` lands them in `ds=<day>` of the landing zone, replacing it; `--expect-rows` (task 1's
+   count, an XComArg) fails the import rather than land fewer rows than task 1 counted.
 3. `spark_aggregate_dummy` (the seed's `SparkSubmitOperator` on `spark_default`) overwrites the day's partition.
 
 Each run works on its **data interval** (the run for 2021-01-02 handles 2021-01-02's rows only) and replaces
@@ -48,6 +48,12 @@ def interval(start, end) -> dict:
     return {"start": f"{start:%Y-%m-%d %H:%M}", "end": f"{end:%Y-%m-%d %H:%M}", "ds": f"{start:%Y-%m-%d}"}
 
 
+def day_count(cursor) -> str | None:
+    """The SQL task's handler, called after each statement: the count the last one selects, as the text
+    `--expect-rows` takes (the task's XCom); None after a statement that returns no rows."""
+    return str(cursor.fetchone()[0]) if cursor.description else None
+
+
 # Every template starts by naming the run's interval: `run.start`, `run.end`, `run.ds`.
 RUN = "{% set run = interval(data_interval_start, data_interval_end) %}"
 WHERE = "created >= '{{ run.start }}' and created < '{{ run.end }}'"
@@ -73,6 +79,7 @@ with DAG(
         conn_id="postgres_default",
         sql="sql/generate_interval_rows.sql",
         split_statements=True,         # one statement at a time, one transaction, committed at the end
+        handler=day_count,
     )
 
     sqoop_import_interval = BashOperator(
@@ -84,11 +91,11 @@ with DAG(
             " --username {{ conn.postgres_default.login }}"
             ' --password-file <(printf %s "$DB_PASSWORD")'     # the password exists only in the shell
             f' --table tbl_airflow_dummy_daily --where "{WHERE}" --split-by id -m 2'
-            # the count task 1 returned (its XCom): fewer rows than that fails the import
-            " --expect-rows {{ ti.xcom_pull(task_ids='generate_interval_rows')[0][0] }}"
+            ' --expect-rows "$EXPECT_ROWS"'                      # fewer rows than task 1 counted fail
             f" --as-parquetfile --target-dir {LANDED} --delete-target-dir --no-progress"
         ),
-        env={"DB_PASSWORD": "{{ conn.postgres_default.password }}"},
+        # task 1's count as an XComArg: Airflow resolves it when the task runs
+        env={"DB_PASSWORD": "{{ conn.postgres_default.password }}", "EXPECT_ROWS": generate_interval_rows.output},
         append_env=True,
     )
 

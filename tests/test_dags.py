@@ -75,9 +75,10 @@ def test_every_dag_has_tags_owner_and_retries(dagbag, aws_dagbag):
 
 def test_the_workshop_dag_on_emr_has_the_cluster_and_its_steps_as_setups_of_one_teardown(aws_dagbag):
     tasks = aws_dagbag["dags"]["airflow_workshop_job"]["tasks"]
-    # the step ids reach the sensors as XComArgs (name_steps), which sets the order by itself
+    # the step ids reach the sensors as XComArgs (name_steps), and task 1's count the import step (add_steps):
+    # each XComArg sets an order by itself
     assert {t: task["downstream"] for t, task in tasks.items()} == {
-        "generate_interval_rows": ["create_cluster"],
+        "generate_interval_rows": ["add_steps", "create_cluster"],
         "create_cluster": ["add_steps", "terminate_cluster", "watch_aggregate", "watch_import"],
         "add_steps": ["name_steps", "terminate_cluster"],
         "name_steps": ["terminate_cluster", "watch_aggregate", "watch_import"],

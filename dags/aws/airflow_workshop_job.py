@@ -1,19 +1,8 @@
-"""
-### The workshop job, on EMR (the `aws` profile's)
-
-The same job as `dags/airflow_workshop_job.py`, for a machine outside the cluster's VPC: this Airflow node
-is only an API client, and each daily run makes a small EMR cluster that runs the two heavy steps.
-
-1. `generate_interval_rows`: the run's rows into `tbl_airflow_dummy_daily` (the same SQL file).
-2. `create_cluster` (a primary and a core node), then `add_steps`: `import_interval` (the import as a Spark
-   JDBC read: the same `--where`, split, `--expect-rows` and target folder) and `aggregate_dummy`.
-3. `watch_import` and `watch_aggregate`, one sensor per step, so the graph shows which one failed.
-4. `terminate_cluster`, the *teardown* of the cluster: it runs whatever the steps did, and the run's state is
-   still the steps'. Clearing a sensor clears its setups too, so a rerun gets a new cluster with its steps.
-
-Each run replaces exactly its data interval's rows, folder and partition, as the client job does, in the
-same folders, so a run of either can be checked or rerun by the other. No host, path or password is in
-this file: connections and variables (rendered when a task runs) only.
+"""The workshop job on EMR (the `aws` profile's): the same job as `dags/airflow_workshop_job.py`, for an Airflow
+node outside the cluster's VPC. After the day's rows, each run makes a small EMR cluster whose two steps import
+the day with a Spark JDBC read (the same `--where`, split, `--expect-rows` and target folder) and aggregate it.
+One sensor per step shows which one failed; `terminate_cluster` is the *teardown*: it runs whatever the steps
+did, and clearing a sensor clears its setups (cluster, steps, step ids), so a rerun gets a new cluster.
 """
 from __future__ import annotations
 
@@ -22,11 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import pendulum
 
-from airflow.providers.amazon.aws.operators.emr import (
-    EmrAddStepsOperator,
-    EmrCreateJobFlowOperator,
-    EmrTerminateJobFlowOperator,
-)
+from airflow.providers.amazon.aws.operators.emr import (EmrAddStepsOperator, EmrCreateJobFlowOperator,
+                                                         EmrTerminateJobFlowOperator)
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
@@ -36,9 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def interval(start, end) -> dict:
-    """A macro: the run's data interval as `created` writes a minute ('YYYY-MM-DD HH24:MI', UTC), and its day.
-
-    A run without a whole interval fails at once, without a retry, with one line first in its log."""
+    """A macro, as in dags/airflow_workshop_job.py: the run's interval as `created` writes it, or one line."""
     if not (isinstance(start, datetime) and isinstance(end, datetime)) or start >= end:
         message = ("this run has no data interval (a manual run without a logical date): run a day as a backfill of "
                    "its date, e.g. `airflow backfill create --dag-id airflow_workshop_job --from-date 2021-01-02 "
@@ -50,72 +34,47 @@ def interval(start, end) -> dict:
     return {"start": f"{start:%Y-%m-%d %H:%M}", "end": f"{end:%Y-%m-%d %H:%M}", "ds": f"{start:%Y-%m-%d}"}
 
 
+def day_count(cursor) -> str | None:
+    """The SQL task's handler (after each statement): the last one's count, as `--expect-rows` takes it."""
+    return str(cursor.fetchone()[0]) if cursor.description else None
+
+
+def var(name: str) -> str:
+    """A variable as a template: read when the task runs, never when the file is parsed."""
+    return "{{ var.value.%s }}" % name
+
+
 RUN = "{% set run = interval(data_interval_start, data_interval_end) %}"
 WHERE = "created >= '{{ run.start }}' and created < '{{ run.end }}'"
-# The client job's folders (its dag_id), so that both jobs land the same day in the same place.
-OUT = "{{ var.value.LANDING_ZONE }}/{{ dag.dag_id }}"
+OUT = var("LANDING_ZONE") + "/{{ dag.dag_id }}"      # the client job's folders (the same dag_id)
 LANDED = OUT + "/tbl_airflow_dummy_daily/ds={{ run.ds }}"
-# POSTGRES_JDBC_PARAMETERS: TLS on aws (the login crosses the network), empty on the lab.
 SOURCE = ("jdbc:postgresql://{{ conn.postgres_default.host }}:{{ conn.postgres_default.port }}"
-          "/{{ conn.postgres_default.schema }}{{ var.value.POSTGRES_JDBC_PARAMETERS }}")
-# Each step is one YARN attempt: by default YARN gives a failed cluster-mode application a second one.
-SPARK_SUBMIT = ["spark-submit", "--deploy-mode", "cluster", "--conf", "spark.yarn.maxAppAttempts=1"]
-
+          "/{{ conn.postgres_default.schema }}" + var("POSTGRES_JDBC_PARAMETERS"))    # TLS on aws, none on the lab
+NODE = {"Market": "ON_DEMAND", "InstanceType": var("EMR_INSTANCE_TYPE"), "InstanceCount": 1}
 JOB_FLOW_OVERRIDES = {
     "Name": RUN + "airflow_workshop_job {{ run.ds }}",
-    "ReleaseLabel": "{{ var.value.EMR_RELEASE_LABEL }}",
-    "LogUri": "{{ var.value.EMR_LOG_URI }}",
-    "Applications": [{"Name": "Spark"}],
+    "ReleaseLabel": var("EMR_RELEASE_LABEL"), "LogUri": var("EMR_LOG_URI"), "Applications": [{"Name": "Spark"}],
     "Instances": {
-        "InstanceGroups": [
-            {"Name": "Primary", "Market": "ON_DEMAND", "InstanceRole": "MASTER",
-             "InstanceType": "{{ var.value.EMR_INSTANCE_TYPE }}", "InstanceCount": 1},
-            {"Name": "Core", "Market": "ON_DEMAND", "InstanceRole": "CORE",
-             "InstanceType": "{{ var.value.EMR_INSTANCE_TYPE }}", "InstanceCount": 1},
-        ],
-        "KeepJobFlowAliveWhenNoSteps": True,           # created empty: the next task adds the steps
-        "TerminationProtected": False,
-        "Ec2SubnetId": "{{ var.value.SUBNET_ID }}",
-        "EmrManagedMasterSecurityGroup": "{{ var.value.EMR_MASTER_SECURITY_GROUP }}",
-        "EmrManagedSlaveSecurityGroup": "{{ var.value.EMR_SLAVE_SECURITY_GROUP }}",
-    },
+        "InstanceGroups": [{"Name": "Primary", **NODE, "InstanceRole": "MASTER"},
+                           {"Name": "Core", **NODE, "InstanceRole": "CORE"}],
+        "KeepJobFlowAliveWhenNoSteps": True, "TerminationProtected": False,   # created empty: steps come next
+        "Ec2SubnetId": var("SUBNET_ID"), "EmrManagedMasterSecurityGroup": var("EMR_MASTER_SECURITY_GROUP"),
+        "EmrManagedSlaveSecurityGroup": var("EMR_SLAVE_SECURITY_GROUP")},
     "AutoTerminationPolicy": {"IdleTimeout": 900},     # a forgotten cluster stops itself after 15 idle minutes
-    # A hung step stops billing without Airflow: YARN ends an application older than this, then the idle cluster
-    # ends itself (AutoTerminationPolicy)
+    # a hung step stops billing without Airflow: YARN ends an application older than this, then the cluster idles
     "Configurations": [{"Classification": "capacity-scheduler", "Properties": {
-        "yarn.scheduler.capacity.root.default.maximum-application-lifetime":
-            "{{ var.value.EMR_STEP_LIFETIME_SECONDS }}"}}],
-    "JobFlowRole": "{{ var.value.EMR_INSTANCE_PROFILE }}",
-    "ServiceRole": "{{ var.value.EMR_SERVICE_ROLE }}",
-    "VisibleToAllUsers": True,
-    "Tags": [{"Key": "{{ var.value.LAB_TAG_KEY }}", "Value": "{{ var.value.LAB_TAG_VALUE }}"},
-             {"Key": "{{ var.value.EMR_MANAGED_TAG_KEY }}", "Value": "{{ var.value.EMR_MANAGED_TAG_VALUE }}"}],
+        "yarn.scheduler.capacity.root.default.maximum-application-lifetime": var("EMR_STEP_LIFETIME_SECONDS")}}],
+    "JobFlowRole": var("EMR_INSTANCE_PROFILE"), "ServiceRole": var("EMR_SERVICE_ROLE"), "VisibleToAllUsers": True,
+    "Tags": [{"Key": var("LAB_TAG_KEY"), "Value": var("LAB_TAG_VALUE")},
+             {"Key": var("EMR_MANAGED_TAG_KEY"), "Value": var("EMR_MANAGED_TAG_VALUE")}],
 }
 
-STEPS = [
-    {
-        "Name": RUN + "import_interval {{ run.ds }}",
-        "ActionOnFailure": "CANCEL_AND_WAIT",          # a failed import cancels the aggregation behind it
-        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": SPARK_SUBMIT + [
-            "--jars", "{{ var.value.POSTGRES_JDBC_JAR_PATH }}",
-            "{{ var.value.SPARK_JOBS_PATH }}/import_interval.py",
-            "--jdbc-url", SOURCE,
-            # a read-only login's secret, read by the step itself: never on its command line
-            "--credentials", "{{ var.value.WORKSHOP_JDBC_CREDENTIALS }}",
-            "--table", "tbl_airflow_dummy_daily", "--where", RUN + WHERE, "--split-by", "id", "--num-mappers", "2",
-            "--expect-rows", "{{ ti.xcom_pull(task_ids='generate_interval_rows')[0][0] }}",
-            "--target-dir", RUN + LANDED,
-        ]},
-    },
-    {
-        "Name": RUN + "aggregate_dummy {{ run.ds }}",
-        "ActionOnFailure": "CONTINUE",                 # the teardown terminates the cluster either way
-        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": SPARK_SUBMIT + [
-            "{{ var.value.SPARK_JOBS_PATH }}/aggregate_dummy.py",
-            "--input", RUN + LANDED, "--output", OUT + "/aggregates", "--run-date", RUN + "{{ run.ds }}",
-        ]},
-    },
-]
+
+def step(name: str, on_failure: str, args: list) -> dict:
+    """A spark-submit step, one YARN attempt (YARN would give a failed cluster-mode application a second)."""
+    submit = ["spark-submit", "--deploy-mode", "cluster", "--conf", "spark.yarn.maxAppAttempts=1"]
+    return {"Name": RUN + name + " {{ run.ds }}", "ActionOnFailure": on_failure,
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": submit + args}}
 
 
 @task(multiple_outputs=True)
@@ -125,8 +84,7 @@ def name_steps(step_ids: list[str]) -> dict[str, str]:
 
 
 def poke_interval_from_variable(context) -> None:
-    """A sensor polls every EMR_POKE_INTERVAL seconds (2 on the lab, 60 on AWS): not a templated field, so
-    it is set when the sensor starts (a Variable read at parse time would query the database on every parse)."""
+    """Poll every EMR_POKE_INTERVAL seconds (2 on the lab, 60 on AWS), read when the sensor starts."""
     context["task"].poke_interval = float(context["var"]["value"].EMR_POKE_INTERVAL)
 
 
@@ -147,50 +105,46 @@ with DAG(
         conn_id="postgres_default",
         sql="sql/generate_interval_rows.sql",
         split_statements=True,
+        handler=day_count,
     )
 
     create_cluster = EmrCreateJobFlowOperator(
         task_id="create_cluster",
         job_flow_overrides=JOB_FLOW_OVERRIDES,
-        aws_conn_id="aws_default",
         emr_conn_id=None,                              # the whole configuration is JOB_FLOW_OVERRIDES
     )
 
     add_steps = EmrAddStepsOperator(
         task_id="add_steps",
         job_flow_id=create_cluster.output,
-        steps=STEPS,
-        aws_conn_id="aws_default",
+        steps=[
+            step("import_interval", "CANCEL_AND_WAIT", [          # a failed import cancels the aggregation
+                "--jars", var("POSTGRES_JDBC_JAR_PATH"), var("SPARK_JOBS_PATH") + "/import_interval.py",
+                "--jdbc-url", SOURCE, "--credentials", var("WORKSHOP_JDBC_CREDENTIALS"),   # a secret's name
+                "--table", "tbl_airflow_dummy_daily", "--where", RUN + WHERE,
+                "--split-by", "id", "--num-mappers", "2",
+                "--expect-rows", generate_interval_rows.output,   # task 1's count: an XComArg, resolved when it runs
+                "--target-dir", RUN + LANDED]),
+            step("aggregate_dummy", "CONTINUE", [                 # the teardown terminates the cluster either way
+                var("SPARK_JOBS_PATH") + "/aggregate_dummy.py",
+                "--input", RUN + LANDED, "--output", OUT + "/aggregates", "--run-date", RUN + "{{ run.ds }}"]),
+        ],
     )
     step_ids = name_steps(add_steps.output)
 
     watch_import, watch_aggregate = (
-        EmrStepSensor(
-            task_id=f"watch_{name}",
-            job_flow_id=create_cluster.output,
-            step_id=step_ids[name],
-            aws_conn_id="aws_default",
-            pre_execute=poke_interval_from_variable,
-            timeout=60 * 60,
-            retry_delay=timedelta(seconds=5),          # a FAILED step stays FAILED: the retry covers API hiccups
-        )
+        EmrStepSensor(task_id=f"watch_{name}", job_flow_id=create_cluster.output, step_id=step_ids[name],
+                      pre_execute=poke_interval_from_variable, timeout=60 * 60,
+                      retry_delay=timedelta(seconds=5))   # a FAILED step stays FAILED: the retry covers API hiccups
         for name in ("import", "aggregate")
     )
 
     terminate_cluster = EmrTerminateJobFlowOperator(
         task_id="terminate_cluster",
         job_flow_id=create_cluster.output,
-        aws_conn_id="aws_default",
-        # the cluster's only way out: the EMR API may be away for minutes (the lab's endpoint crashed and waits for
-        # `labkit up`; on AWS an outage or throttling), so retries back off from 10 s to 2 min, ~10 minutes in all
-        retries=8,
-        retry_delay=timedelta(seconds=10),
-        retry_exponential_backoff=2.0,
-        max_retry_delay=timedelta(minutes=2),
+        retries=8, retry_delay=timedelta(seconds=10),   # the cluster's only way out, while the EMR API may be away:
+        retry_exponential_backoff=2.0, max_retry_delay=timedelta(minutes=2),     # 10 s up to 2 min, ~10 min in all
     )
 
     generate_interval_rows >> create_cluster
-    watch_import >> watch_aggregate
-    # The teardown of everything a rerun must redo: clearing a sensor clears these setups, so the rerun gets a
-    # new cluster, its steps and their ids (with create_cluster alone, the sensors would watch old step ids).
-    watch_aggregate >> terminate_cluster.as_teardown(setups=[create_cluster, add_steps, step_ids])
+    watch_import >> watch_aggregate >> terminate_cluster.as_teardown(setups=[create_cluster, add_steps, step_ids])

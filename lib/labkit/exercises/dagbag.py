@@ -91,7 +91,7 @@ class _Connections:
 
 
 class _TaskInstance:
-    """`ti.xcom_pull(...)` in a sample run: a count, [[0]] (what the first task of the workshop job returns)."""
+    """`ti.xcom_pull(...)` in a sample run: a count, [[0]] (what the first task of my_workshop_job returns)."""
 
     def xcom_pull(self, *args, **kwargs):
         return [[0]]
@@ -168,6 +168,7 @@ def task_report(task) -> dict:
         "xcom_args": _xcom_sources(task),
         "on_failure_fail_dagrun": bool(getattr(task, "on_failure_fail_dagrun", False)),
         "callable": getattr(getattr(task, "python_callable", None), "__name__", None),
+        "handler": getattr(getattr(task, "handler", None), "__name__", None),     # an SQL task's result handler
         "conn_id": getattr(task, "conn_id", None) or getattr(task, "_conn_id", None),
         "rendered": _rendered(task),
         "calls": _calls(task),
