@@ -192,13 +192,14 @@ def _only(cases: list[dict]) -> list[dict]:
             if task_id in dag.task_dict:
                 dag.task_dict[task_id].retries = 0
         others = "(?!(?:" + "|".join(map(re.escape, case["only"])) + ")$).*"
-        conn_file = None
-        if case.get("connections"):             # connections this run sees instead of the lab's (a fault)
-            conn_file = Path(tempfile.mkdtemp()) / "connections.json"
-            conn_file.write_text(json.dumps(case["connections"]))
         try:
-            run = dag.test(logical_date=pendulum.parse(case["logical_date"]), mark_success_pattern=others,
-                           conn_file_path=str(conn_file) if conn_file else None)
+            with tempfile.TemporaryDirectory() as tmp:
+                conn_file = None
+                if case.get("connections"):     # connections this run sees instead of the lab's (a fault)
+                    conn_file = Path(tmp) / "connections.json"
+                    conn_file.write_text(json.dumps(case["connections"]))
+                run = dag.test(logical_date=pendulum.parse(case["logical_date"]), mark_success_pattern=others,
+                               conn_file_path=str(conn_file) if conn_file else None)
         except Exception as exc:                 # the learner's DAG: its error is the answer, in one line
             out.append({"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"})
             continue

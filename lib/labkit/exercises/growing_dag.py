@@ -55,12 +55,15 @@ def _text(value) -> str:
     return " ".join(value) if isinstance(value, (list, tuple)) else str(value or "")
 
 
+def _case(dag: dict, day: str, only: list[str], **extra) -> dict:
+    """One dagtest.run_only case: the learner's DAG, the run of logical day `day`, only the tasks `only`."""
+    return {"path": dag["fileloc"], "dag_id": DAG_ID, "logical_date": f"{day}T00:00:00+00:00", "only": only, **extra}
+
+
 def _run(cfg: Config, dag: dict, cases: list[tuple[str, list[str]]]) -> list[str]:
     """dag.test() of each (logical day, task ids) in turn, in one process; [] or one line for the first run that
     did not succeed (the task's own error where Airflow's log has it)."""
-    runs = [{"path": dag["fileloc"], "dag_id": DAG_ID, "logical_date": f"{day}T00:00:00+00:00", "only": only}
-            for day, only in cases]
-    states = dagtest.run_only(cfg, runs)
+    states = dagtest.run_only(cfg, [_case(dag, day, only) for day, only in cases])
     for (day, only), state in zip(cases, states):
         if "error" in state:
             return [f"dag.test() of your DAG for {day} did not run: {state['error']}"]
@@ -265,8 +268,8 @@ def failure_reported(dag: dict, cfg: Config) -> list[str]:
         return [f"`{FAILURE}` has the default trigger rule (all_success): it would never run after a failure"]
     if not task["upstream"]:
         return [f"`{FAILURE}` has no task before it: put it after the day's tasks"]
-    bad = dagtest.run_only(cfg, [{"path": dag["fileloc"], "dag_id": DAG_ID, "logical_date": f"{DAY}T00:00:00+00:00",
-                                  "only": [GENERATE, IMPORT, AGGREGATE, FAILURE], "connections": down_postgres(cfg)}])
-    good = dagtest.run_only(cfg, [{"path": dag["fileloc"], "dag_id": DAG_ID, "logical_date": f"{DAY}T00:00:00+00:00",
-                                   "only": [FAILURE]}])
+    # two processes: a run's connections file must not outlive it (Airflow keeps its secrets backends per process)
+    bad = dagtest.run_only(cfg, [_case(dag, DAY, [GENERATE, IMPORT, AGGREGATE, FAILURE],
+                                       connections=down_postgres(cfg))])
+    good = dagtest.run_only(cfg, [_case(dag, DAY, [FAILURE])])
     return failure_behaviour(bad[0], good[0])
