@@ -134,3 +134,23 @@ def test_begin_grows_the_learners_file_or_starts_from_the_earlier_answer(tmp_pat
     path.write_text("# mine\n" + path.read_text())
     assert checking.begin(growing_dag.FILE, cfg, grows_from="05.1").read_text().startswith("# mine")
     shutil.rmtree(tmp_path / "ws")
+
+
+def test_a_failed_tasks_own_error_is_quoted_with_the_likely_fix(tmp_path):
+    """What a learner's failed task left in dag.test()'s log becomes the check's reason: the last error line, and
+    for a command bash did not find, the usual cause (a BashOperator's env without append_env=True)."""
+    import dataclasses
+
+    from labkit.exercises import dagtest
+
+    cfg = dataclasses.replace(labkit.load(), state_dir=tmp_path / "state")
+    log = dagtest.log_path(cfg, "run_only")
+    log.parent.mkdir(parents=True)
+    assert growing_dag._error_of(cfg) == ""
+    log.write_text("[info] /usr/bin/bash: line 1: labkit: command not found [airflow.task.hooks...SubprocessHook]\n"
+                   "airflow.sdk.exceptions.AirflowException: Bash command failed. The command returned a non-zero "
+                   "exit code 127.\n")
+    assert growing_dag._error_of(cfg) == (" (labkit: command not found: a task's env replaces its whole environment "
+                                          "(PATH too) unless append_env=True)")
+    log.write_text('psycopg2.errors.UndefinedColumn: column "day" does not exist\n')
+    assert growing_dag._error_of(cfg) == ' (psycopg2.errors.UndefinedColumn: column "day" does not exist)'

@@ -8,7 +8,11 @@ A maintainer's tool, not a test (it takes as long as the notebook): with the lab
   .venv/bin/python scripts/learner_trial/drive.py http://127.0.0.1:8888 t notebooks/07_workshop_dag.ipynb \
       workspace/dags/my_workshop_job.py notebooks/skeletons/my_workshop_job.py 07 /tmp/trial06
 
-usage: drive.py BASE_URL TOKEN NB_API_PATH DAG_API_PATH SKELETON {06|07} OUTDIR
+usage: drive.py BASE_URL TOKEN NB_API_PATH DAG_API_PATH SKELETON {06|07|grow} OUTDIR
+
+`grow` (notebooks 04-06, whose exercises grow the learner's own file): before a check, each attempt of
+answers.G (plausible mistakes first, the working answer last) is written as the whole file and the check cell run
+once per attempt; SKELETON is then unused (give -).
 Writes OUTDIR/<nb>.jsonl (one line per cell: index, seconds to first output, seconds, error?, last output lines)
 and screenshots.
 """
@@ -25,7 +29,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 base, token, nb_path, dag_path, skeleton, which, outdir = sys.argv[1:8]
 out = Path(outdir); out.mkdir(parents=True, exist_ok=True)
-blocks = answers.W if which == "07" else answers.E
+blocks = {"07": answers.W, "grow": answers.G}.get(which, answers.E)
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 
@@ -71,10 +75,39 @@ def write_in_editor(page, text):
     time.sleep(1)
 
 
+def run_cell(page, log, i, cell, attempt=None):
+    node = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(i)
+    node.scroll_into_view_if_needed()
+    node.locator(".jp-InputPrompt").click()
+    t0 = time.monotonic()
+    page.keyboard.press("Control+Enter")     # run this cell, stay on it
+    first = None
+    while True:
+        prompt = node.locator(".jp-InputPrompt").inner_text()
+        txt = node.locator(".jp-OutputArea").inner_text() if node.locator(".jp-OutputArea").count() else ""
+        if first is None and txt.strip():
+            first = time.monotonic() - t0
+        if "*" not in prompt and time.monotonic() - t0 > 0.5:
+            break
+        if time.monotonic() - t0 > 1800:
+            break
+        time.sleep(0.25)
+    secs = time.monotonic() - t0
+    txt = node.locator(".jp-OutputArea").inner_text() if node.locator(".jp-OutputArea").count() else ""
+    err = bool(node.locator("[data-mime-type='application/vnd.jupyter.stderr']").count()
+               and re.search(r"Traceback|Error", txt)) or "Traceback (most recent call last)" in txt
+    rec = {"cell": i, "attempt": attempt, "first_output_s": None if first is None else round(first, 1), "seconds": round(secs, 1),
+           "error": err, "source": cell["source"][:80], "tail": txt.strip().splitlines()[-6:]}
+    log.write(json.dumps(rec) + "\n"); log.flush()
+    print(json.dumps(rec)[:300], flush=True)
+    if secs > 3:
+        page.screenshot(path=str(out / f"{which}-cell{i:02d}{'' if attempt is None else f'-{attempt}'}.png"))
+
+
 def main():
     cells = nb_cells()
     plan = stages(cells)
-    skel = Path(skeleton).read_text()
+    skel = Path(skeleton).read_text() if which != "grow" else ""
     log = open(out / f"{which}.jsonl", "w")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -85,34 +118,14 @@ def main():
         for i, cell in enumerate(cells):
             if cell["cell_type"] != "code":
                 continue
-            if i in plan:
+            if i in plan and which != "grow":
                 write_in_editor(page, answers.fill(skel, blocks, plan[i]))
-            node = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(i)
-            node.scroll_into_view_if_needed()
-            node.locator(".jp-InputPrompt").click()
-            t0 = time.monotonic()
-            page.keyboard.press("Control+Enter")     # run this cell, stay on it
-            first = None
-            while True:
-                prompt = node.locator(".jp-InputPrompt").inner_text()
-                txt = node.locator(".jp-OutputArea").inner_text() if node.locator(".jp-OutputArea").count() else ""
-                if first is None and txt.strip():
-                    first = time.monotonic() - t0
-                if "*" not in prompt and time.monotonic() - t0 > 0.5:
-                    break
-                if time.monotonic() - t0 > 1800:
-                    break
-                time.sleep(0.25)
-            secs = time.monotonic() - t0
-            txt = node.locator(".jp-OutputArea").inner_text() if node.locator(".jp-OutputArea").count() else ""
-            err = bool(node.locator("[data-mime-type='application/vnd.jupyter.stderr']").count()
-                       and re.search(r"Traceback|Error", txt)) or "Traceback (most recent call last)" in txt
-            rec = {"cell": i, "first_output_s": None if first is None else round(first, 1), "seconds": round(secs, 1),
-                   "error": err, "source": cell["source"][:80], "tail": txt.strip().splitlines()[-6:]}
-            log.write(json.dumps(rec) + "\n"); log.flush()
-            print(json.dumps(rec)[:300], flush=True)
-            if secs > 3:
-                page.screenshot(path=str(out / f"{which}-cell{i:02d}.png"))
+            if which == "grow" and i in plan:
+                for n, attempt in enumerate(blocks[plan[i][-1]]):
+                    write_in_editor(page, attempt)
+                    run_cell(page, log, i, cell, attempt=n)
+            else:
+                run_cell(page, log, i, cell)
         page.keyboard.press("Control+s")
         time.sleep(2)
         browser.close()

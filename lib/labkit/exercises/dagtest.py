@@ -152,40 +152,66 @@ def _pause(dag_id: str) -> None:
 RUN_STATE = "__run__"                    # run_only's key for the state of the whole run
 
 
-def run_only(cfg: Config, cases: list[dict], timeout: float = 600) -> list[dict]:
+def run_only(cfg: Config, cases: list[dict], timeout: float = 600, echo: bool = True) -> list[dict]:
     """For each case {"path", "dag_id", "logical_date", "only": [task ids]}: `dag.test()` of that run with every
     task but `only` marked success instead of run (`mark_success_pattern`): what those tasks alone do to the
     lab's data, as a check needs it (a data-quality gate on rows the check wrote). One process for all the cases
     (Airflow imports once); returns, per case, {task_id: state} of the `only` tasks and {RUN_STATE: the run's
     state}, or {"error": one line}. A case's "connections" ({conn_id: fields}) replace the lab's for its run
-    (dag.test()'s conn_file_path): how a check makes a task fail as it would when its database is down."""
+    (dag.test()'s conn_file_path): how a check makes a task fail as it would when its database is down.
+    With `echo`, says at once what it runs, then one line per run as it ends (a check can take a minute)."""
     log = log_path(cfg, "run_only")
     log.parent.mkdir(parents=True, exist_ok=True)
-    answer = log.with_suffix(".json")
+    answer, progress = log.with_suffix(".json"), log.with_suffix(".progress")
     answer.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "labkit.exercises.dagtest", "--only", json.dumps(cases), str(answer)]
+    progress.write_text("")
+    say = (lambda line: print(line, flush=True)) if echo else (lambda line: None)
+    say(f"dag.test() of your tasks, {len(cases)} run{'s' * (len(cases) > 1)} in one process (Airflow's log: {log})")
+    command = [sys.executable, "-m", "labkit.exercises.dagtest", "--only", json.dumps(cases), str(answer),
+               str(progress)]
+    t0, seen = time.monotonic(), 0
     with open(log, "w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=airflow_env(cfg))
         try:
-            subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=airflow_env(cfg), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise LabError(f"dag.test() of {len(cases)} runs did not finish in {timeout:.0f} s: see {log}") from None
+            while True:
+                finished = proc.poll() is not None
+                lines = progress.read_text().splitlines()
+                for line in lines[seen:]:
+                    say(f"{time.monotonic() - t0:6.1f} s  {line}")
+                seen = len(lines)
+                if finished:
+                    break
+                if time.monotonic() - t0 > timeout:
+                    raise LabError(f"dag.test() of {len(cases)} runs did not finish in {timeout:.0f} s: see {log}")
+                time.sleep(0.5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     if not answer.exists():
         raise LabError(f"dag.test() of {len(cases)} runs did not finish: see {log}")
     return json.loads(answer.read_text())
 
 
-def _only(cases: list[dict]) -> list[dict]:
+def _only(cases: list[dict], progress: str | None = None) -> list[dict]:
     import re
+
+    def note(line: str) -> None:        # one line for the notebook, which reads this file as it grows
+        if progress:
+            with open(progress, "a") as out:
+                out.write(line + "\n")
 
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
     out = []
     for case in cases:
+        day = case["logical_date"][:10]
         bag = DagBag(dag_folder=case["path"], safe_mode=False)
         dag = bag.dags.get(case["dag_id"])
         if dag is None:
             out.append({"error": f"{Path(case['path']).name} defines no DAG {case['dag_id']!r}"})
+            note(f"{day}: did not run ({out[-1]['error']})")
             continue
         _pause(case["dag_id"])
         for task_id in case["only"]:             # a failure here is the answer: no retry (and its delay)
@@ -202,15 +228,18 @@ def _only(cases: list[dict]) -> list[dict]:
                                conn_file_path=str(conn_file) if conn_file else None)
         except Exception as exc:                 # the learner's DAG: its error is the answer, in one line
             out.append({"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"})
+            note(f"{day}: did not run ({out[-1]['error'][:120]})")
             continue
         states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()
                   if ti.task_id in case["only"]}
         out.append({**states, RUN_STATE: str(getattr(run.state, "value", run.state))})
+        note(f"{day}: " + ", ".join(f"{t} {states.get(t, 'not run')}" for t in case["only"])
+             + (f" (with a broken {', '.join(case['connections'])})" if case.get("connections") else ""))
     return out
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--only":
-        Path(sys.argv[3]).write_text(json.dumps(_only(json.loads(sys.argv[2]))))
+        Path(sys.argv[3]).write_text(json.dumps(_only(json.loads(sys.argv[2]), sys.argv[4] if len(sys.argv) > 4 else None)))
     else:
         Path(sys.argv[4]).write_text(json.dumps(_main(*sys.argv[1:4], sys.argv[5])))

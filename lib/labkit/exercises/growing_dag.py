@@ -79,9 +79,14 @@ def _error_of(cfg: Config) -> str:
     log = dagtest.log_path(cfg, "run_only")
     if not log.exists():
         return ""
-    found = re.findall(r"(labkit: error: .*|psycopg2\.errors\.\w+: .*|JobError: .*|[A-Za-z.]*Error: .*)",
-                       log.read_text(errors="replace"))
-    return f" ({found[-1].strip()[:200]})" if found else ""
+    found = re.findall(r"(labkit: error: .*|psycopg2\.errors\.\w+: .*|JobError: .*|[A-Za-z.]*Error: .*"
+                       r"|\S+: command not found)", log.read_text(errors="replace"))
+    if not found:
+        return ""
+    line = found[-1].strip()[:200]
+    if line.endswith("command not found"):      # a BashOperator's env without append_env=True: no PATH left
+        line += ": a task's env replaces its whole environment (PATH too) unless append_env=True"
+    return f" ({line})"
 
 
 # -- 04.1: the day's rows ---------------------------------------------------------------------------------------
