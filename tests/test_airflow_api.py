@@ -1,30 +1,7 @@
-"""The REST client's tables: runs and task instances, finished or still running."""
+"""labkit's REST client of the lab's Airflow: what it reads from logs and runs."""
 import pytest
 
-from labkit.airflow_api import command_output, gantt_frame, runs_frame
-
-TIS = [
-    {"task_id": "b", "state": "running", "start_date": "2021-01-01T00:00:05Z", "end_date": None},
-    {"task_id": "a", "state": "success", "start_date": "2021-01-01T00:00:00Z", "end_date": "2021-01-01T00:00:04.5Z"},
-    {"task_id": "c", "state": None, "start_date": None, "end_date": None},
-]
-
-
-def test_gantt_frame_orders_by_start_and_measures_finished_tasks():
-    frame = gantt_frame(TIS)
-    assert list(frame["task_id"][:2]) == ["a", "b"]
-    assert frame.loc[0, "seconds"] == 4.5
-    assert frame["seconds"].isna().sum() == 2
-
-
-def test_runs_frame_mixes_finished_and_running_runs():
-    runs = [{"dag_run_id": "r1", "run_type": "manual", "logical_date": "2021-01-02T00:00:00Z", "state": "success",
-             "start_date": "2021-01-02T00:00:00Z", "end_date": "2021-01-02T00:01:00Z"},
-            {"dag_run_id": "r2", "run_type": "backfill", "logical_date": None, "state": "queued",
-             "start_date": None, "end_date": None}]
-    frame = runs_frame(runs)
-    assert list(frame["seconds"][:1]) == [60.0]
-    assert frame.loc[1, "logical date"] == "" and frame["seconds"].isna().tolist() == [False, True]
+from labkit.airflow_api import command_output
 
 
 def test_command_output_keeps_what_the_command_printed_blank_lines_included():

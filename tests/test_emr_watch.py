@@ -1,76 +1,30 @@
-"""watch.follow on scripted APIs: a deferred sensor shows in the pool's slots, and a cluster that nothing
-terminates ends the watch with one line instead of the timeout."""
+"""watch.plot, the timeline notebook 08 draws of an EMR DAG run: a lane per task, cluster and step, a bar per state."""
 from __future__ import annotations
 
-import pytest
+import matplotlib
 
-from labkit.emr_client import watch
+matplotlib.use("Agg")
 
+import pandas as pd  # noqa: E402
 
-class Script:
-    """Airflow's REST API and boto3's EMR client, answering one scripted poll after another."""
+from labkit.emr_client import watch  # noqa: E402
 
-    def __init__(self, polls):
-        self.polls, self.i = polls, -1
-
-    def task_instances(self, dag_id, run_id):
-        self.i = min(self.i + 1, len(self.polls) - 1)
-        return [{"task_id": t, "state": s} for t, s in self.polls[self.i]["tasks"].items()]
-
-    def get(self, path):
-        running, deferred = self.polls[self.i]["pool"]
-        return {"running_slots": running, "deferred_slots": deferred}
-
-    def request(self, method, path, allow=(), params=None):
-        class Resp:
-            status_code = 200
-
-            def json(self):
-                return {"value": "j-1"}
-        return Resp()
-
-    def dag_run(self, dag_id, run_id):
-        return {"state": self.polls[self.i]["run"]}
-
-    def describe_cluster(self, ClusterId):
-        return {"Cluster": {"Status": {"State": self.polls[self.i]["cluster"]}}}
-
-    def list_steps(self, ClusterId):
-        return {"Steps": [{"Name": "step", "Status": {"State": self.polls[self.i]["step"]}}]}
+CHANGES = pd.DataFrame([
+    (0.0, "task", "create_cluster", "running"), (3.0, "task", "create_cluster", "success"),
+    (3.5, "cluster", "j-1", "WAITING"), (4.0, "task", "monitor_step", "running"),
+    (5.0, "pool", "default_pool", "0 running, 1 deferred"), (5.0, "task", "monitor_step", "deferred"),
+    (5.5, "step", "retail_quantity", "RUNNING"), (20.0, "step", "retail_quantity", "COMPLETED"),
+    (21.0, "task", "monitor_step", "success"), (22.0, "cluster", "j-1", "TERMINATED"), (22.5, "run", "r", "success"),
+], columns=["seconds", "kind", "name", "state"])
 
 
-def poll(run, sensor, pool, cluster, step):
-    return {"run": run, "tasks": {"create_cluster": "success", "monitor_step": sensor}, "pool": pool,
-            "cluster": cluster, "step": step}
-
-
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch):
-    monkeypatch.setattr(watch.time, "sleep", lambda s: None)
-
-
-def test_the_pool_shows_the_deferred_sensor_holding_no_running_slot():
-    api = Script([poll("running", "running", (1, 0), "RUNNING", "RUNNING"),
-                  poll("running", "deferred", (0, 1), "RUNNING", "RUNNING"),
-                  poll("success", "success", (0, 0), "TERMINATED", "COMPLETED")])
-    changes = watch.follow(api, api, "d", "r", create_task="create_cluster", pool="default_pool", echo=False)
-    pool = changes.query("kind == 'pool'")["state"].tolist()
-    assert pool == ["1 running, 0 deferred", "0 running, 1 deferred", "0 running, 0 deferred"]
-    assert "deferred" in changes.query("name == 'monitor_step'")["state"].tolist()
-    assert changes.attrs["cluster_id"] == "j-1" and changes["state"].iloc[-1] == "success"
-
-
-def test_a_cluster_nothing_terminates_ends_the_watch_with_one_line(monkeypatch, capsys):
-    monkeypatch.setattr(watch, "LEFT_RUNNING", 0.0)
-    api = Script([poll("success", "success", (0, 0), "WAITING", "COMPLETED")])
-    changes = watch.follow(api, api, "d", "r", create_task="create_cluster", echo=False, timeout=5)
-    assert changes["state"].iloc[-1] == "success"
-    assert "cluster j-1 is still WAITING after the run ended: no task terminated it" in capsys.readouterr().out
-
-
-def test_a_terminating_cluster_is_waited_for(monkeypatch):
-    monkeypatch.setattr(watch, "LEFT_RUNNING", 0.0)
-    api = Script([poll("failed", "failed", (0, 0), "TERMINATING", "FAILED")] * 3
-                 + [poll("failed", "failed", (0, 0), "TERMINATED", "FAILED")])
-    changes = watch.follow(api, api, "d", "r", create_task="create_cluster", echo=False, timeout=5)
-    assert changes.query("kind == 'cluster'")["state"].tolist() == ["TERMINATING", "TERMINATED"]
+def test_a_lane_per_task_cluster_and_step_and_a_bar_per_state():
+    ax = watch.plot(CHANGES, title="r")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["create_cluster", "cluster: j-1", "monitor_step",
+                                                            "step: retail_quantity"]
+    bars = [(round(b.get_x(), 1), round(b.get_width(), 1)) for b in ax.patches]
+    # monitor_step: running 4.0 -> 5.0, deferred 5.0 -> 21.0, then success as a short mark
+    assert (4.0, 1.0) in bars and (5.0, 16.0) in bars and (21.0, 0.8) in bars
+    # a state that is not final lasts to the end of the watch (the cluster WAITING until TERMINATED)
+    assert (3.5, 18.5) in bars
+    assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"deferred", "COMPLETED", "TERMINATED", "success"}

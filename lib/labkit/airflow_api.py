@@ -295,19 +295,6 @@ def _epoch(stamp: str | None) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 0.0
 
 
-def gantt_frame(task_instances: list[dict]):
-    """Start/end of each task instance as a DataFrame, in start order (what plots.gantt draws)."""
-    import pandas as pd
-
-    frame = pd.DataFrame({"task_id": [ti["task_id"] for ti in task_instances],
-                          "state": [ti["state"] for ti in task_instances],
-                          "start": pd.to_datetime([ti.get("start_date") for ti in task_instances], utc=True),
-                          "end": pd.to_datetime([ti.get("end_date") for ti in task_instances], utc=True)})
-    frame = frame.sort_values("start")
-    frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds()
-    return frame.reset_index(drop=True)
-
-
 def command_output(log: str) -> list[str]:
     """What a BashOperator's command printed, from its task log (`task_log`): the lines Airflow logged between
     its `Output:` and `Command exited with return code ...` lines, without timestamps."""
@@ -323,18 +310,3 @@ def command_output(log: str) -> list[str]:
         elif inside:
             out.append(text)
     return out
-
-
-def runs_frame(runs: list[dict]):
-    """DAG runs as a DataFrame: id, type, logical date, the day its data interval starts, state, seconds."""
-    import pandas as pd
-
-    frame = pd.DataFrame({"run_id": [r["dag_run_id"] for r in runs], "type": [r.get("run_type") for r in runs],
-                          "logical date": [(r.get("logical_date") or "")[:10] for r in runs],
-                          "interval from": [(r.get("data_interval_start") or "")[:10] for r in runs],
-                          "state": [r["state"] for r in runs],
-                          "start": pd.to_datetime([r.get("start_date") for r in runs], utc=True),
-                          "end": pd.to_datetime([r.get("end_date") for r in runs], utc=True)})
-    frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds().round(1)
-    return frame.drop(columns=["start", "end"])
-

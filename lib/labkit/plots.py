@@ -8,7 +8,7 @@ STATE_COLORS = {"success": "#2e7d32", "failed": "#c62828", "upstream_failed": "#
 
 def gantt(frame, title: str = "", ax=None):
     """A DAG run as horizontal bars: one per task, from its start for its seconds (a frame with task_id, state, start,
-    seconds: a notebook makes it from the task instances; labkit.airflow_api.gantt_frame from the REST API's)."""
+    seconds: a notebook makes it from the task instances; or from the REST API's task instances)."""
     import matplotlib.pyplot as plt
 
     frame = frame.dropna(subset=["start"])

@@ -1,18 +1,11 @@
-"""Watching an EMR DAG run: the Airflow tasks, the cluster and its steps, state by state, as they change.
+"""An EMR DAG run drawn state by state: `plot` takes a table of changes (seconds, kind, name, state) of the run's
+tasks, its cluster and steps, and an Airflow pool's slots, and draws one lane per task, cluster and step,
+coloured by state.
 
-`follow` polls Airflow's REST API and the EMR API (the local endpoint or real EMR: the same calls) and
-prints one line per state change; the result is a table of those changes that `plot` draws as a
-timeline (one lane per task, cluster and step, coloured by state). With `pool=`, it also notes that Airflow
-pool's running and deferred slots: a deferred sensor holds no running slot while it waits.
-
-Notebook 08 does not call `follow`: a lesson shows Airflow's own interfaces, so its cells poll with a `follow` of
-their own over the official client (`apache-airflow-client`) and boto3, and make the same table, which `plot` draws.
+Notebook 08 makes that table itself: a lesson shows Airflow's own interfaces, so its cells poll the run with the
+official client (`apache-airflow-client`) and the cluster with boto3.
 """
 from __future__ import annotations
-
-import time
-
-from labkit.errors import LabError
 
 COLORS = {
     # EMR cluster and step states
@@ -25,85 +18,12 @@ COLORS = {
     "failed": "#c62828", "upstream_failed": "#ef6c00", "up_for_retry": "#fdd835", "skipped": "#9e9e9e",
     "deferred": "#9575cd",
 }
-FINAL = {"TERMINATED", "TERMINATED_WITH_ERRORS"}
-LEFT_RUNNING = 20.0      # seconds a cluster may stay alive (not TERMINATING) after its run ended: then nothing ends it
-ENDED = FINAL | {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED", "success", "failed", "upstream_failed",
+ENDED = {"TERMINATED", "TERMINATED_WITH_ERRORS", "COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED", "success", "failed", "upstream_failed",
                  "skipped"}
 
 
-def follow(api, emr_client, dag_id: str, run_id: str, *, interval: float = 1.0, timeout: float = 900.0,
-           echo: bool = True, create_task: str = "create_emr_cluster", pool: str | None = None):
-    """Follow a run of an EMR DAG until it ended and its cluster is terminated; returns the changes.
-
-    `create_task` is the task that returns the cluster id; `pool` (e.g. "default_pool") adds that pool's
-    slots, "<running> running, <deferred> deferred", as changes of kind "pool"."""
-    import pandas as pd
-
-    t0, last, changes, cluster_id, ended = time.monotonic(), {}, [], None, None
-    if echo:
-        print(f"following run {run_id} of {dag_id}: a line per change of the run, its tasks, the cluster and its "
-              "steps, as it happens", flush=True)
-
-    def note(kind: str, name: str, state: str) -> None:
-        if last.get((kind, name)) == state:
-            return
-        last[(kind, name)] = state
-        seconds = time.monotonic() - t0
-        changes.append({"seconds": round(seconds, 1), "kind": kind, "name": name, "state": state})
-        if echo:
-            print(f"{seconds:6.1f} s  {kind:<8} {name:<26} {state}", flush=True)
-
-    while True:
-        tis = api.task_instances(dag_id, run_id)
-        for ti in tis:
-            if ti["state"]:
-                note("task", ti["task_id"], ti["state"])
-        if pool:
-            slots = api.get(f"pools/{pool}")
-            note("pool", pool, f"{slots['running_slots']} running, {slots['deferred_slots']} deferred")
-        created = any(ti["task_id"] == create_task and ti["state"] == "success" for ti in tis)
-        if cluster_id is None and created:
-            cluster_id = _created_cluster(api, dag_id, run_id, create_task)
-        cluster_state = None
-        if cluster_id:
-            cluster_state = emr_client.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
-            note("cluster", cluster_id, cluster_state)
-            for step in reversed(emr_client.list_steps(ClusterId=cluster_id)["Steps"]):
-                note("step", step["Name"], step["Status"]["State"])
-        run_state = api.dag_run(dag_id, run_id)["state"]
-        over = run_state in ("success", "failed")
-        if not over or cluster_id is None or cluster_state in FINAL:   # an ended run's line comes last
-            note("run", run_id, run_state)
-        if over and (cluster_id is None or cluster_state in FINAL):
-            break
-        # A cluster that nothing terminates (a DAG without its terminate task): say so, do not wait for the timeout.
-        ended = (ended or time.monotonic()) if over and cluster_state != "TERMINATING" else None
-        if ended is not None and time.monotonic() - ended > LEFT_RUNNING:
-            note("run", run_id, run_state)
-            print(f"cluster {cluster_id} is still {cluster_state} after the run ended: no task terminated it "
-                  f"(client.terminate_job_flows(JobFlowIds=[{cluster_id!r}]) does)", flush=True)
-            break
-        if time.monotonic() - t0 > timeout:
-            raise LabError(f"run {run_id} of {dag_id} not finished after {timeout:.0f} s (cluster {cluster_id}: "
-                           f"{cluster_state}); look at the Airflow UI")
-        time.sleep(interval)
-    frame = pd.DataFrame(changes, columns=["seconds", "kind", "name", "state"])
-    frame.attrs["cluster_id"] = cluster_id
-    return frame
-
-
-def _created_cluster(api, dag_id: str, run_id: str, create_task: str) -> str | None:
-    """The cluster id the create task pushed to XCom (None until it has run)."""
-    resp = api.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{create_task}/xcomEntries/"
-                              "return_value", allow=(404,), params={"deserialize": "true"})
-    if resp.status_code == 404:
-        return None
-    value = resp.json().get("value")
-    return value.strip('"') if isinstance(value, str) and value else None
-
-
 def plot(changes, title: str = "", ax=None):
-    """The changes from `follow` as a timeline: one lane per task/cluster/step, a bar per state
+    """A table of changes as a timeline: one lane per task/cluster/step, a bar per state
     (a final state such as success or TERMINATED is a short mark where it was reached)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
