@@ -79,12 +79,15 @@ EXPECTED = {
 
 
 def solved(cfg, file: str, workspace: Path) -> Path:
-    """The skeleton `file` with every block exercise's solution written in (in order), as exercises.solve()
-    writes them into a learner's workspace."""
+    """The learner's `file` with every exercise solved, as exercises.solve() writes it into a workspace: the
+    skeleton with each block exercise's solution written in (in order), or, for a file that grows one task per
+    exercise with no blocks (notebook 08's), the last exercise's whole file."""
     scratch = dataclasses.replace(cfg, workspace_dir=workspace)
     path = checking.begin(file, scratch)
-    ids = sorted((i for i, ex in exercises.REGISTRY.items() if ex.file == file and ex.solution == "block"),
-                 key=lambda i: tuple(int(n) for n in i.split(".")))
+    order = {"key": lambda i: tuple(int(n) for n in i.split("."))}
+    ids = sorted((i for i, ex in exercises.REGISTRY.items() if ex.file == file and ex.solution == "block"), **order)
+    ids = ids or sorted((i for i, ex in exercises.REGISTRY.items() if ex.file == file and ex.solution == "file"),
+                        **order)[-1:]
     assert ids, f"no exercise writes into {file}"
     for exercise_id in ids:
         checking.solve(exercise_id, scratch)
