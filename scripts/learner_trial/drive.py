@@ -8,7 +8,7 @@ A maintainer's tool, not a test (it takes as long as the notebook): with the lab
   .venv/bin/python scripts/learner_trial/drive.py http://127.0.0.1:8888 t notebooks/07_workshop_dag.ipynb \
       workspace/dags/my_workshop_job.py notebooks/skeletons/my_workshop_job.py 07 /tmp/trial06
 
-usage: drive.py BASE_URL TOKEN NB_API_PATH DAG_API_PATH SKELETON {06|07} OUTDIR
+usage: drive.py BASE_URL TOKEN NB_API_PATH DAG_API_PATH SKELETON {07|08} OUTDIR
 Writes OUTDIR/<nb>.jsonl (one line per cell: index, seconds to first output, seconds, error?, last output lines)
 and screenshots.
 """
@@ -86,7 +86,8 @@ def main():
             if cell["cell_type"] != "code":
                 continue
             if i in plan:
-                write_in_editor(page, answers.fill(skel, blocks, plan[i]))
+                write_in_editor(page, answers.fill(skel, blocks, plan[i]) if which == "07" else
+                                answers.grow(skel, blocks[plan[i][-1]]))
             node = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(i)
             node.scroll_into_view_if_needed()
             node.locator(".jp-InputPrompt").click()

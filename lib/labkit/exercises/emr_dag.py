@@ -16,6 +16,7 @@ from labkit.exercises.checking import exercise
 
 FILE, DAG_ID = "my_emr_job.py", "my_emr_job"
 CREATE, STEP, SENSOR, TERMINATE = "create_cluster", "add_step", "monitor_step", "terminate_cluster"
+GROWS = ("08.1", "08.2", "08.3")            # the exercises that each add tasks to the file
 DAY = "2024-02-01"                  # the logical date of the checks' runs (the notebook's own runs use others)
 LIVE = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING")
 
