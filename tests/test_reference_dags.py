@@ -1,9 +1,11 @@
 """The reference DAGs are the answer key: the solved learner DAGs do what they do (issue 22, item 5).
 
 Notebook 07 builds `my_workshop_job` from notebooks/skeletons/my_workshop_job.py and names
-dags/airflow_workshop_job.py its answer key; notebook 08 builds `my_emr_job` beside dags/emr_ephemeral_job.py.
-Here every exercise's solution is written into its TODO block (`exercises.solve()`, in a scratch workspace),
-and Airflow's DagBag parses the solved files and the references (the checks' helper, labkit.exercises.dagbag).
+dags/airflow_workshop_job.py its answer key; notebook 08 builds `my_emr_job` beside dags/emr_ephemeral_job.py,
+one task at a time from a file with no task (its last exercise's answer, 08_3.py, is the whole DAG). Here every
+exercise's solution is written into its TODO block, or 08's last whole file (`exercises.solve()`, in a scratch
+workspace), and Airflow's DagBag parses the solved files and the references (the checks' helper,
+labkit.exercises.dagbag).
 
 "Equal" is asserted for every task both DAGs have (the EMR job's under other ids: RENAMED): the same operator
 class, connection, template fields (the same text; rendered for the sample run of 2021-01-02 they differ only
@@ -22,7 +24,8 @@ step in one file only fails here. What differs on purpose is listed below, and i
 - The EMR job. The reference keeps the seed's `start_job` and `end_job` (a failed step still fails the run),
   a third (Task) instance group, YARN's application lifetime (`Configurations`), `VisibleToAllUsers`, retries
   (terminate_cluster's back off) and all three tasks a rerun must redo as setups of its teardown; the learner's
-  skeleton retries nothing, and 08.3 makes its sensor deferrable.
+  file retries nothing, its teardown's one setup is the cluster (08.1 writes it before there is a step), and
+  08.3 makes its sensor deferrable.
 - Owners and tags (`lab` vs `learner`/`me`) are not compared.
 """
 from __future__ import annotations
