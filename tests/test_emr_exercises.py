@@ -18,7 +18,8 @@ IDS = ("08.1", "08.2", "08.3")
 TEARDOWN = "    terminate_cluster.as_teardown(setups=create_cluster)\n"
 WAIT = ("        wait_for_completion=True,                      # return once the step is done (asking EMR every 5 s)\n"
         "        waiter_delay=5,\n")
-DEFERRABLE = "        deferrable=True,                               # poll from the triggerer: no worker slot held meanwhile\n"
+DEFERRABLE = ("        deferrable=True,                               # poll from the triggerer: no worker slot held "
+              "meanwhile\n")
 
 
 def solution(cfg, exercise_id: str) -> str:
@@ -140,6 +141,7 @@ def test_the_readers_of_a_run_name_each_way_it_goes_wrong():
     assert "never deferred" in emr_dag.deferral_behaviour({**facts, "state": {**ok, dagtest.DEFERRED: []}})[0]
     assert "not the sum of Quantity 8" in emr_dag.step_behaviour(facts, 8, [emr_dag.STEP])[0]
     assert "created no cluster" in emr_dag.cluster_behaviour({**facts, "clusters": {}})[0]
+    assert "(the check terminated it): it ended another cluster" in emr_dag.cluster_behaviour({**facts, "left": ["j-1"]})[0]
     failed = {**facts, "state": {**ok, emr_dag.TERMINATE: "failed"}}
     assert "`terminate_cluster` for 2024-02-01 ended failed: its error is in Airflow's log of the check's run, x.log" \
         == emr_dag.cluster_behaviour(failed)[0]

@@ -61,7 +61,7 @@ SPARK_STEPS = [{
 
 
 def poll_from_variable(context) -> None:
-    """A sensor's pre_execute (08.3): poll every EMR_POKE_INTERVAL seconds (2 on the lab, 60 on AWS), up to its timeout."""
+    """A sensor's pre_execute (08.3): poll every EMR_POKE_INTERVAL seconds (2 on the lab, 60 on AWS)."""
     sensor = context["task"]
     sensor.poke_interval = float(context["var"]["value"].EMR_POKE_INTERVAL)
     sensor.max_attempts = int(sensor.timeout // sensor.poke_interval)     # a deferred sensor's own limit

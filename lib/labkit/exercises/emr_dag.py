@@ -74,12 +74,14 @@ def run(cfg: Config, dag: dict, only: list[str]) -> dict:
     before = set(clusters(client))
     _forget_day(cfg)
     case = {"path": dag["fileloc"], "dag_id": DAG_ID, "logical_date": f"{DAY}T00:00:00+00:00", "only": only}
-    state = dagtest.run_only(cfg, [case])[0]
-    now = clusters(client)
-    made = [c for c in now if c not in before]
-    left = [c for c in made if now[c] in LIVE and now[c] != "TERMINATING"]
-    if left:                                       # a wrong file's cluster: ended here, never left billing
-        client.terminate_job_flows(JobFlowIds=left)
+    try:
+        state = dagtest.run_only(cfg, [case])[0]
+    finally:                                       # also when the run did not finish (a timeout)
+        now = clusters(client)
+        made = [c for c in now if c not in before]
+        left = [c for c in made if now[c] in LIVE and now[c] != "TERMINATING"]
+        if left:                                   # a wrong file's cluster: ended here, never left billing
+            client.terminate_job_flows(JobFlowIds=left)
     for cluster_id in made:                        # TERMINATING lasts a moment
         client.get_waiter("cluster_terminated").wait(ClusterId=cluster_id, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
     steps = [s["Status"]["State"] for c in made for s in client.list_steps(ClusterId=c)["Steps"]]
