@@ -1,57 +1,153 @@
-"""Notebook 08's checks on a learner's likely wrong turns: each answer names the fix in one line."""
+"""Notebook 08's checks (labkit.exercises.emr_dag: 08.1 the cluster and its teardown, 08.2 the step, 08.3 a
+deferrable sensor) on a learner's likely wrong turns. Each check rejects a wrong shape from the parse alone, and
+a plausible file whose tasks run green but do the wrong thing when dag.test() runs them on the session's lab
+(the cluster left running, the step cut short, a sensor that never waits), naming it in one line. That each
+solution passes its own check is proven where it is used: nbval runs notebook 08 with LAB_SOLUTIONS=1, where a
+solution that fails its check is an error.
+"""
 from __future__ import annotations
-
-import dataclasses
 
 import pytest
 
 import labkit
-from labkit import exercises
-from labkit.exercises import checking
+from labkit import connections, emr_client
+from labkit.emr_client import retail
+from labkit.exercises import checking, dagtest, emr_dag
 
-# (what the learner wrote instead of a block's solution, the exercise it fails, what its answer says)
-WRONG = {
-    "index": ("08.1", "step_id = first_step(add_step.output)", "step_id = add_step.output[0]",
-              "does not import: ValueError: XComArg only supports str lookup"),   # Airflow's own line
-    "other_key": ("08.1", "step_id = first_step(add_step.output)", "step_id = add_step.output['return']",
-                  "monitor_step.step_id reads add_step:return, not the step ids add_step returned"),
-    "all_done": ("08.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
-                 "terminate_cluster.trigger_rule = 'all_done'\nmonitor_step >> terminate_cluster",
-                 "is not a teardown: use .as_teardown(setups=create_cluster) (all_done alone would mark"),
-    "no_setup": ("08.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
-                 "monitor_step >> terminate_cluster.as_teardown()", "a teardown without its setup"),
-    "before": ("08.2", "monitor_step >> terminate_cluster.as_teardown(setups=create_cluster)",
-               "create_cluster >> terminate_cluster.as_teardown(setups=create_cluster)", "does not come after monitor_step"),
-    "reschedule": ("08.3", "deferrable=True,", 'mode="reschedule",',
-                   "has mode='reschedule': it frees its worker slot between pokes, but each poke starts the task again"),
-    "poke": ("08.3", "deferrable=True,", 'mode="poke",', "waits in a worker slot for the step's whole run (mode='poke')"),
+IDS = ("08.1", "08.2", "08.3")
+TEARDOWN = "    terminate_cluster.as_teardown(setups=create_cluster)\n"
+WAIT = ("        wait_for_completion=True,                      # return once the step is done (asking EMR every 5 s)\n"
+        "        waiter_delay=5,\n")
+DEFERRABLE = ("        deferrable=True,                               # poll from the triggerer: no worker slot held "
+              "meanwhile\n")
+
+
+def solution(cfg, exercise_id: str) -> str:
+    return checking.solution_path(cfg, checking.get(exercise_id)).read_text()
+
+
+# (exercise, name): (text in the solution, its wrong replacement, what the check must say)
+SHAPE = {
+    ("08.1", "all_done"): (TEARDOWN, '    terminate_cluster.trigger_rule = "all_done"\n',
+                           "is not a teardown (its trigger rule is all_done): all_done also runs after a failed step"),
+    ("08.1", "no_setup"): (TEARDOWN, "    terminate_cluster.as_teardown()\n", "a teardown without its setup"),
+    ("08.2", "pull_string"): ("        job_flow_id=create_cluster.output,             # an XComArg",
+                              "        job_flow_id=\"{{ ti.xcom_pull(task_ids='create_cluster') }}\",  #",
+                              "`add_step`'s job_flow_id is a string"),
+    ("08.2", "terminate_first"): ("    add_step >> terminate_cluster.as_teardown(setups=create_cluster)\n",
+                                  "    terminate_cluster.as_teardown(setups=create_cluster)\n",
+                                  "`terminate_cluster` does not come after `add_step`"),
+    ("08.3", "poke"): (DEFERRABLE, "", "waits in a worker slot for the step's whole run (mode='poke')"),
+    ("08.3", "reschedule"): (DEFERRABLE, '        mode="reschedule",\n',
+                             "has mode='reschedule': it frees its worker slot between pokes"),
+    ("08.3", "index"): ("step_id=first_step(add_step.output),", "step_id=add_step.output[0],",
+                        "does not import: ValueError: XComArg only supports str lookup"),     # Airflow's own line
+    ("08.3", "other_key"): ("step_id=first_step(add_step.output),", "step_id=add_step.output['return'],",
+                            "`monitor_step`'s step_id reads add_step:return, not the step ids"),
+}
+# Plausible files whose tasks run green but do the wrong thing ("{ended}": a cluster id the test made and ended).
+BEHAVIOUR = {
+    # a teardown that ends a cluster, but not this run's (an id copied from an earlier run)
+    ("08.1", "another_cluster"): ("job_flow_id=create_cluster.output,", 'job_flow_id="{ended}",',
+                                  "was still running (the check terminated it): it ended another cluster"),
+    # the step is added, and its cluster is terminated at once
+    ("08.2", "no_wait"): (WAIT, "", "no row for 2024-02-01 (its step ended CANCELLED)"),
 }
 
 
-@pytest.fixture(scope="module")
-def answers(tmp_path_factory):
+def variant(cfg, tmp_path, exercise_id: str, name: str, right: str, wrong: str):
+    text = solution(cfg, exercise_id)
+    assert right in text, f"the solution of {exercise_id} has changed; update this test ({right!r})"
+    path = tmp_path / f"{exercise_id}-{name}" / emr_dag.FILE
+    path.parent.mkdir(parents=True)
+    path.write_text(text.replace(right, wrong))
+    return path
+
+
+def test_each_exercise_is_a_whole_file_growing_the_one_before():
     cfg = labkit.load()
-    tmp = tmp_path_factory.mktemp("emr-wrong")
-    paths = {}
-    for name, (exercise_id, right, wrong, _) in WRONG.items():
-        scratch = dataclasses.replace(cfg, workspace_dir=tmp / name)
-        path = checking.begin("my_emr_job.py", scratch)
-        for done in ("08.1", "08.2", "08.3"):
-            checking.solve(done, scratch)
-        text = path.read_text()
-        indent = "    "
-        assert indent + right.splitlines()[0] in text, f"{name}: the solution has changed; update this test"
-        path.write_text(text.replace(indent + right, "\n".join(indent + line for line in wrong.splitlines())))
-        paths[name] = path
+    skeleton = checking.skeleton_path(cfg, emr_dag.FILE).read_text()
+    given = skeleton[:skeleton.index("    pass ")]
+    texts = [solution(cfg, i) for i in IDS]
+    for exercise_id, text in zip(IDS, texts):
+        assert checking.get(exercise_id).solution == "file" and checking.get(exercise_id).file == emr_dag.FILE
+        assert text.startswith(given), f"{exercise_id}'s answer changed the given part of the file"
+    for task in (emr_dag.CREATE, emr_dag.TERMINATE, emr_dag.STEP, emr_dag.SENSOR):
+        grown = [f'task_id="{task}"' in t for t in texts]
+        assert grown == sorted(grown), (task, grown)      # once an exercise adds a task, every later answer keeps it
+    assert "task_id=" not in skeleton
+
+
+def test_shape_mistakes_are_named_from_the_parse_alone(tmp_path):
+    cfg = labkit.load()
+    paths = {key: variant(cfg, tmp_path, *key, right, wrong) for key, (right, wrong, _) in SHAPE.items()}
     reports = checking.parse(cfg, *paths.values())
-    return {name: checking.verdict(exercises.get(WRONG[name][0]), reports[str(p)], p, cfg) for name, p in paths.items()}
+    for key, path in paths.items():
+        result = checking.verdict(checking.get(key[0]), reports[str(path)], path, cfg)
+        assert not result.passed and SHAPE[key][2] in str(result), (key, str(result))
+        assert len(str(result).splitlines()) == 1
 
 
-@pytest.mark.parametrize("name", WRONG)
-def test_a_wrong_turn_fails_its_check_with_the_fix(answers, name):
-    result = answers[name]
-    assert not result.passed and WRONG[name][3] in str(result), str(result)
+def test_the_starting_file_has_no_task_and_each_check_asks_for_its_own():
+    cfg = labkit.load()
+    path = checking.skeleton_path(cfg, emr_dag.FILE)
+    report = checking.parse(cfg, path)[str(path)]
+    assert report["dags"][emr_dag.DAG_ID]["tasks"] == {}
+    for exercise_id, first in (("08.1", "create_cluster"), ("08.2", "create_cluster"), ("08.3", "create_cluster")):
+        result = checking.verdict(checking.get(exercise_id), report, path, cfg)
+        assert f"your DAG has no task `{first}` yet" in str(result), str(result)
+
+
+@pytest.fixture(scope="module")
+def emr_lab(lab):
+    cfg, _ = lab
+    retail.generate(cfg, progress=False)
+    emr_client.stage_job(cfg)
+    return cfg
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("key", BEHAVIOUR, ids=["-".join(k) for k in BEHAVIOUR])
+def test_plausible_tasks_that_do_the_wrong_thing_are_named(emr_lab, tmp_path, key):
+    cfg = emr_lab
+    exercise_id = key[0]
+    # dag.test() syncs the DAG from the workspace bundle, where the learner's file is: the solution goes there
+    learner = checking.learner_path(cfg, emr_dag.FILE)
+    learner.parent.mkdir(parents=True, exist_ok=True)
+    learner.write_text(solution(cfg, exercise_id))
+    right, wrong, message = BEHAVIOUR[key]
+    if "{ended}" in wrong:                           # a cluster of an earlier run: made here, and ended
+        client, settings = emr_client.client(cfg), connections.variables(cfg)
+        ended = client.run_job_flow(Name="an earlier run", ReleaseLabel=settings["EMR_RELEASE_LABEL"], Instances={
+            "InstanceGroups": [{"InstanceRole": "MASTER", "InstanceType": settings["EMR_INSTANCE_TYPE"],
+                                "InstanceCount": 1}]},
+            JobFlowRole=settings["EMR_INSTANCE_PROFILE"], ServiceRole=settings["EMR_SERVICE_ROLE"])["JobFlowId"]
+        client.terminate_job_flows(JobFlowIds=[ended])
+        wrong = wrong.format(ended=ended)
+    path = variant(cfg, tmp_path, *key, right, wrong)
+    result = checking.verdict(checking.get(exercise_id), checking.parse(cfg, path)[str(path)], path, cfg)
+    assert not result.passed and message in str(result), str(result)
     assert len(str(result).splitlines()) == 1
+    assert not [c for c, state in emr_dag.clusters(emr_client.client(cfg)).items() if state in emr_dag.LIVE]
+
+
+def test_the_readers_of_a_run_name_each_way_it_goes_wrong():
+    """What the checks make of a run (emr_dag.run's facts), on facts written for it: cheaper than a Spark step."""
+    ok = {emr_dag.CREATE: "success", emr_dag.STEP: "success", emr_dag.SENSOR: "success", emr_dag.TERMINATE: "success",
+          dagtest.RUN_STATE: "success", dagtest.DEFERRED: [emr_dag.SENSOR]}
+    facts = {"state": ok, "clusters": {"j-1": "TERMINATED"}, "steps": ["COMPLETED"], "left": [], "row": 7, "log": "x.log"}
+    assert emr_dag.cluster_behaviour(facts) == [] and emr_dag.step_behaviour(facts, 7, list(ok)[:4]) == []
+    assert emr_dag.deferral_behaviour(facts) == []
+    assert "never deferred" in emr_dag.deferral_behaviour({**facts, "state": {**ok, dagtest.DEFERRED: []}})[0]
+    assert "not the sum of Quantity 8" in emr_dag.step_behaviour(facts, 8, [emr_dag.STEP])[0]
+    assert "created no cluster" in emr_dag.cluster_behaviour({**facts, "clusters": {}})[0]
+    assert "(the check terminated it): it ended another cluster" in emr_dag.cluster_behaviour({**facts, "left": ["j-1"]})[0]
+    failed = {**facts, "state": {**ok, emr_dag.TERMINATE: "failed"}}
+    assert "`terminate_cluster` for 2024-02-01 ended failed: its error is in Airflow's log of the check's run, x.log" \
+        == emr_dag.cluster_behaviour(failed)[0]
+    assert "did not run: SyntaxError" in emr_dag.cluster_behaviour({**facts, "state": {"error": "SyntaxError: x"}})[0]
+    running = {**facts, "row": None, "steps": ["RUNNING"]}
+    assert "ended the cluster while the step still ran" in emr_dag.step_behaviour(running, 7, [emr_dag.STEP])[0]
 
 
 def test_the_clusters_exercise_answer_is_a_file_that_compiles():

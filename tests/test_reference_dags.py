@@ -1,9 +1,11 @@
 """The reference DAGs are the answer key: the solved learner DAGs do what they do (issue 22, item 5).
 
 Notebook 07 builds `my_workshop_job` from notebooks/skeletons/my_workshop_job.py and names
-dags/airflow_workshop_job.py its answer key; notebook 08 builds `my_emr_job` beside dags/emr_ephemeral_job.py.
-Here every exercise's solution is written into its TODO block (`exercises.solve()`, in a scratch workspace),
-and Airflow's DagBag parses the solved files and the references (the checks' helper, labkit.exercises.dagbag).
+dags/airflow_workshop_job.py its answer key; notebook 08 builds `my_emr_job` beside dags/emr_ephemeral_job.py,
+one task at a time from a file with no task (its last exercise's answer, 08_3.py, is the whole DAG). Here every
+exercise's solution is written into its TODO block, or 08's last whole file (`exercises.solve()`, in a scratch
+workspace), and Airflow's DagBag parses the solved files and the references (the checks' helper,
+labkit.exercises.dagbag).
 
 "Equal" is asserted for every task both DAGs have (the EMR job's under other ids: RENAMED): the same operator
 class, connection, template fields (the same text; rendered for the sample run of 2021-01-02 they differ only
@@ -22,7 +24,8 @@ step in one file only fails here. What differs on purpose is listed below, and i
 - The EMR job. The reference keeps the seed's `start_job` and `end_job` (a failed step still fails the run),
   a third (Task) instance group, YARN's application lifetime (`Configurations`), `VisibleToAllUsers`, retries
   (terminate_cluster's back off) and all three tasks a rerun must redo as setups of its teardown; the learner's
-  skeleton retries nothing, and 08.3 makes its sensor deferrable.
+  file retries nothing, its teardown's one setup is the cluster (08.1 writes it before there is a step), and
+  08.3 makes its sensor deferrable.
 - Owners and tags (`lab` vs `learner`/`me`) are not compared.
 """
 from __future__ import annotations
@@ -79,12 +82,15 @@ EXPECTED = {
 
 
 def solved(cfg, file: str, workspace: Path) -> Path:
-    """The skeleton `file` with every block exercise's solution written in (in order), as exercises.solve()
-    writes them into a learner's workspace."""
+    """The learner's `file` with every exercise solved, as exercises.solve() writes it into a workspace: the
+    skeleton with each block exercise's solution written in (in order), or, for a file that grows one task per
+    exercise with no blocks (notebook 08's), the last exercise's whole file."""
     scratch = dataclasses.replace(cfg, workspace_dir=workspace)
     path = checking.begin(file, scratch)
-    ids = sorted((i for i, ex in exercises.REGISTRY.items() if ex.file == file and ex.solution == "block"),
-                 key=lambda i: tuple(int(n) for n in i.split(".")))
+    order = {"key": lambda i: tuple(int(n) for n in i.split("."))}
+    ids = sorted((i for i, ex in exercises.REGISTRY.items() if ex.file == file and ex.solution == "block"), **order)
+    ids = ids or sorted((i for i, ex in exercises.REGISTRY.items() if ex.file == file and ex.solution == "file"),
+                        **order)[-1:]
     assert ids, f"no exercise writes into {file}"
     for exercise_id in ids:
         checking.solve(exercise_id, scratch)

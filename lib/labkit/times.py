@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit import config, exercises
-from labkit.exercises import growing_dag
+from labkit.exercises import emr_dag, growing_dag
 
 WORDS_PER_MINUTE = 200
 ROUND_TO = 5                       # the total is rounded up to a multiple of this many minutes
@@ -42,7 +42,7 @@ ROUND_TO = 5                       # the total is rounded up to a multiple of th
 ALLOWANCE = {
     "file": 15,     # a DAG written from a blank file (02.2)
     "block": 10,    # a `# [TODO NN.N]` block of a skeleton DAG (or test) file, saved and checked
-    "grow": 10,     # one task added to the learner's own DAG file (04.1-06.1: a whole-file solution, one task's work)
+    "grow": 10,     # tasks added to the learner's own DAG file (04.1-06.2, 08.1-08.3: a whole-file solution)
     "run": 5,       # a few lines run in the notebook with Airflow's own interfaces (02.1)
     "none": 5,      # commands in a terminal, or a question on what a run or Airflow recorded (02.3, 07.7)
 }
@@ -93,7 +93,7 @@ def exercise_kinds(path: Path) -> list[tuple[str, str]]:
     """(exercise, kind) for each exercise of a notebook: the checked ones of the registry with their solution
     kind, then one ("NN ?", "question") per exercise heading that names none of them."""
     number = path.name[:2]
-    checked = [(ex.id, "grow" if ex.id in growing_dag.GROWS else ex.solution)
+    checked = [(ex.id, "grow" if ex.id in growing_dag.GROWS + emr_dag.GROWS else ex.solution)
                for ex in sorted(exercises.REGISTRY.values(), key=lambda e: e.id) if ex.id.split(".")[0] == number]
     headings = [m.group(1) for cell in markdown_cells(path) for m in _EXERCISE_HEADING.finditer(cell)]
     unnamed = [h for h in headings if not _EXERCISE_ID.search(h)]

@@ -1,4 +1,5 @@
-"""A learner's own answers to 07 and 08 (own names and style, not the solutions), as TODO-block bodies."""
+"""A learner's own answers to 04-08 (own names and style, not the solutions): 04-06's as whole files with a
+plausible mistake first (G), 07's as TODO-block bodies (W), 08's as the tasks of its growing file (E)."""
 W = {
 "07.1": """    chain(generate_interval_rows, sqoop_import_interval)
 """,
@@ -37,21 +38,32 @@ WHERE = "created >= '{{ run.start }}' AND created < '{{ run.end }}'"
     print_events()
 """,
 }
+# Notebook 08 grows its file one exercise at a time: each answer is the whole body of the `with DAG(...)` block,
+# which replaces the starting file's `pass` line (grow()).
 E = {
-"08.1": """    add_step = EmrAddStepsOperator(
-        task_id="add_step",
-        job_flow_id=create_cluster.output,
-        steps=SPARK_STEPS,
-        aws_conn_id="aws_default",
-    )
-    cluster_id = create_cluster.output
-    step_id = first_step(add_step.output)
-""",
-"08.3": """        deferrable=True,
-""",
-"08.2": """    stop_it = EmrTerminateJobFlowOperator(task_id="terminate_cluster", job_flow_id=cluster_id,
+"08.1": """    make_it = EmrCreateJobFlowOperator(task_id="create_cluster", job_flow_overrides=JOB_FLOW_OVERRIDES,
+                                       aws_conn_id="aws_default", emr_conn_id=None)
+    stop_it = EmrTerminateJobFlowOperator(task_id="terminate_cluster", job_flow_id=make_it.output,
                                           aws_conn_id="aws_default")
-    monitor_step >> stop_it.as_teardown(setups=create_cluster)
+    make_it >> stop_it.as_teardown(setups=make_it)
+""",
+"08.2": """    make_it = EmrCreateJobFlowOperator(task_id="create_cluster", job_flow_overrides=JOB_FLOW_OVERRIDES,
+                                       aws_conn_id="aws_default", emr_conn_id=None)
+    step = EmrAddStepsOperator(task_id="add_step", job_flow_id=make_it.output, steps=SPARK_STEPS,
+                               aws_conn_id="aws_default", wait_for_completion=True, waiter_delay=3)
+    stop_it = EmrTerminateJobFlowOperator(task_id="terminate_cluster", job_flow_id=make_it.output,
+                                          aws_conn_id="aws_default")
+    step >> stop_it.as_teardown(setups=make_it)
+""",
+"08.3": """    make_it = EmrCreateJobFlowOperator(task_id="create_cluster", job_flow_overrides=JOB_FLOW_OVERRIDES,
+                                       aws_conn_id="aws_default", emr_conn_id=None)
+    step = EmrAddStepsOperator(task_id="add_step", job_flow_id=make_it.output, steps=SPARK_STEPS,
+                               aws_conn_id="aws_default")
+    wait = EmrStepSensor(task_id="monitor_step", job_flow_id=make_it.output, step_id=first_step(step.output),
+                         aws_conn_id="aws_default", pre_execute=poll_from_variable, timeout=3600, deferrable=True)
+    stop_it = EmrTerminateJobFlowOperator(task_id="terminate_cluster", job_flow_id=make_it.output,
+                                          aws_conn_id="aws_default")
+    wait >> stop_it.as_teardown(setups=make_it)
 """,
 }
 import re
@@ -65,6 +77,14 @@ def fill(text: str, blocks: dict, upto: list[str]) -> str:
         assert pat.search(text), key
         text = pat.sub(lambda m: m.group(1) + blocks[key] + m.group(3), text, count=1)
     return text
+
+
+def grow(text: str, body: str) -> str:
+    """08's starting file with its `pass` line (no task yet) replaced by the learner's tasks."""
+    lines = text.splitlines(keepends=True)
+    [at] = [i for i, line in enumerate(lines) if line.startswith("    pass ")]
+    return "".join(lines[:at]) + body + "".join(lines[at + 1:])
+
 
 # The growth exercises of 04-06 (whole files: the learner edits their own my_workshop_job.py). Each is a list of
 # attempts in order: the first ones are plausible mistakes a learner makes, the last is their working answer.

@@ -8,11 +8,12 @@ A maintainer's tool, not a test (it takes as long as the notebook): with the lab
   .venv/bin/python scripts/learner_trial/drive.py http://127.0.0.1:8888 t notebooks/07_workshop_dag.ipynb \
       workspace/dags/my_workshop_job.py notebooks/skeletons/my_workshop_job.py 07 /tmp/trial06
 
-usage: drive.py BASE_URL TOKEN NB_API_PATH DAG_API_PATH SKELETON {06|07|grow} OUTDIR
+usage: drive.py BASE_URL TOKEN NB_API_PATH DAG_API_PATH SKELETON {07|08|grow} OUTDIR
 
-`grow` (notebooks 04-06, whose exercises grow the learner's own file): before a check, each attempt of
-answers.G (plausible mistakes first, the working answer last) is written as the whole file and the check cell run
-once per attempt; SKELETON is then unused (give -).
+`07` fills the skeleton's TODO blocks (answers.W); `08` puts the learner's tasks in place of the starting file's
+`pass` (answers.E, whole DAG bodies); `grow` (notebooks 04-06, whose exercises grow the learner's own file):
+before a check, each attempt of answers.G (plausible mistakes first, the working answer last) is written as the
+whole file and the check cell run once per attempt; SKELETON is then unused (give -).
 Writes OUTDIR/<nb>.jsonl (one line per cell: index, seconds to first output, seconds, error?, last output lines)
 and screenshots.
 """
@@ -119,7 +120,8 @@ def main():
             if cell["cell_type"] != "code":
                 continue
             if i in plan and which != "grow":
-                write_in_editor(page, answers.fill(skel, blocks, plan[i]))
+                write_in_editor(page, answers.fill(skel, blocks, plan[i]) if which == "07" else
+                                answers.grow(skel, blocks[plan[i][-1]]))
             if which == "grow" and i in plan:
                 for n, attempt in enumerate(blocks[plan[i][-1]]):
                     write_in_editor(page, attempt)

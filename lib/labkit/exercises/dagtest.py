@@ -150,16 +150,18 @@ def _pause(dag_id: str) -> None:
 
 
 RUN_STATE = "__run__"                    # run_only's key for the state of the whole run
+DEFERRED = "__deferred__"                # ... and for the tasks that deferred (their trigger ran), in order
 
 
 def run_only(cfg: Config, cases: list[dict], timeout: float = 600, echo: bool = True) -> list[dict]:
     """For each case {"path", "dag_id", "logical_date", "only": [task ids]}: `dag.test()` of that run with every
     task but `only` marked success instead of run (`mark_success_pattern`): what those tasks alone do to the
     lab's data, as a check needs it (a data-quality gate on rows the check wrote). One process for all the cases
-    (Airflow imports once); returns, per case, {task_id: state} of the `only` tasks and {RUN_STATE: the run's
-    state}, or {"error": one line}. A case's "connections" ({conn_id: fields}) replace the lab's for its run
-    (dag.test()'s conn_file_path): how a check makes a task fail as it would when its database is down.
-    With `echo`, says at once what it runs, then one line per run as it ends (a check can take a minute)."""
+    (Airflow imports once); returns, per case, {task_id: state} of the `only` tasks, {RUN_STATE: the run's
+    state} and {DEFERRED: the tasks that deferred}, or {"error": one line}. A case's "connections" ({conn_id:
+    fields}) replace the lab's for its run (dag.test()'s conn_file_path): how a check makes a task fail as it
+    would when its database is down. With `echo`, says at once what it runs, then one line per run as it ends (a
+    check can take a minute)."""
     log = log_path(cfg, "run_only")
     log.parent.mkdir(parents=True, exist_ok=True)
     answer, progress = log.with_suffix(".json"), log.with_suffix(".progress")
@@ -204,9 +206,11 @@ def _only(cases: list[dict], progress: str | None = None) -> list[dict]:
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
+    deferred = _record_deferrals()
     out = []
     for case in cases:
         day = case["logical_date"][:10]
+        deferred.clear()
         bag = DagBag(dag_folder=case["path"], safe_mode=False)
         dag = bag.dags.get(case["dag_id"])
         if dag is None:
@@ -232,10 +236,27 @@ def _only(cases: list[dict], progress: str | None = None) -> list[dict]:
             continue
         states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()
                   if ti.task_id in case["only"]}
-        out.append({**states, RUN_STATE: str(getattr(run.state, "value", run.state))})
+        out.append({**states, RUN_STATE: str(getattr(run.state, "value", run.state)), DEFERRED: list(deferred)})
         note(f"{day}: " + ", ".join(f"{t} {states.get(t, 'not run')}" for t in case["only"])
-             + (f" (with a broken {', '.join(case['connections'])})" if case.get("connections") else ""))
+             + (f" (with a broken {', '.join(case['connections'])})" if case.get("connections") else "")
+             + (f"; deferred: {', '.join(deferred)}" if deferred else ""))
     return out
+
+
+def _record_deferrals() -> list[str]:
+    """The ids of the tasks whose trigger dag.test() runs (a task that deferred), as they defer: dag.test() runs
+    a deferred task's trigger in line (`_run_inline_trigger`), then resumes the task."""
+    from airflow.sdk.definitions import dag as sdk_dag
+
+    seen: list[str] = []
+    run_trigger = sdk_dag._run_inline_trigger
+
+    def recorded(trigger, task_sdk_ti):
+        seen.append(task_sdk_ti.task_id)
+        return run_trigger(trigger, task_sdk_ti)
+
+    sdk_dag._run_inline_trigger = recorded
+    return seen
 
 
 if __name__ == "__main__":
