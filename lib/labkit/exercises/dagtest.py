@@ -207,9 +207,17 @@ def _only(cases: list[dict], progress: str | None = None) -> list[dict]:
     from airflow.dag_processing.dagbag import DagBag
 
     deferred = _record_deferrals()
+    current: dict = {}
+
+    def starting(line: str) -> None:     # a run of several tasks says when each starts (a step runs minutes)
+        if len(current["only"]) > 1 and line.split()[0] in current["only"] and line.endswith(" running"):
+            note(f"{current['day']}: {line}")
+
+    _announce_tasks(starting)
     out = []
     for case in cases:
         day = case["logical_date"][:10]
+        current.update(day=day, only=case["only"])
         deferred.clear()
         bag = DagBag(dag_folder=case["path"], safe_mode=False)
         dag = bag.dags.get(case["dag_id"])
