@@ -18,8 +18,12 @@ setup: system $(STAMP) jars emr-env aws-cli
 system:
 	@bash scripts/install-system-packages.sh
 
+# The venv's Python: PYTHON=... when you give one, else the first Python of the lock's version that the lab's
+# unprivileged account can run (pyenv's under /root cannot be); scripts/venv_python.py says which and why.
+VENV_PYTHON := $(PYTHON) scripts/venv_python.py $(if $(filter file default,$(origin PYTHON)),,--given '$(PYTHON)')
+
 $(STAMP): requirements.txt pyproject.toml Makefile
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { py=$$($(VENV_PYTHON)) && $$py -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps $(SPARK_PROVIDER)
@@ -65,9 +69,10 @@ screenshots: setup
 up down status doctor: setup
 	$(BIN)/labkit $@
 
-# Re-resolve requirements.in into the pinned lock requirements.txt (in a throwaway venv).
+# Re-resolve requirements.in into the pinned lock requirements.txt (in a throwaway venv of the Python setup chooses,
+# so that the lock installs on it: Debian 12's python3.11 is 3.11.2).
 lock:
-	rm -rf /tmp/labkit-lock && $(PYTHON) -m venv /tmp/labkit-lock
+	rm -rf /tmp/labkit-lock && py=$$($(VENV_PYTHON)) && $$py -m venv /tmp/labkit-lock
 	/tmp/labkit-lock/bin/pip install --quiet -r requirements.in
 	(echo "# The resolved, fully pinned lock of requirements.in (Python 3.11, Linux). Regenerate with \`make lock\`."; \
 	 /tmp/labkit-lock/bin/pip freeze) > requirements.txt

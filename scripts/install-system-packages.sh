@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the lab needs from the operating system, only where it is missing:
 # Java 17+ (Spark), a PostgreSQL server, a MariaDB server, npm (fetches the pinned JDBC drivers: labkit.jdbc), Graphviz, Chromium,
+# the venv module of the system's Python of the lock's version (scripts/venv_python.py may make .venv from it),
 # and, when the lab is run by root, the unprivileged account the database servers run as.
 set -euo pipefail
 
@@ -17,6 +18,11 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || command -v postgre
 command -v npm >/dev/null || need+=(npm)   # `make jars`: the pinned JDBC drivers come from the npm registry
 command -v dot >/dev/null || need+=(graphviz)   # draws images/ (labkit.architecture)
 command -v chromium >/dev/null || need+=(chromium)   # screenshots of the Airflow UI (labkit.screenshots)
+# Debian's Python of the lock's version makes a venv only with its python3.X-venv package.
+py=$(sed -n '1s/.*(Python \([0-9]*\.[0-9]*\).*/\1/p' requirements.txt)
+if [ -n "$py" ] && [ -x "/usr/bin/python$py" ] && ! "/usr/bin/python$py" -c 'import ensurepip' 2>/dev/null; then
+  need+=("python$py-venv")
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then

@@ -10,6 +10,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -105,24 +106,30 @@ def _normal_user() -> str | None:
         user = pwd.getpwnam(labkit.load().service_user).pw_name
     except KeyError:
         return None
-    python = os.path.realpath(sys.executable)
-    ok = subprocess.run(["runuser", "-u", user, "--", python, "-c", "import jupyterlab"], capture_output=True)
+    # This venv's python as it is (its real path is the base interpreter, which has no jupyterlab).
+    ok = subprocess.run(["runuser", "-u", user, "--", sys.executable, "-c", "import jupyterlab"], capture_output=True)
     return user if ok.returncode == 0 else None
 
 
 @pytest.mark.skipif(_normal_user() is None,
                     reason="needs root and a venv the lab's unprivileged account can run (this one lives in a private home)")
-def test_jupyterlab_answers_as_a_normal_user(tmp_path):
+def test_jupyterlab_answers_as_a_normal_user():
     user = _normal_user()
-    home = tmp_path / "home"
+    # A home the user can reach (pytest's tmp_path lies under a private /tmp/pytest-of-root), with the learner's
+    # workspace in it: the user cannot write in root's checkout.
+    top = Path(tempfile.mkdtemp(prefix="labkit-normal-user-"))
+    top.chmod(0o755)
+    home = top / "home"
     home.mkdir()
     shutil.chown(home, user, user)
-    tmp_path.chmod(0o755)
     port = free_port()
     env = {**os.environ, "HOME": str(home), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "JUPYTER_CONFIG_DIR": str(home / "cfg"), "JUPYTER_DATA_DIR": str(home / "data"),
-           "IPYTHONDIR": str(home / "ipython")}
-    answer = _serve([LABKIT, "jupyter", "--port", str(port)], port, env, user=user)
+           "IPYTHONDIR": str(home / "ipython"), "LAB_WORKSPACE_DIR": str(home / "workspace")}
+    try:
+        answer = _serve([LABKIT, "jupyter", "--port", str(port)], port, env, user=user)
+    finally:
+        shutil.rmtree(top)
     assert "version" in answer["api"]
     assert answer["listening"] == {"127.0.0.1"}
 
