@@ -8,6 +8,7 @@
 # testpaths with those files --ignore'd), so a new test file is never left out. The run fails if either fails;
 # the second session's output follows the first's. Extra arguments go to both sessions.
 # LAB_TEST_SLOT=N picks the first session's slot (default 0); the second uses LAB_TEST_SLOT2 (default N+5 mod 10).
+# LAB_TEST_SESSIONS=1 runs the whole suite in one session instead (as `.venv/bin/pytest` does).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,9 @@ SECOND=(
 )
 
 slot=${LAB_TEST_SLOT:-0}
+if [ "${LAB_TEST_SESSIONS:-2}" = 1 ]; then          # the whole suite in one session (to compare, or to debug)
+    exec env LAB_TEST_SLOT=$slot .venv/bin/pytest "$@"
+fi
 slot2=${LAB_TEST_SLOT2:-$(( (slot + 5) % 10 ))}
 [ "$slot" != "$slot2" ] || { echo "scripts/test.sh: the two sessions need two slots (LAB_TEST_SLOT2)" >&2; exit 2; }
 ignore=()
