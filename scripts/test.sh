@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite (pytest + nbval over notebooks/) as two pytest sessions at once, each on its own
-# test slot (conftest.py: its own state folder, ports, lab and lock). Most of the suite waits on servers, Spark
-# JVMs and Airflow's scheduling, so two sessions keep both cores of a 2-core machine busy (issue 24: at most
-# 25 minutes). The notebooks stay in the first session, in order (each starts where the one before left off).
+# test slot (conftest.py: its own state folder, ports, lab and lock): while one session waits on a server, a
+# Spark JVM or Airflow's scheduler, the other uses the core (issue 24). The notebooks stay in the first session,
+# together and in order (each starts where the one before left off).
 #
 # The second session runs the files listed in SECOND below; the first runs everything else (pyproject.toml's
 # testpaths with those files --ignore'd), so a new test file is never left out. The run fails if either fails;
@@ -49,8 +49,8 @@ echo "scripts/test.sh: ${#SECOND[@]} paths in a second session (LAB_TEST_SLOT=$s
 # its own cache folder: both sessions write their last failures at the end
 LAB_TEST_SLOT=$slot2 .venv/bin/pytest -o cache_dir=.pytest_cache/second "${SECOND[@]}" "$@" >"$log" 2>&1 &
 second=$!
-# A background job of a script ignores Ctrl-C: pass it on, so that its conftest stops its lab.
-trap 'kill -INT $second 2>/dev/null' INT TERM
+# A background job of a script ignores Ctrl-C: pass it on, so that its conftest stops its lab; then show its output.
+trap 'kill -INT $second 2>/dev/null; wait $second; cat "$log"; exit 130' INT TERM
 
 LAB_TEST_SLOT=$slot .venv/bin/pytest "${ignore[@]}" "$@"
 first_rc=$?
