@@ -154,3 +154,23 @@ def test_a_failed_tasks_own_error_is_quoted_with_the_likely_fix(tmp_path):
                                           "(PATH too) unless append_env=True)")
     log.write_text('psycopg2.errors.UndefinedColumn: column "day" does not exist\n')
     assert growing_dag._error_of(cfg) == ' (psycopg2.errors.UndefinedColumn: column "day" does not exist)'
+
+
+def test_a_dag_test_process_is_followed_line_by_line_and_killed_past_its_timeout(tmp_path):
+    """dagtest's follower: what the process adds to its progress file is said as it comes, with its seconds; its
+    exit code comes back; one that runs past the timeout is killed and named with its log."""
+    import sys
+
+    from labkit.errors import LabError
+    from labkit.exercises import dagtest
+
+    log, progress = tmp_path / "run.log", tmp_path / "run.progress"
+    progress.write_text("")
+    said: list[str] = []
+    script = f"import time; open({str(progress)!r}, 'a').write('a running\\n'); print('to the log'); time.sleep(0.7)"
+    assert dagtest._follow([sys.executable, "-c", script + "; raise SystemExit(3)"], log, progress, {}, 30,
+                           said.append, "x") == 3
+    assert [line.split(" s  ")[1] for line in said] == ["a running"] and "to the log" in log.read_text()
+    with pytest.raises(LabError, match=r"^slow did not finish in 1 s: see .*run\.log$"):
+        dagtest._follow([sys.executable, "-c", "import time; time.sleep(30)"], log, progress, {}, 1, said.append,
+                        "slow")

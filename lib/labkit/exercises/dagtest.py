@@ -62,27 +62,9 @@ def run(cfg: Config, path: Path, dag_id: str, logical_date: str, timeout: float 
         f"each task in turn (Airflow's log: {log})")
     command = [sys.executable, "-m", "labkit.exercises.dagtest", str(path), dag_id, logical_date, str(answer),
                str(progress)]
-    t0, seen = time.monotonic(), 0
-    with open(log, "w") as out:          # Airflow logs to stdout and stderr: both go to the file
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**airflow_env(cfg), **(env or {})})
-        try:
-            while True:
-                finished = proc.poll() is not None
-                lines = progress.read_text().splitlines()
-                for line in lines[seen:]:
-                    say(f"{time.monotonic() - t0:6.1f} s  {line}")
-                seen = len(lines)
-                if finished:
-                    break
-                if time.monotonic() - t0 > timeout:
-                    raise LabError(f"dag.test() of {dag_id} did not finish in {timeout:.0f} s: see {log}")
-                time.sleep(0.5)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    if proc.returncode != 0 or not answer.exists():
-        raise LabError(f"dag.test() of {dag_id} did not finish (exit {proc.returncode}): see {log}")
+    code = _follow(command, log, progress, {**airflow_env(cfg), **(env or {})}, timeout, say, f"dag.test() of {dag_id}")
+    if code != 0 or not answer.exists():
+        raise LabError(f"dag.test() of {dag_id} did not finish (exit {code}): see {log}")
     result = json.loads(answer.read_text())
     if "error" in result:
         raise LabError(f"dag.test() of {dag_id}: {result['error']}")
@@ -92,6 +74,30 @@ def run(cfg: Config, path: Path, dag_id: str, logical_date: str, timeout: float 
         raise LabError(f"dag.test() of {dag_id} ended {test.state} ({', '.join(failed)} did not succeed): "
                        f"the task's error is in {log}")
     return test
+
+
+def _follow(command: list[str], log: Path, progress: Path, env: dict, timeout: float, say, what: str) -> int:
+    """Run `command` with its output in `log`, saying each line it adds to `progress` as it comes (with the seconds
+    since it started); its exit code. Past `timeout`, it is killed and the error names `what` and the log."""
+    t0, seen = time.monotonic(), 0
+    with open(log, "w") as out:          # Airflow logs to stdout and stderr: both go to the file
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            while True:
+                finished = proc.poll() is not None
+                lines = progress.read_text().splitlines()
+                for line in lines[seen:]:
+                    say(f"{time.monotonic() - t0:6.1f} s  {line}")
+                seen = len(lines)
+                if finished:
+                    return proc.returncode
+                if time.monotonic() - t0 > timeout:
+                    raise LabError(f"{what} did not finish in {timeout:.0f} s: see {log}")
+                time.sleep(0.5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _main(path: str, dag_id: str, logical_date: str, progress: str) -> dict:
@@ -171,25 +177,7 @@ def run_only(cfg: Config, cases: list[dict], timeout: float = 600, echo: bool = 
     say(f"dag.test() of your tasks, {len(cases)} run{'s' * (len(cases) > 1)} in one process (Airflow's log: {log})")
     command = [sys.executable, "-m", "labkit.exercises.dagtest", "--only", json.dumps(cases), str(answer),
                str(progress)]
-    t0, seen = time.monotonic(), 0
-    with open(log, "w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=airflow_env(cfg))
-        try:
-            while True:
-                finished = proc.poll() is not None
-                lines = progress.read_text().splitlines()
-                for line in lines[seen:]:
-                    say(f"{time.monotonic() - t0:6.1f} s  {line}")
-                seen = len(lines)
-                if finished:
-                    break
-                if time.monotonic() - t0 > timeout:
-                    raise LabError(f"dag.test() of {len(cases)} runs did not finish in {timeout:.0f} s: see {log}")
-                time.sleep(0.5)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    _follow(command, log, progress, airflow_env(cfg), timeout, say, f"dag.test() of {len(cases)} runs")
     if not answer.exists():
         raise LabError(f"dag.test() of {len(cases)} runs did not finish: see {log}")
     return json.loads(answer.read_text())
