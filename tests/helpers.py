@@ -80,3 +80,21 @@ def xcoms(api, dag_id: str, run_id: str) -> dict[str, bytes]:
         for entry in api.get(base)["xcom_entries"]:
             out[f"xcom {run_id} {ti['task_id']}/{entry['key']}"] = json.dumps(api.get(f"{base}/{entry['key']}")).encode()
     return out
+
+
+def solution(cfg, exercise_id: str) -> str:
+    """The text of an exercise's solution file (the whole file, for the exercises that grow one)."""
+    from labkit.exercises import checking
+
+    return checking.solution_path(cfg, checking.get(exercise_id)).read_text()
+
+
+def solution_variant(cfg, tmp_path: Path, exercise_id: str, name: str, right: str, wrong: str, file: str) -> Path:
+    """A learner's file `file` in its own folder: the exercise's solution with `right` replaced by `wrong` (a
+    plausible mistake a check must name)."""
+    text = solution(cfg, exercise_id)
+    assert right in text, f"the solution of {exercise_id} has changed; update this test ({right!r})"
+    path = tmp_path / f"{exercise_id}-{name}" / file
+    path.parent.mkdir(parents=True)
+    path.write_text(text.replace(right, wrong))
+    return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 import labkit
+from helpers import solution, solution_variant
 from labkit import connections, emr_client
 from labkit.emr_client import retail
 from labkit.exercises import checking, dagtest, emr_dag
@@ -20,10 +21,6 @@ WAIT = ("        wait_for_completion=True,                      # return once th
         "        waiter_delay=5,\n")
 DEFERRABLE = ("        deferrable=True,                               # poll from the triggerer: no worker slot held "
               "meanwhile\n")
-
-
-def solution(cfg, exercise_id: str) -> str:
-    return checking.solution_path(cfg, checking.get(exercise_id)).read_text()
 
 
 # (exercise, name): (text in the solution, its wrong replacement, what the check must say)
@@ -56,12 +53,7 @@ BEHAVIOUR = {
 
 
 def variant(cfg, tmp_path, exercise_id: str, name: str, right: str, wrong: str):
-    text = solution(cfg, exercise_id)
-    assert right in text, f"the solution of {exercise_id} has changed; update this test ({right!r})"
-    path = tmp_path / f"{exercise_id}-{name}" / emr_dag.FILE
-    path.parent.mkdir(parents=True)
-    path.write_text(text.replace(right, wrong))
-    return path
+    return solution_variant(cfg, tmp_path, exercise_id, name, right, wrong, emr_dag.FILE)
 
 
 def test_each_exercise_is_a_whole_file_growing_the_one_before():

@@ -11,13 +11,10 @@ import shutil
 import pytest
 
 import labkit
+from helpers import solution, solution_variant
 from labkit.exercises import checking, growing_dag
 
 IDS = ("04.1", "05.1", "06.1", "06.2")
-
-
-def solution(cfg, exercise_id: str) -> str:
-    return checking.solution_path(cfg, checking.get(exercise_id)).read_text()
 
 
 # (exercise, name): (text in the solution, its wrong replacement, what the check must say)
@@ -57,12 +54,7 @@ BEHAVIOUR = {
 
 
 def variant(cfg, tmp_path, exercise_id: str, name: str, right: str, wrong: str):
-    text = solution(cfg, exercise_id)
-    assert right in text, f"the solution of {exercise_id} has changed; update this test ({right!r})"
-    path = tmp_path / f"{exercise_id}-{name}" / growing_dag.FILE
-    path.parent.mkdir(parents=True)
-    path.write_text(text.replace(right, wrong))
-    return path
+    return solution_variant(cfg, tmp_path, exercise_id, name, right, wrong, growing_dag.FILE)
 
 
 def test_each_growth_exercise_is_a_whole_file_growing_the_one_before():
