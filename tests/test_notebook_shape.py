@@ -1,10 +1,12 @@
 """Every notebook of the series has the same shape, and is committed stripped (only checked cells keep what they print)."""
+import json
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
+import labkit
 from labkit import runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,3 +168,45 @@ def test_the_wrapper_check_sees_each_kind_of_call():
     assert calls("def follow(run_id):\n    return run_api.get_dag_run(DAG_ID, run_id)", "follow(run_id)",
                  "dag_api.patch_dag(DAG_ID, DAGPatchBody(is_paused=False))", "!airflow tasks clear {DAG_ID} --yes",
                  "watch.plot(changes)  # not api.get") == []
+
+
+def _given_code(markdown: str, solution: str) -> list[str]:
+    """The solution's code an exercise's text gives away: lines of a fenced block, and inline code of 20+
+    characters that calls or assigns (`x = f(...)`), found in the solution's file."""
+    fenced = [line.strip() for block in re.findall(r"```(?:python)?\n(.*?)```", markdown, re.S)
+              for line in block.splitlines() if len(line.strip()) >= 15]
+    spans = [s for s in re.findall(r"`([^`\n]+)`", markdown) if len(s) >= 20 and ("(" in s or "=" in s)]
+    return [code for code in fenced + spans if code in solution]
+
+
+def _exercise_texts():
+    """(exercise id, the markdown cells right above its check cell) for every checked exercise of the series."""
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        for i, cell in enumerate(cells):
+            called = re.findall(r"exercises\.check(?:_all)?\(([^)]*)\)", "".join(cell["source"]))
+            if cell["cell_type"] != "code" or not called:
+                continue
+            above, j = [], i - 1
+            while j >= 0 and cells[j]["cell_type"] == "markdown":
+                above.insert(0, "".join(cells[j]["source"]))
+                j -= 1
+            for exercise_id in re.findall(r'"(\d\d\.\d)"', called[0]):
+                yield exercise_id, "\n".join(above)
+
+
+def test_most_exercises_give_the_goal_and_the_docs_not_the_code():
+    """Issue 22: at least half of the checked exercises' texts contain none of their solution's code."""
+    from labkit.exercises import checking
+
+    cfg = labkit.load()
+    texts = list(_exercise_texts())
+    solutions = {i: checking.solution_path(cfg, checking.get(i)) for i, _ in texts}
+    giving = {i: _given_code(text, solutions[i].read_text() if solutions[i].exists() else "") for i, text in texts}
+    assert len(texts) >= 15
+    assert sum(1 for code in giving.values() if not code) >= len(texts) / 2, giving
+    # the detector sees code copied from a solution, fenced or inline
+    solution = 'steps = EmrAddStepsOperator(task_id="add_step", job_flow_id=create_cluster.output)\n'
+    assert _given_code(f"Write:\n```python\n{solution}```", solution) == [solution.strip()]
+    assert _given_code("Use `job_flow_id=create_cluster.output` here", solution) == ["job_flow_id=create_cluster.output"]
+    assert _given_code("Give the step the cluster's id as an XComArg.", solution) == []
