@@ -4,7 +4,7 @@
 
 Starts the lab if needed (notebook 09 stops it at the end, as in `make run`), runs every numbered notebook
 with the same runner, writes the executed copies to a temporary folder, prints the runner's table and
-    ratio series_minutes = <minutes> (goal <= 11 smoke | 10 full)
+    ratio series_minutes = <minutes> (goal <= 13 smoke | 10 full)
     ratio series_peak_gib = <GiB> (goal <= 6)
     ratio series_peak_disk_gib = <GiB> (goal <= what `labkit doctor` asks to be free: 2 smoke | 12 full)
 The peak disk use is the largest size of the lab's state folder (databases, landing zone, buckets, logs),
@@ -33,7 +33,10 @@ from labkit.doctor import DISK_MIN_GB
 # mean load of 11, took 28.5 and was not kept): the series has grown by the primer (02: 62 s, five `airflow` CLI
 # commands and a DAG run) and by the checks that run the learner's tasks in 04-06 (each a dag.test(); 06's two
 # Spark runs, its check and `airflow dags test`, made 06 143 s), while 07 took 241 s. Goal: 11 minutes at smoke.
-GOAL_MINUTES = {"smoke": 11, "full": 10}
+# Restated again the same day to 13 (the record of that name was replaced: 12.5 minutes at a mean load of 1.31):
+# notebook 08 now builds its DAG task by task and each of its three checks runs the learner's tasks with
+# dag.test() on the local EMR endpoint, two of them with the Spark step: 08 went from 56 s to 158 s.
+GOAL_MINUTES = {"smoke": 13, "full": 10}
 GOAL_PEAK_GIB = 6
 
 
