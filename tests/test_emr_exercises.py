@@ -123,7 +123,7 @@ def test_plausible_tasks_that_do_the_wrong_thing_are_named(emr_lab, tmp_path, ke
     assert not [c for c, state in emr_dag.clusters(emr_client.client(cfg)).items() if state in emr_dag.LIVE]
 
 
-def test_the_readers_of_a_run_name_each_way_it_goes_wrong():
+def test_the_readers_of_a_run_name_each_way_it_goes_wrong(tmp_path):
     """What the checks make of a run (emr_dag.run's facts), on facts written for it: cheaper than a Spark step."""
     ok = {emr_dag.CREATE: "success", emr_dag.STEP: "success", emr_dag.SENSOR: "success", emr_dag.TERMINATE: "success",
           dagtest.RUN_STATE: "success", dagtest.DEFERRED: [emr_dag.SENSOR]}
@@ -135,8 +135,12 @@ def test_the_readers_of_a_run_name_each_way_it_goes_wrong():
     assert "created no cluster" in emr_dag.cluster_behaviour({**facts, "clusters": {}})[0]
     assert "(the check terminated it): it ended another cluster" in emr_dag.cluster_behaviour({**facts, "left": ["j-1"]})[0]
     failed = {**facts, "state": {**ok, emr_dag.TERMINATE: "failed"}}
-    assert "`terminate_cluster` for 2024-02-01 ended failed: its error is in Airflow's log of the check's run, x.log" \
-        == emr_dag.cluster_behaviour(failed)[0]
+    assert "`terminate_cluster` for 2024-02-01 ended failed; Airflow's log: x.log" == emr_dag.cluster_behaviour(failed)[0]
+    log = tmp_path / "run_only.log"          # the task's own error, when the log has it, is quoted first
+    log.write_text("botocore.exceptions.ClientError: An error occurred (ValidationException): no cluster j-9\n")
+    assert emr_dag.cluster_behaviour({**failed, "log": str(log)})[0] == (
+        "`terminate_cluster` for 2024-02-01 ended failed (botocore.exceptions.ClientError: An error occurred "
+        f"(ValidationException): no cluster j-9); Airflow's log: {log}")
     assert "did not run: SyntaxError" in emr_dag.cluster_behaviour({**facts, "state": {"error": "SyntaxError: x"}})[0]
     running = {**facts, "row": None, "steps": ["RUNNING"]}
     assert "ended the cluster while the step still ran" in emr_dag.step_behaviour(running, 7, [emr_dag.STEP])[0]

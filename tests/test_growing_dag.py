@@ -131,21 +131,17 @@ def test_begin_grows_the_learners_file_or_starts_from_the_earlier_answer(tmp_pat
 def test_a_failed_tasks_own_error_is_quoted_with_the_likely_fix(tmp_path):
     """What a learner's failed task left in dag.test()'s log becomes the check's reason: the last error line, and
     for a command bash did not find, the usual cause (a BashOperator's env without append_env=True)."""
-    import dataclasses
-
     from labkit.exercises import dagtest
 
-    cfg = dataclasses.replace(labkit.load(), state_dir=tmp_path / "state")
-    log = dagtest.log_path(cfg, "run_only")
-    log.parent.mkdir(parents=True)
-    assert growing_dag._error_of(cfg) == ""
+    log = tmp_path / "run_only.log"
+    assert dagtest.task_error(log) == ""
     log.write_text("[info] /usr/bin/bash: line 1: labkit: command not found [airflow.task.hooks...SubprocessHook]\n"
                    "airflow.sdk.exceptions.AirflowException: Bash command failed. The command returned a non-zero "
                    "exit code 127.\n")
-    assert growing_dag._error_of(cfg) == (" (labkit: command not found: a task's env replaces its whole environment "
-                                          "(PATH too) unless append_env=True)")
+    assert dagtest.task_error(log) == (" (labkit: command not found: a task's env replaces its whole environment "
+                                       "(PATH too) unless append_env=True)")
     log.write_text('psycopg2.errors.UndefinedColumn: column "day" does not exist\n')
-    assert growing_dag._error_of(cfg) == ' (psycopg2.errors.UndefinedColumn: column "day" does not exist)'
+    assert dagtest.task_error(log) == ' (psycopg2.errors.UndefinedColumn: column "day" does not exist)'
 
 
 def test_a_dag_test_process_is_followed_line_by_line_and_killed_past_its_timeout(tmp_path):

@@ -12,6 +12,7 @@ same test from a terminal is `airflow dags test <dag_id> <logical date>` (after 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,21 @@ def run(cfg: Config, path: Path, dag_id: str, logical_date: str, timeout: float 
     return test
 
 
+def task_error(log: Path) -> str:
+    """The failed task's own error line from a dag.test() log, as " (<line>)" ("" when the log has none): `labkit:
+    error: ...`, an SQL error, a Python exception, a command bash did not find (with its usual cause)."""
+    if not log.exists():
+        return ""
+    found = re.findall(r"(labkit: error: .*|psycopg2\.errors\.\w+: .*|JobError: .*|[A-Za-z.]*Error: .*"
+                       r"|\S+: command not found)", log.read_text(errors="replace"))
+    if not found:
+        return ""
+    line = found[-1].strip()[:200]
+    if line.endswith("command not found"):      # a BashOperator's env without append_env=True: no PATH left
+        line += ": a task's env replaces its whole environment (PATH too) unless append_env=True"
+    return f" ({line})"
+
+
 def _follow(command: list[str], log: Path, progress: Path, env: dict, timeout: float, say, what: str) -> int:
     """Run `command` with its output in `log`, saying each line it adds to `progress` as it comes (with the seconds
     since it started); its exit code. Past `timeout`, it is killed and the error names `what` and the log."""
@@ -115,7 +131,8 @@ def _main(path: str, dag_id: str, logical_date: str, progress: str) -> dict:
         return {"error": f"{Path(path).name} defines no DAG {dag_id!r}" + (f": {errors[0]}" if errors else "")}
     dag = bag.dags[dag_id]
     _pause(dag_id)            # an unpaused DAG's scheduler would take this test run's tasks too
-    _announce_tasks(note)
+    _announce_tasks(lambda task_id: note(f"{task_id} running"),
+                    lambda task_id, state: note(f"{task_id} {state}"))
     note("dag.test() started: it records the DAG and creates the run, then runs the tasks")
     # [START dag_test]
     run = dag.test(logical_date=pendulum.parse(logical_date))
@@ -129,18 +146,20 @@ def _main(path: str, dag_id: str, logical_date: str, progress: str) -> dict:
     return {"state": str(run.state), "data_interval": interval, "tasks": tasks}
 
 
-def _announce_tasks(note) -> None:
-    """Have dag.test() say when each task starts and how it ends (it runs them one by one with `_run_task`)."""
+def _announce_tasks(started, ended=None) -> None:
+    """Have dag.test() call `started(task_id)` when a task starts and `ended(task_id, state)` when it ends (it runs
+    them one by one with `_run_task`)."""
     from airflow.sdk.definitions import dag as sdk_dag
 
     run_task = sdk_dag._run_task
 
     def announced(*, ti, task, **kwargs):
-        note(f"{ti.task_id} running")
+        started(ti.task_id)
         try:
             return run_task(ti=ti, task=task, **kwargs)
         finally:
-            note(f"{ti.task_id} {getattr(ti.state, 'value', ti.state)}")
+            if ended:
+                ended(ti.task_id, getattr(ti.state, "value", ti.state))
 
     sdk_dag._run_task = announced
 
@@ -184,8 +203,6 @@ def run_only(cfg: Config, cases: list[dict], timeout: float = 600, echo: bool = 
 
 
 def _only(cases: list[dict], progress: str | None = None) -> list[dict]:
-    import re
-
     def note(line: str) -> None:        # one line for the notebook, which reads this file as it grows
         if progress:
             with open(progress, "a") as out:
@@ -197,9 +214,9 @@ def _only(cases: list[dict], progress: str | None = None) -> list[dict]:
     deferred = _record_deferrals()
     current: dict = {}
 
-    def starting(line: str) -> None:     # a run of several tasks says when each starts (a step runs minutes)
-        if len(current["only"]) > 1 and line.split()[0] in current["only"] and line.endswith(" running"):
-            note(f"{current['day']}: {line}")
+    def starting(task_id: str) -> None:     # a run of several tasks says when each starts (a step runs minutes)
+        if len(current["only"]) > 1 and task_id in current["only"]:
+            note(f"{current['day']}: {task_id} running")
 
     _announce_tasks(starting)
     out = []

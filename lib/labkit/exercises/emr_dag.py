@@ -8,6 +8,8 @@ whether the sensor deferred. A cluster that a wrong file leaves running is termi
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from labkit import connections, emr_client
 from labkit.config import Config
 from labkit.emr_client import retail
@@ -97,8 +99,8 @@ def _ended(facts: dict, tasks: list[str]) -> list[str]:
         return [f"dag.test() of your DAG for {DAY} did not run: {state['error']}"]
     for task_id in tasks:
         if state.get(task_id) != "success":
-            return [f"`{task_id}` for {DAY} ended {state.get(task_id) or 'without running'}: its error is in "
-                    f"Airflow's log of the check's run, {facts.get('log')}"]
+            return [f"`{task_id}` for {DAY} ended {state.get(task_id) or 'without running'}"
+                    f"{dagtest.task_error(Path(facts['log']))}; Airflow's log: {facts['log']}"]
     return []
 
 

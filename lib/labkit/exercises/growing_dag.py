@@ -70,23 +70,8 @@ def _run(cfg: Config, dag: dict, cases: list[tuple[str, list[str]]]) -> list[str
         failed = [t for t in only if state.get(t) != "success"]
         if failed:
             return [f"`{failed[0]}` for {day} ended {state.get(failed[0]) or 'without running'}"
-                    f"{_error_of(cfg)}; Airflow's log: {dagtest.log_path(cfg, 'run_only')}"]
+                    f"{dagtest.task_error(dagtest.log_path(cfg, 'run_only'))}; Airflow's log: {dagtest.log_path(cfg, 'run_only')}"]
     return []
-
-
-def _error_of(cfg: Config) -> str:
-    """The task's own error line from the dag.test() log, when it has one (`labkit: error: ...`, an SQL error)."""
-    log = dagtest.log_path(cfg, "run_only")
-    if not log.exists():
-        return ""
-    found = re.findall(r"(labkit: error: .*|psycopg2\.errors\.\w+: .*|JobError: .*|[A-Za-z.]*Error: .*"
-                       r"|\S+: command not found)", log.read_text(errors="replace"))
-    if not found:
-        return ""
-    line = found[-1].strip()[:200]
-    if line.endswith("command not found"):      # a BashOperator's env without append_env=True: no PATH left
-        line += ": a task's env replaces its whole environment (PATH too) unless append_env=True"
-    return f" ({line})"
 
 
 # -- 04.1: the day's rows ---------------------------------------------------------------------------------------
