@@ -145,20 +145,28 @@ def test_a_failed_tasks_own_error_is_quoted_with_the_likely_fix(tmp_path):
 
 
 def test_a_dag_test_process_is_followed_line_by_line_and_killed_past_its_timeout(tmp_path):
-    """dagtest's follower: what the process adds to its progress file is said as it comes, with its seconds; its
-    exit code comes back; one that runs past the timeout is killed and named with its log."""
+    """dagtest's follower: what the process adds to its progress file is said as it comes, with its seconds; it
+    returns once the answer is there (the warm process goes on) or the process exited (its code); one that runs
+    past the timeout is killed and named with its log."""
+    import subprocess
     import sys
 
     from labkit.errors import LabError
     from labkit.exercises import dagtest
 
-    log, progress = tmp_path / "run.log", tmp_path / "run.progress"
+    log, progress, answer = tmp_path / "run.log", tmp_path / "run.progress", tmp_path / "run.json"
     progress.write_text("")
     said: list[str] = []
-    script = f"import time; open({str(progress)!r}, 'a').write('a running\\n'); print('to the log'); time.sleep(0.7)"
-    assert dagtest._follow([sys.executable, "-c", script + "; raise SystemExit(3)"], log, progress, {}, 30,
-                           said.append, "x") == 3
-    assert [line.split(" s  ")[1] for line in said] == ["a running"] and "to the log" in log.read_text()
+    script = (f"import time; open({str(progress)!r}, 'a').write('a running\\n'); time.sleep(0.7); "
+              f"open({str(answer)!r}, 'w').write('{{}}'); time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    assert dagtest._follow(proc, answer.exists, progress, 30, said.append, "x", log) is None   # answered, alive
+    assert [line.split(" s  ")[1] for line in said] == ["a running"] and proc.poll() is None
+    proc.kill()
+    proc.wait()
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    assert dagtest._follow(proc, lambda: False, progress, 30, said.append, "x", log) == 3
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     with pytest.raises(LabError, match=r"^slow did not finish in 1 s: see .*run\.log$"):
-        dagtest._follow([sys.executable, "-c", "import time; time.sleep(30)"], log, progress, {}, 1, said.append,
-                        "slow")
+        dagtest._follow(proc, lambda: False, progress, 1, said.append, "slow", log)
+    assert proc.poll() is not None                  # killed

@@ -34,6 +34,8 @@ class Exercise:
     solution: str = "block"
     # The DAG file the check parses, when the learner's file is not it (a test file of theirs): None = `file`.
     dag_file: str | None = None
+    # Whether the check runs the learner's tasks with dag.test() (begin() then warms its process while they write).
+    runs_tasks: bool = False
 
     @property
     def in_file(self) -> bool:
@@ -70,7 +72,7 @@ REGISTRY: dict[str, Exercise] = {}
 
 
 def exercise(exercise_id: str, *, file: str | None, dag_id: str | None, title: str, solution: str = "block",
-             dag_file: str | None = None):
+             dag_file: str | None = None, runs_tasks: bool = False):
     """Register a check: `@exercise("07.1", file="my_workshop_job.py", dag_id="my_workshop_job", title=...)`."""
     if solution not in SOLUTION_KINDS:
         raise ValueError(f"exercise {exercise_id}: solution={solution!r}, not one of {', '.join(SOLUTION_KINDS)}")
@@ -78,7 +80,7 @@ def exercise(exercise_id: str, *, file: str | None, dag_id: str | None, title: s
     def register(check: Callable[[dict, Config], list[str]]):
         if exercise_id in REGISTRY:
             raise ValueError(f"exercise {exercise_id} is registered twice")
-        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check, solution, dag_file)
+        REGISTRY[exercise_id] = Exercise(exercise_id, file, dag_id, title, check, solution, dag_file, runs_tasks)
         return check
     return register
 
@@ -153,6 +155,10 @@ def begin(file: str, cfg: Config | None = None, *, blank: bool = False, grows_fr
     cfg = cfg or config.load()
     workspace.ensure(cfg)
     parsing.start()                                    # Airflow's DagBag warms up while the learner reads
+    if not blank and any(e.file == file and e.runs_tasks for e in REGISTRY.values()):
+        from labkit.exercises import dagtest
+
+        dagtest.start(cfg)                             # ... and, where a check runs tasks, dag.test()'s process
     target = learner_path(cfg, file)
     if target.parent.name == TESTS and target.parent != cfg.workspace_dags_dir:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,19 @@ the scheduler knows it unpaused (it would run the test run's tasks as well), and
 
 Airflow's own log of the test (a few hundred lines) goes to a file; the notebook gets one row per task. The
 same test from a terminal is `airflow dags test <dag_id> <logical date>` (after `eval "$(labkit env)"`).
+
+That process stays, warm, for the next test of the same lab from the same notebook (or test session): importing
+Airflow and building dag.test()'s in-process Execution API cost 10-25 s of a core, paid once instead of once per
+check. It waits for work on its stdin and exits when the notebook's kernel goes, or after IDLE_EXIT s without work.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
+import os
 import re
+import select
 import subprocess
 import sys
 import tempfile
@@ -54,19 +62,11 @@ def run(cfg: Config, path: Path, dag_id: str, logical_date: str, timeout: float 
     With `echo`, says at once what it waits for, then each task's state as it finishes. `env` adds to those
     settings; `check=False` returns a failed test instead of raising."""
     log = log_path(cfg, dag_id)
-    answer, progress = log.with_suffix(".json"), log.with_suffix(".progress")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    answer.unlink(missing_ok=True)
-    progress.write_text("")
     say = (lambda line: print(line, flush=True)) if echo else (lambda line: None)
-    say(f"dag.test() of {dag_id}, logical date {logical_date}: Airflow starts in a process of its own, then runs "
-        f"each task in turn (Airflow's log: {log})")
-    command = [sys.executable, "-m", "labkit.exercises.dagtest", str(path), dag_id, logical_date, str(answer),
-               str(progress)]
-    code = _follow(command, log, progress, {**airflow_env(cfg), **(env or {})}, timeout, say, f"dag.test() of {dag_id}")
-    if code != 0 or not answer.exists():
-        raise LabError(f"dag.test() of {dag_id} did not finish (exit {code}): see {log}")
-    result = json.loads(answer.read_text())
+    result = _submit(cfg, {"kind": "main", "args": [str(path), dag_id, logical_date]}, log, timeout, say,
+                     f"dag.test() of {dag_id}", env,
+                     f"dag.test() of {dag_id}, logical date {logical_date}: {{airflow}}, then it runs each task in turn "
+                     f"(Airflow's log: {log})")
     if "error" in result:
         raise LabError(f"dag.test() of {dag_id}: {result['error']}")
     test = DagTest(dag_id, result["state"], tuple(result["data_interval"]), result["tasks"], log)
@@ -92,28 +92,169 @@ def task_error(log: Path) -> str:
     return f" ({line})"
 
 
-def _follow(command: list[str], log: Path, progress: Path, env: dict, timeout: float, say, what: str) -> int:
-    """Run `command` with its output in `log`, saying each line it adds to `progress` as it comes (with the seconds
-    since it started); its exit code. Past `timeout`, it is killed and the error names `what` and the log."""
-    t0, seen = time.monotonic(), 0
-    with open(log, "w") as out:          # Airflow logs to stdout and stderr: both go to the file
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+def _follow(proc: subprocess.Popen, done, progress: Path, timeout: float, say, what: str, log: Path) -> int | None:
+    """Follow `proc` until `done()` or its exit, saying each line it adds to `progress` as it comes (with the seconds
+    since the follow started); its exit code, or None if it is still running (done). Past `timeout` (or on an
+    interrupt) it is killed, and the error names `what` and `log`."""
+    t0, seen, finished = time.monotonic(), 0, False
+    try:
+        while True:
+            finished = done() or proc.poll() is not None
+            lines = progress.read_text().splitlines()
+            for line in lines[seen:]:
+                say(f"{time.monotonic() - t0:6.1f} s  {line}")
+            seen = len(lines)
+            if finished:
+                return proc.poll()
+            if time.monotonic() - t0 > timeout:
+                raise LabError(f"{what} did not finish in {timeout:.0f} s: see {log}")
+            time.sleep(0.5)
+    finally:
+        if not finished and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# -- the warm process ---------------------------------------------------------------------------------------
+IDLE_EXIT = 900.0           # s a warm process waits for its next test before it exits (it holds ~300 MB)
+_workers: dict[str, subprocess.Popen] = {}
+
+
+def _worker(cfg: Config, env: dict) -> tuple[subprocess.Popen, bool]:
+    """This process's warm dag.test() process for these settings (a new one if none is alive); whether it is new.
+    The lab's airflow.cfg is part of the key: a setting labkit rewrote reaches the next test."""
+    config = Path(env.get("AIRFLOW_CONFIG", ""))
+    key = json.dumps([env, config.stat().st_mtime_ns if config.is_file() else None], sort_keys=True)
+    proc = _workers.get(key)
+    if proc is not None and proc.poll() is None:
+        return proc, False
+    out = log_path(cfg, "warm-process")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a") as log:         # what it says between tests (Airflow's import warnings)
+        proc = subprocess.Popen([sys.executable, "-m", "labkit.exercises.dagtest", "--serve", str(IDLE_EXIT)],
+                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+    _workers[key] = proc
+    return proc, True
+
+
+def start(cfg: Config) -> None:
+    """Start the lab's warm dag.test() process now (begin() does, so it warms up while the learner writes)."""
+    _worker(cfg, airflow_env(cfg))
+
+
+def _stop_workers() -> None:
+    """At exit: end of stdin for each warm process (it exits after the test it runs), killed if it lingers."""
+    for proc in _workers.values():
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    for proc in _workers.values():
         try:
-            while True:
-                finished = proc.poll() is not None
-                lines = progress.read_text().splitlines()
-                for line in lines[seen:]:
-                    say(f"{time.monotonic() - t0:6.1f} s  {line}")
-                seen = len(lines)
-                if finished:
-                    return proc.returncode
-                if time.monotonic() - t0 > timeout:
-                    raise LabError(f"{what} did not finish in {timeout:.0f} s: see {log}")
-                time.sleep(0.5)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    _workers.clear()
+
+
+atexit.register(_stop_workers)
+
+
+def _submit(cfg: Config, job: dict, log: Path, timeout: float, say, what: str, env: dict | None = None,
+            heading: str = "") -> object:
+    """Hand `job` to the warm process (started if needed), follow its progress, and return its answer. `heading`'s
+    {airflow} says whether Airflow starts for it or is already imported."""
+    env = {**airflow_env(cfg), **(env or {})}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    answer, progress = log.with_suffix(".json"), log.with_suffix(".progress")
+    answer.unlink(missing_ok=True)
+    progress.write_text("")
+    proc, new = _worker(cfg, env)
+    if heading:
+        say(heading.format(airflow="Airflow starts in a process of its own" if new
+                           else "in the process where Airflow already runs (warm from the last test)"))
+    try:
+        proc.stdin.write(json.dumps({**job, "log": str(log), "answer": str(answer), "progress": str(progress)}) + "\n")
+        proc.stdin.flush()
+    except (BrokenPipeError, OSError):        # it exited between the check and the write (its idle time ran out)
+        proc.wait()
+        proc, _ = _worker(cfg, env)
+        proc.stdin.write(json.dumps({**job, "log": str(log), "answer": str(answer), "progress": str(progress)}) + "\n")
+        proc.stdin.flush()
+    code = _follow(proc, answer.exists, progress, timeout, say, what, log)
+    if not answer.exists():
+        raise LabError(f"{what} did not finish (exit {code}): see {log}")
+    reply = json.loads(answer.read_text())
+    if "failed" in reply:
+        raise LabError(f"{what} did not finish ({reply['failed']}): see {log}")
+    return reply["answer"]
+
+
+@contextlib.contextmanager
+def _output_to(path: str):
+    """This process's stdout and stderr (Airflow's log, the tasks' subprocesses) into `path` while a test runs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _warm() -> None:
+    """Import what dag.test() needs and build its in-process Execution API before the first test asks."""
+    import pendulum  # noqa: F401
+    from airflow.dag_processing.dagbag import DagBag  # noqa: F401
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor, in_process_api_server
+
+    api = in_process_api_server()
+    api.app
+    InProcessTestSupervisor._api_client().get("health")     # its versioned routes are built at the first request
+    _install_hooks()
+
+
+def _forget_modules_beside(paths: list[str]) -> None:
+    """A learner's DAG may import a module of its own folder: the warm process imports it again, as the edited file."""
+    folders = {str(Path(p).resolve().parent) for p in paths}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and str(Path(file).resolve().parent) in folders:
+            del sys.modules[name]
+
+
+def _serve(idle_exit: float) -> None:
+    """The warm process: one test per line on stdin ({"kind": "main"|"only", ...}), its answer written to the
+    file the line names; exits at the end of stdin (the kernel went) or after `idle_exit` s without a test."""
+    _warm()
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], idle_exit)
+        line = sys.stdin.readline() if ready else ""
+        if not line:
+            return
+        job = json.loads(line)
+        _forget_modules_beside([c["path"] for c in job["cases"]] if job["kind"] == "only" else job["args"][:1])
+        with _output_to(job["log"]):
+            try:
+                if job["kind"] == "only":
+                    reply = {"answer": _only(job["cases"], job["progress"])}
+                else:
+                    reply = {"answer": _main(*job["args"], job["progress"])}
+            except Exception as exc:          # not the learner's error (that is an answer): the log has the trace
+                import traceback
+
+                traceback.print_exc()
+                reply = {"failed": f"{type(exc).__name__}: {str(exc).strip()[:200]}"}
+        partial = Path(job["answer"] + ".partial")
+        partial.write_text(json.dumps(reply))
+        partial.replace(job["answer"])
 
 
 def _main(path: str, dag_id: str, logical_date: str, progress: str) -> dict:
@@ -146,22 +287,40 @@ def _main(path: str, dag_id: str, logical_date: str, progress: str) -> dict:
     return {"state": str(run.state), "data_interval": interval, "tasks": tasks}
 
 
+_hooks: dict = {"started": None, "ended": None}
+_deferred: list[str] = []               # the tasks whose trigger dag.test() ran in line, in order
+
+
 def _announce_tasks(started, ended=None) -> None:
     """Have dag.test() call `started(task_id)` when a task starts and `ended(task_id, state)` when it ends (it runs
     them one by one with `_run_task`)."""
+    _hooks.update(started=started, ended=ended)
+    _install_hooks()
+
+
+def _install_hooks() -> None:
+    """Wrap dag.test()'s task runner (for _hooks) and its in-line trigger runner (for _deferred), once per process."""
     from airflow.sdk.definitions import dag as sdk_dag
 
-    run_task = sdk_dag._run_task
+    if getattr(sdk_dag._run_task, "labkit_hooked", False):
+        return
+    run_task, run_trigger = sdk_dag._run_task, sdk_dag._run_inline_trigger
 
     def announced(*, ti, task, **kwargs):
-        started(ti.task_id)
+        if _hooks["started"]:
+            _hooks["started"](ti.task_id)
         try:
             return run_task(ti=ti, task=task, **kwargs)
         finally:
-            if ended:
-                ended(ti.task_id, getattr(ti.state, "value", ti.state))
+            if _hooks["ended"]:
+                _hooks["ended"](ti.task_id, getattr(ti.state, "value", ti.state))
 
-    sdk_dag._run_task = announced
+    def recorded(trigger, task_sdk_ti):
+        _deferred.append(task_sdk_ti.task_id)
+        return run_trigger(trigger, task_sdk_ti)
+
+    announced.labkit_hooked = True
+    sdk_dag._run_task, sdk_dag._run_inline_trigger = announced, recorded
 
 
 def _pause(dag_id: str) -> None:
@@ -182,24 +341,16 @@ def run_only(cfg: Config, cases: list[dict], timeout: float = 600, echo: bool = 
     """For each case {"path", "dag_id", "logical_date", "only": [task ids]}: `dag.test()` of that run with every
     task but `only` marked success instead of run (`mark_success_pattern`): what those tasks alone do to the
     lab's data, as a check needs it (a data-quality gate on rows the check wrote). One process for all the cases
-    (Airflow imports once); returns, per case, {task_id: state} of the `only` tasks, {RUN_STATE: the run's
+    (Airflow imports once; the warm process); returns, per case, {task_id: state} of the `only` tasks, {RUN_STATE: the run's
     state} and {DEFERRED: the tasks that deferred}, or {"error": one line}. A case's "connections" ({conn_id:
     fields}) replace the lab's for its run (dag.test()'s conn_file_path): how a check makes a task fail as it
     would when its database is down. With `echo`, says at once what it runs, then one line per run as it ends (a
     check can take a minute)."""
     log = log_path(cfg, "run_only")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    answer, progress = log.with_suffix(".json"), log.with_suffix(".progress")
-    answer.unlink(missing_ok=True)
-    progress.write_text("")
     say = (lambda line: print(line, flush=True)) if echo else (lambda line: None)
-    say(f"dag.test() of your tasks, {len(cases)} run{'s' * (len(cases) > 1)} in one process (Airflow's log: {log})")
-    command = [sys.executable, "-m", "labkit.exercises.dagtest", "--only", json.dumps(cases), str(answer),
-               str(progress)]
-    _follow(command, log, progress, airflow_env(cfg), timeout, say, f"dag.test() of {len(cases)} runs")
-    if not answer.exists():
-        raise LabError(f"dag.test() of {len(cases)} runs did not finish: see {log}")
-    return json.loads(answer.read_text())
+    runs = f"{len(cases)} run{'s' * (len(cases) > 1)}"
+    return _submit(cfg, {"kind": "only", "cases": cases}, log, timeout, say, f"dag.test() of {runs}",
+                   heading=f"dag.test() of your tasks, {runs}, {{airflow}} (Airflow's log: {log})")
 
 
 def _only(cases: list[dict], progress: str | None = None) -> list[dict]:
@@ -259,21 +410,10 @@ def _only(cases: list[dict], progress: str | None = None) -> list[dict]:
 def _record_deferrals() -> list[str]:
     """The ids of the tasks whose trigger dag.test() runs (a task that deferred), as they defer: dag.test() runs
     a deferred task's trigger in line (`_run_inline_trigger`), then resumes the task."""
-    from airflow.sdk.definitions import dag as sdk_dag
-
-    seen: list[str] = []
-    run_trigger = sdk_dag._run_inline_trigger
-
-    def recorded(trigger, task_sdk_ti):
-        seen.append(task_sdk_ti.task_id)
-        return run_trigger(trigger, task_sdk_ti)
-
-    sdk_dag._run_inline_trigger = recorded
-    return seen
+    _install_hooks()
+    _deferred.clear()
+    return _deferred
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--only":
-        Path(sys.argv[3]).write_text(json.dumps(_only(json.loads(sys.argv[2]), sys.argv[4] if len(sys.argv) > 4 else None)))
-    else:
-        Path(sys.argv[4]).write_text(json.dumps(_main(*sys.argv[1:4], sys.argv[5])))
+    _serve(float(sys.argv[2]))

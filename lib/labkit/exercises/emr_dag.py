@@ -157,7 +157,7 @@ def teardown_shape(dag: dict) -> list[str]:
     return []
 
 
-@exercise("08.1", file=FILE, dag_id=DAG_ID, title="a cluster, and its teardown", solution="file")
+@exercise("08.1", file=FILE, dag_id=DAG_ID, title="a cluster, and its teardown", solution="file", runs_tasks=True)
 def cluster_and_teardown(dag: dict, cfg: Config) -> list[str]:
     return teardown_shape(dag) or cluster_behaviour(run(cfg, dag, [CREATE, TERMINATE]))
 
@@ -177,7 +177,7 @@ def step_shape(dag: dict) -> list[str]:
     return []
 
 
-@exercise("08.2", file=FILE, dag_id=DAG_ID, title="the step, on the cluster", solution="file")
+@exercise("08.2", file=FILE, dag_id=DAG_ID, title="the step, on the cluster", solution="file", runs_tasks=True)
 def the_step(dag: dict, cfg: Config) -> list[str]:
     missing = teardown_shape(dag) or step_shape(dag)
     if missing:
@@ -219,7 +219,8 @@ def deferral_behaviour(facts: dict) -> list[str]:
     return []
 
 
-@exercise("08.3", file=FILE, dag_id=DAG_ID, title="a deferrable sensor waits for the step", solution="file")
+@exercise("08.3", file=FILE, dag_id=DAG_ID,
+          title="a deferrable sensor waits for the step", solution="file", runs_tasks=True)
 def deferrable_sensor(dag: dict, cfg: Config) -> list[str]:
     missing = teardown_shape(dag) or step_shape(dag) or sensor_shape(dag)
     if missing:

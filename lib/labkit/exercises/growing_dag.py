@@ -113,7 +113,7 @@ def rows_behaviour(before: dict, after: dict) -> list[str]:
 
 
 @exercise("04.1", file=FILE, dag_id=DAG_ID, title="your DAG's first data task: one day of rows per run",
-          solution="file")
+          solution="file", runs_tasks=True)
 def day_rows(dag: dict, cfg: Config) -> list[str]:
     task, missing = _task(dag, GENERATE, "04")
     if missing:
@@ -161,7 +161,7 @@ def import_behaviour(cfg: Config, facts: dict | None) -> list[str]:
     return []
 
 
-@exercise("05.1", file=FILE, dag_id=DAG_ID, title="your DAG imports its day", solution="file")
+@exercise("05.1", file=FILE, dag_id=DAG_ID, title="your DAG imports its day", solution="file", runs_tasks=True)
 def day_import(dag: dict, cfg: Config) -> list[str]:
     task, missing = _task(dag, IMPORT, "05")
     if missing:
@@ -204,7 +204,8 @@ def aggregate_behaviour(cfg: Config, facts: dict | None) -> list[str]:
     return []
 
 
-@exercise("06.1", file=FILE, dag_id=DAG_ID, title="your DAG aggregates its day with Spark", solution="file")
+@exercise("06.1", file=FILE, dag_id=DAG_ID,
+          title="your DAG aggregates its day with Spark", solution="file", runs_tasks=True)
 def day_aggregation(dag: dict, cfg: Config) -> list[str]:
     task, missing = _task(dag, AGGREGATE, "06")
     if missing:
@@ -249,7 +250,7 @@ def failure_behaviour(bad: dict, good: dict) -> list[str]:
 
 
 @exercise("06.2", file=FILE, dag_id=DAG_ID, title="a failed day is reported, and its run stays failed",
-          solution="file")
+          solution="file", runs_tasks=True)
 def failure_reported(dag: dict, cfg: Config) -> list[str]:
     task, missing = _task(dag, FAILURE, "06")
     if missing:

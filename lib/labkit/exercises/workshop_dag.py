@@ -270,7 +270,7 @@ def _gate_behaviour(states: dict[str, dict], gate_ids: list[str]) -> list[str]:
     return []
 
 
-@exercise("07.6", file=FILE, dag_id=DAG_ID, title="a data-quality gate before the import")
+@exercise("07.6", file=FILE, dag_id=DAG_ID, title="a data-quality gate before the import", runs_tasks=True)
 def quality_gate(dag: dict, cfg: Config) -> list[str]:
     missing: list[str] = []
     if not (_task(dag, GENERATE, missing) and _task(dag, IMPORT, missing)):
