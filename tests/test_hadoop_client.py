@@ -30,6 +30,7 @@ def sourced(path: Path, name: str) -> str:
 @pytest.fixture(scope="module")
 def local():
     cfg = labkit.load()
+    hadoop_client.build_class_archive(cfg, wait=True)      # an archive built meanwhile would change spark-defaults
     return cfg, hadoop_client.render(cfg)
 
 

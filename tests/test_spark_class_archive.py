@@ -1,0 +1,35 @@
+"""The lab's class-data archive (hadoop_client.class_archive): built once per lab, named in spark-defaults.conf,
+and really used by a spark-submit of the lab's client config: Spark's own classes come from the archive."""
+import subprocess
+
+import pytest
+
+from labkit import hadoop_client
+
+pytestmark = pytest.mark.services
+
+JOB = "from pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate().range(3).count()\n"
+
+
+def test_spark_jobs_load_sparks_classes_from_the_labs_archive(lab, tmp_path):
+    cfg, _ = lab
+    hadoop_client.build_class_archive(cfg, wait=True)
+    archive = hadoop_client.class_archive(cfg)
+    assert archive.is_file(), (cfg.state_dir / "spark-cds" / "build.log").read_text()[-2000:]
+    env = hadoop_client.env(cfg)          # renders spark-defaults.conf with it
+    options = hadoop_client.driver_java_options(cfg)
+    assert f"-XX:SharedArchiveFile={archive}" in options.split()
+    defaults = dict(line.split(None, 1) for line in (hadoop_client.conf_dir(cfg) / "spark-defaults.conf").read_text()
+                    .splitlines() if line.strip() and not line.startswith("#"))
+    assert defaults["spark.driver.extraJavaOptions"] == options
+    job, loads = tmp_path / "job.py", tmp_path / "class-load.log"
+    job.write_text(JOB)
+    done = subprocess.run([str(hadoop_client.spark_submit()), "--conf", "spark.driver.extraJavaOptions="
+                           f"{options} -Xlog:class+load=info:file={loads}", str(job)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sources = {line.split(" source: ")[0].split()[-1]: line.split(" source: ")[1]
+               for line in loads.read_text().splitlines() if " source: " in line}
+    assert sources["org.apache.spark.SparkContext"].startswith("shared objects file"), sources["org.apache.spark.SparkContext"]
+    shared = sum(s.startswith("shared objects file") for s in sources.values())
+    assert shared > len(sources) / 2, (shared, len(sources))      # most of what the job loaded
