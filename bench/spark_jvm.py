@@ -45,7 +45,7 @@ def main() -> int:
     os.environ["LAB_SCALE"] = args.scale
     cfg = labkit.load()
     hadoop_client.build_class_archive(cfg, wait=True)
-    archive = hadoop_client.class_archive(cfg)
+    archive = hadoop_client.class_archive()
     if not archive.is_file():
         sys.exit(f"no class-data archive was built: see {archive.parent / 'build.log'}")
     env = hadoop_client.env(cfg)

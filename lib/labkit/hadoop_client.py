@@ -71,32 +71,40 @@ def driver_java_options(cfg: Config, archive: bool = True) -> str:
     """The driver JVM's flags for the lab's scale (spark.driver.extraJavaOptions), with the lab's class-data
     archive once it is built (`archive`: not for the EMR endpoint's steps, whose class path is not the client's)."""
     flags = f"{GC_OPTIONS} {SHORT_JOB_OPTIONS}" if cfg.scale == "smoke" else GC_OPTIONS
-    if archive and class_archive(cfg).is_file():
-        return f"{flags} -XX:SharedArchiveFile={class_archive(cfg)}"
-    return flags
+    return f"{flags} {archive_option()}".strip() if archive else flags
 
 
 # Class-data sharing (AppCDS): a JVM maps the classes an earlier Spark job loaded, parsed and verified, from an
 # archive, instead of reading them from ~250 jars again: a short spark-submit used 14 s of CPU without it and 8 s
-# with it here. The archive is only valid for the same JVM, jars and class path (which holds the lab's
-# hadoop-conf folder), so each lab builds its own once, in the background, the first time its client config is
-# written; jobs started before it is there (and a JVM that finds it does not match) run as before. Java refuses
-# to archive classes from a class path whose folders hold files before the last jar it loads from, and Spark puts
-# its conf folder first: spark.driver.extraClassPath puts Spark's own jars before it.
+# with it here (bench/spark_jvm.py). The archive holds Spark's jars' classes for this venv's Spark and this Java, so
+# it lives in the venv, one for every lab of this checkout (and the EMR endpoint's steps); the first Spark job's
+# env() builds it in the background; jobs started before it is there, or by another Java, run as before. Java
+# archives and checks only the class path up to the last jar it loaded from, and refuses a folder holding files
+# before that: Spark puts its conf folder first, so spark.driver.extraClassPath puts Spark's own jars before it.
 def spark_jars() -> Path:
     import importlib.util
 
     return Path(importlib.util.find_spec("pyspark").origin).parent / "jars"
 
 
-def class_archive(cfg: Config) -> Path:
+def class_path_first() -> str:
+    """spark.driver.extraClassPath: Spark's jars, ahead of the conf folder (what the archive holds)."""
+    return f"{spark_jars()}/*"
+
+
+def class_archive() -> Path:
     import hashlib
 
     from labkit.java import java_binary
 
     java = Path(os.path.realpath(java_binary() or "java"))
-    key = f"{java}:{java.stat().st_mtime_ns if java.exists() else 0}:{hadoop_home()}:{sys.executable}"
-    return cfg.state_dir / "spark-cds" / f"{hashlib.sha1(key.encode()).hexdigest()[:12]}.jsa"
+    key = f"{java}:{java.stat().st_mtime_ns if java.exists() else 0}:{spark_jars()}"
+    return Path(sys.prefix) / "spark-cds" / f"{hashlib.sha1(key.encode()).hexdigest()[:12]}.jsa"
+
+
+def archive_option() -> str:
+    """The JVM flag that maps the archive, or "" while there is none."""
+    return f"-XX:SharedArchiveFile={class_archive()}" if class_archive().is_file() else ""
 
 
 ARCHIVE_JOB = """from pyspark.sql import SparkSession
@@ -109,9 +117,9 @@ spark.stop()
 
 
 def build_class_archive(cfg: Config, wait: bool = False) -> subprocess.Popen | None:
-    """Start building the lab's class-data archive (one small Spark job that writes it as it exits), unless it is
-    there or being built; `wait` waits for it. None when there is nothing to do."""
-    archive = class_archive(cfg)
+    """Start building the class-data archive (one small Spark job of the lab's client config that writes it as it
+    exits), unless it is there or being built; `wait` waits for it. None when there is nothing to do."""
+    archive = class_archive()
     folder = archive.parent
     folder.mkdir(parents=True, exist_ok=True)
     lock = archive.with_suffix(".building")
@@ -243,8 +251,8 @@ def properties(cfg: Config, emr_master_host: str | None = None) -> tuple[str, li
                      "local mode: the driver is also the executor"),
             Property("spark-defaults.conf", "spark.sql.warehouse.dir", (cfg.state_dir / "spark-warehouse").as_uri(),
                      "no spark-warehouse/ folder in whatever directory a job starts from"),
-            Property("spark-defaults.conf", "spark.driver.extraClassPath", f"{spark_jars()}/*",
-                     "Spark's jars first on the class path, so the lab's class-data archive can hold their classes"),
+            Property("spark-defaults.conf", "spark.driver.extraClassPath", class_path_first(),
+                     "Spark's jars first on the class path, so the class-data archive can hold their classes"),
             *common_spark, *sqoop,
         ]
     return default_fs, props
@@ -332,7 +340,7 @@ def env(cfg: Config, base: dict[str, str] | None = None, build_archive: bool = T
     folder = conf_dir(cfg)
     if cfg.profile == "local" or not (folder / "core-site.xml").exists():
         render(cfg)          # local: always (idempotent, unchanged files untouched): an update's settings reach Spark
-    if cfg.profile == "local" and build_archive and not class_archive(cfg).is_file():
+    if cfg.profile == "local" and build_archive and not class_archive().is_file():
         build_class_archive(cfg)
     out = dict(os.environ if base is None else base)
     out.update({

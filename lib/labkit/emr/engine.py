@@ -288,6 +288,17 @@ class Engine:
             return bucket.local_path(self.s3_dir, self.step_log_uri(cluster, step))
         return self.state_dir / "emr" / "steps" / cluster["Id"] / step["Id"]
 
+    def step_spark_defaults(self) -> dict[str, str]:
+        """The cluster's spark-defaults, with the lab's class-data archive once it is built (hadoop_client: Spark's
+        jars first on the class path, then the archive's flag): a step's JVM starts on half the CPU."""
+        from labkit import hadoop_client
+
+        defaults = {"spark.driver.extraClassPath": hadoop_client.class_path_first(), **self.spark_defaults}
+        if (flag := hadoop_client.archive_option()):
+            java = defaults.get("spark.driver.extraJavaOptions", "")
+            defaults["spark.driver.extraJavaOptions"] = f"{java} {flag}".strip()
+        return defaults
+
     def _start_step(self, cluster: dict, step: dict, now: float) -> None:
         self._set_state(cluster, "RUNNING", message="Running step")
         self._set_step(step, "RUNNING")
@@ -295,7 +306,7 @@ class Engine:
         log_dir.mkdir(parents=True, exist_ok=True)
         try:
             argv = local_command(step["Config"], s3_dir=self.s3_dir, cores=self.cores,
-                                 defaults=self.spark_defaults)
+                                 defaults=self.step_spark_defaults())
         except StepError as exc:
             (log_dir / "stderr").write_text(f"{exc}\n")
             self._finish_step(cluster, step, None, now, reason=str(exc))
