@@ -56,3 +56,22 @@ def test_the_emr_endpoints_steps_map_the_same_archive(lab, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SPARK_CONF_DIR", "HADOOP_CONF_DIR", "YARN_CONF_DIR")}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_build_that_fails_is_not_tried_again_by_every_job(monkeypatch, tmp_path):
+    """A Java that cannot write the archive: one failed build (its log kept), then every later job runs without an
+    archive instead of starting another build."""
+    import labkit
+
+    cfg = labkit.load()
+    archive = tmp_path / "spark-cds" / "x.jsa"
+    failing = tmp_path / "spark-submit"
+    failing.write_text("#!/bin/sh\necho 'Error occurred during initialization of VM'; exit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setattr(hadoop_client, "class_archive", lambda: archive)
+    monkeypatch.setattr(hadoop_client, "spark_submit", lambda: failing)
+    assert hadoop_client.build_class_archive(cfg, wait=True).returncode == 0
+    assert not archive.exists() and archive.with_suffix(".failed").exists()
+    assert not archive.with_suffix(".building").exists()
+    assert "initialization of VM" in (archive.parent / "build.log").read_text()
+    assert hadoop_client.build_class_archive(cfg) is None and hadoop_client.archive_option() == ""

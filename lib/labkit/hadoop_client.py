@@ -121,16 +121,18 @@ def build_class_archive(cfg: Config, wait: bool = False) -> subprocess.Popen | N
     exits), unless it is there or being built; `wait` waits for it. None when there is nothing to do."""
     archive = class_archive()
     folder = archive.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = archive.with_suffix(".building")
-    if archive.is_file():
+    lock, failed = archive.with_suffix(".building"), archive.with_suffix(".failed")
+    if archive.is_file() or failed.exists():        # built, or it cannot be here (its build.log says why)
         return None
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except PermissionError:
+        return None                           # a venv this user may not write: its jobs run without an archive
     except FileExistsError:
         try:
             os.kill(int(lock.read_text() or 0), 0)
-        except (ValueError, ProcessLookupError, PermissionError):
+        except (ValueError, ProcessLookupError):
             lock.unlink(missing_ok=True)      # its builder died: build it again
             return build_class_archive(cfg, wait)
         if wait:                              # another process builds it
@@ -144,7 +146,8 @@ def build_class_archive(cfg: Config, wait: bool = False) -> subprocess.Popen | N
     script = (f"{shlex.quote(str(spark_submit()))} --conf spark.driver.extraJavaOptions="
               f"{shlex.quote(driver_java_options(cfg) + ' -XX:ArchiveClassesAtExit=' + str(partial))} "
               f"{shlex.quote(str(job))} {shlex.quote(str(folder / 'archive_job_out'))} "
-              f"&& mv {shlex.quote(str(partial))} {shlex.quote(str(archive))}; rm -f {shlex.quote(str(lock))}")
+              f"&& mv {shlex.quote(str(partial))} {shlex.quote(str(archive))} || touch {shlex.quote(str(failed))}; "
+              f"rm -f {shlex.quote(str(lock))}")
     with open(folder / "build.log", "w") as log:
         proc = subprocess.Popen(["nice", "-n", "10", "bash", "-c", script], stdout=log, stderr=subprocess.STDOUT,
                                 env=env(cfg, build_archive=False), start_new_session=True)
