@@ -8,13 +8,15 @@ generation, during the import, and between generation and import (the UNLOGGED t
 the landing zone's disk full; a truncated landed parquet file under the aggregation; MariaDB killed during the
 EMR step's write; Airflow's api-server killed during a run; a crash during a DAG task followed by `labkit up` and
 nothing else (the scheduler killed during the Spark task, PostgreSQL during the import: the interrupted task's own
-retry must finish the run, the day counted in PostgreSQL, the landed parquet and the aggregates; the EMR endpoint
+retry must finish the run, the day counted in PostgreSQL, the landed parquet and the aggregates; after the
+scheduler's kill no process of Airflow's tree, its workers and their task included, may outlive it; the EMR endpoint
 killed as the cluster's teardown is due and left down 150 s: terminate_cluster's retries must end the cluster).
 At --scale full the same scenarios work on the
 full table (25,992,100 rows) where they use the dummy table; the DAG's scenarios work on one day at any scale.
 
 A fault is survived when the learner is shown one line (cause and fix), the state from before the fault is
-kept, and after the recovery the notebooks teach (retry, clear, `labkit up`) no row is lost or doubled.
+kept, no process of a crashed tree is left running, and after the recovery the notebooks teach (retry, clear,
+`labkit up`) no row is lost or doubled.
 
 It kills the servers of the lab it runs on (LAB_STATE_DIR, default `.lab/`) and starts them again; it needs
 root for the small file system of the disk-full fault (tmpfs). Target (issue 16):
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<62} {'not run' if error.startswith('not run') else 'broke':<13} {'-':>6} {'-':>8}  -")
             continue
         verdict = "survived" if o.survived else ("two+ lines" if not o.one_line else
-                                                 "state lost" if not o.kept else "not survived")
+                                                 "state lost" if not o.kept else
+                                                 "procs left" if o.left else "not survived")
         lost, doubled = (f"{o.lost:,}", f"{o.doubled:,}") if o.counted else ("-", "-")   # "-": not counted
         print(f"{o.fault:<62} {verdict:<13} {lost:>6} {doubled:>8}  "
               f"{o.recovery}{'' if o.recovered else ' (did not recover)'}")

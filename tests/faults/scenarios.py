@@ -11,10 +11,11 @@ import shutil
 import subprocess
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import inject
+import psutil
 
 from labkit import connections, emr_client, procs, services
 from labkit.emr_client import retail
@@ -37,6 +38,7 @@ class Outcome:
     kept: bool = True         # the good state from before the fault survived the fault itself
     detail: str = ""
     holds_rows: bool = True   # False: a fault of the lab's processes on a lab with no rows (nothing to count)
+    left: dict[int, str] | None = None   # processes of the crashed tree still alive after it stopped (None: not looked)
 
     @property
     def one_line(self) -> bool:
@@ -50,7 +52,7 @@ class Outcome:
     @property
     def survived(self) -> bool:
         rows_whole = self.counted and self.lost == 0 and self.doubled == 0 if self.holds_rows else not self.counted
-        return self.one_line and rows_whole and self.recovered and self.kept
+        return self.one_line and rows_whole and self.recovered and self.kept and not self.left
 
 
 def error_line(call) -> str:
@@ -138,6 +140,41 @@ def import_day(cfg, target: Path, ds: str = DAY, expect_rows: int | None = None)
 
 def day_rows() -> int:
     return dummy.LINES * 24 * 60
+
+
+# -- the lab's processes ------------------------------------------------------------------------------------
+def still_alive(pids) -> dict[int, str]:
+    """Those of `pids` still running (a zombie has ended): pid -> the start of its command line."""
+    alive = {}
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive[pid] = " ".join(proc.cmdline())[:120]
+        except psutil.Error:
+            continue
+    return alive
+
+
+def airflow_tree_running_a_task(cfg, timeout: float = 180) -> tuple[list[psutil.Process], psutil.Process]:
+    """Airflow's supervisor and every process under it, taken once a LocalExecutor worker runs a task (the
+    worker with the task's processes under it); and the scheduler. Refuses a tree without two workers or without
+    the task: a kill then would prove nothing of them."""
+    supervisor = psutil.Process(services.get(cfg, "airflow").pid())
+    [scheduler] = [c for c in supervisor.children() if "scheduler" in " ".join(c.cmdline())]
+
+    def busy_worker():
+        for proc in scheduler.children():
+            title = " ".join(proc.cmdline())
+            if "LocalExecutor" in title and "<idle>" not in title and proc.children():
+                return proc
+        return None
+
+    worker = procs.wait_for(busy_worker, timeout=timeout, what="a LocalExecutor worker running a task", interval=0.2)
+    tree = [supervisor, *supervisor.children(recursive=True)]
+    if len(scheduler.children()) < 2 or not worker.children():
+        raise RuntimeError(f"no workers and task to kill under the scheduler: {still_alive(p.pid for p in tree)}")
+    return tree, scheduler
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------------------
@@ -526,12 +563,21 @@ def airflow_gone(cfg) -> None:
 
 
 def scheduler_during_task(cfg, work: Path) -> Outcome:
-    """`kill -9` of Airflow's scheduler while the workshop DAG's Spark task runs; `labkit up`; the task's retry."""
+    """`kill -9` of Airflow's scheduler while the workshop DAG's Spark task runs; `labkit up`; the task's retry.
+    Airflow stops: its supervisor ends the other components and every descendant (the LocalExecutor's workers
+    ignore SIGTERM): `left` is what of the tree at the kill still ran once the supervisor had stopped."""
+    tree, left = [], {}
+
     def kill():
+        found, _ = airflow_tree_running_a_task(cfg)
+        tree.extend(found)
         inject.kill_airflow_component(cfg, "scheduler")
         airflow_gone(cfg)
-    return crash_then_retry(cfg, "airflow scheduler killed during a task", "2021-03-11T00:00:00Z",
-                            "spark_aggregate_dummy", kill)
+        left.update(still_alive(p.pid for p in found))
+    outcome = crash_then_retry(cfg, "airflow scheduler killed during a task", "2021-03-11T00:00:00Z",
+                               "spark_aggregate_dummy", kill)
+    return replace(outcome, left=left if tree else None,
+                   detail=f"{outcome.detail}; the tree at the kill: {len(tree)} processes; left after the stop: {left}")
 
 
 def postgres_during_task(cfg, work: Path) -> Outcome:

@@ -1,6 +1,6 @@
 """What counts as a fault survived (bench/faults.py's verdict): the rows were counted and none lost or doubled, or
-the fault concerns the lab's processes on a lab holding no rows. A scenario that stops before counting is never
-reported as survived."""
+the fault concerns the lab's processes on a lab holding no rows; and no process of a crashed tree is left running.
+A scenario that stops before counting is never reported as survived."""
 import scenarios
 
 
@@ -30,3 +30,8 @@ def test_a_process_fault_on_a_lab_without_rows_needs_no_count():
 
 def test_two_lines_are_not_survived():
     assert not outcome(line="first\nsecond").survived
+
+
+def test_a_process_left_behind_is_not_survived():
+    assert outcome(left={}).survived
+    assert not outcome(left={4242: "airflow worker -- LocalExecutor"}).survived

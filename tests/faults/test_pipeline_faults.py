@@ -1,5 +1,6 @@
 """Faults further down the pipeline, on the session's lab: a truncated landed file under the Spark
-aggregation, MariaDB killed during the EMR step's write, Airflow's api-server killed during a run."""
+aggregation, MariaDB killed during the EMR step's write, Airflow's api-server killed during a run, the scheduler
+and PostgreSQL killed during a task."""
 import pytest
 
 import scenarios
@@ -42,11 +43,15 @@ def test_the_api_server_killed_during_a_run(cfg, tmp_path):
 
 # -- a crash during a task, `labkit up`, and the task's own retry (what notebook 07 teaches) --------------------
 def test_the_scheduler_killed_during_a_task_recovers_by_the_tasks_retry(cfg, tmp_path):
-    """`kill -9` of the scheduler while the workshop DAG's Spark task runs: Airflow stops, `labkit up`, and the run
-    ends green with nothing cleared: the interrupted task's next try succeeds (before, the new scheduler re-queued it
-    before the api-server listened and the retry failed with only "Pre Execute" in its log). The day's rows are the
-    same in PostgreSQL, the landed parquet and the aggregates."""
+    """`kill -9` of the scheduler while the workshop DAG's Spark task runs: Airflow stops, taking every process
+    it had with it (its other components, the LocalExecutor's workers, which ignore SIGTERM, and the task they
+    ran), `labkit up`, and the run ends green with nothing cleared: the interrupted task's next try succeeds
+    (before, the new scheduler re-queued it before the api-server listened and the retry failed with only "Pre
+    Execute" in its log). The day's rows are the same in PostgreSQL, the landed parquet and the aggregates.
+    (The supervisor itself killed: tests/faults/test_process_hygiene.py.)"""
     outcome = scenarios.scheduler_during_task(cfg, tmp_path)
+    # the tree was taken with two workers or more and the task under one (else the scenario refuses to kill)
+    assert outcome.left == {}, outcome.detail          # the supervisor took everything with it
     assert outcome.one_line and "`labkit up`" in outcome.line, outcome
     assert outcome.recovered and (outcome.lost, outcome.doubled) == (0, 0), outcome
     assert "'spark_aggregate_dummy': 1" not in outcome.detail, outcome.detail    # it ran again, no clear needed

@@ -1,5 +1,5 @@
-"""Faults in the lab's process handling, injected against the real servers: two `labkit up` at once, and the
-Airflow scheduler (or its supervisor) killed during a task."""
+"""Faults in the lab's process handling, injected against the real servers: two `labkit up` at once, and
+Airflow's supervisor killed during a task."""
 import os
 import subprocess
 import sys
@@ -11,7 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # tests/helpers.py
 from helpers import isolated_lab  # noqa: E402
 
-from labkit import procs, services  # noqa: E402
+import scenarios  # noqa: E402
+
+from labkit import services  # noqa: E402
 
 pytestmark = pytest.mark.services
 LABKIT = str(Path(sys.executable).with_name("labkit"))
@@ -35,10 +37,10 @@ def test_two_ups_at_once_start_each_server_once(monkeypatch):
         assert all(s.status().healthy for s in services.all_services(cfg) if s.name in ("postgres", "mariadb"))
 
 
-# -- the scheduler killed during a task ---------------------------------------------------------------------
+# -- Airflow's supervisor killed during a task ----------------------------------------------------------------
+# (The scheduler killed during a task, and its supervisor taking every process with it: test_pipeline_faults.py.)
 CRASH_DAG = "emr_ephemeral_job"            # schedule=None: only the run this test triggers
-CRASH_DATES = {"scheduler": "2024-02-28T00:00:00Z",      # after the DAG's start_date; dates no other test uses
-               "supervisor": "2024-02-29T00:00:00Z"}
+CRASH_DATE = "2024-02-29T00:00:00Z"        # after the DAG's start_date; a date no other test uses
 
 
 def lab_processes(cfg) -> dict[int, str]:
@@ -58,57 +60,27 @@ def lab_processes(cfg) -> dict[int, str]:
     return found
 
 
-def still_alive(pids) -> dict[int, str]:
-    alive = {}
-    for pid in pids:
-        try:
-            proc = psutil.Process(pid)
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                alive[pid] = " ".join(proc.cmdline())[:120]
-        except psutil.Error:
-            continue
-    return alive
-
-
-@pytest.mark.parametrize("killed, recovery", [("scheduler", "down"), ("supervisor", "up")])
-def test_airflow_killed_during_a_task_leaves_no_process_behind(lab, killed, recovery):
-    """`kill -9` of the scheduler (or of Airflow's supervisor) while a LocalExecutor worker runs a task.
-    Scheduler: Airflow stops (its supervisor ends the other components and every descendant, though the
-    workers ignore SIGTERM). Supervisor: its orphans live on, and `up` stops them before it starts Airflow
-    again. Either way `labkit down` then leaves no process of the lab, and `labkit up` a healthy lab."""
+def test_the_supervisor_killed_during_a_task_leaves_no_process_behind(lab):
+    """`kill -9` of Airflow's supervisor while a LocalExecutor worker runs a task: its orphans (components,
+    workers, the task) live on, and `up` stops them before it starts Airflow again; `labkit down` then leaves
+    no process of the lab, and `labkit up` a healthy lab."""
     cfg, _ = lab
     airflow = services.get(cfg, "airflow")
     api = airflow.api()
     api.wait_for_dag(CRASH_DAG, timeout=180)
     api.unpause(CRASH_DAG)
-    run_id = api.trigger(CRASH_DAG, logical_date=CRASH_DATES[killed])
+    run_id = api.trigger(CRASH_DAG, logical_date=CRASH_DATE)
     try:
-        supervisor = psutil.Process(airflow.pid())
-        [scheduler] = [c for c in supervisor.children() if "scheduler" in " ".join(c.cmdline())]
-
-        def busy_worker():
-            for proc in scheduler.children():
-                title = " ".join(proc.cmdline())
-                if "LocalExecutor" in title and "<idle>" not in title and proc.children():
-                    return proc
-            return None
-
-        worker = procs.wait_for(busy_worker, timeout=180, what="a LocalExecutor worker running a task")
-        tree = [supervisor, *supervisor.children(recursive=True)]
-        assert len(scheduler.children()) >= 2 and worker.children(), "workers and the task they run"
-        (scheduler if killed == "scheduler" else supervisor).kill()            # kill -9
-
-        if recovery == "down":
-            procs.wait_for(lambda: airflow.pid() is None, timeout=90, what="Airflow's supervisor to stop")
-            assert still_alive(p.pid for p in tree) == {}       # the supervisor took everything with it
-        else:
-            psutil.wait_procs([supervisor], timeout=10)
-            assert still_alive(p.pid for p in tree[1:])          # its orphans: components, workers, the task
-            said = []
-            assert all(r.healthy for r in services.up(cfg, only=["airflow"], report=said.append))
-            assert said[:2] == ["airflow: stopped what was left of its crashed run", "postgres: already running "
-                                f"(pid {services.get(cfg, 'postgres').pid()}), reused"], said
-            assert still_alive(p.pid for p in tree) == {}
+        tree, _ = scenarios.airflow_tree_running_a_task(cfg)    # two workers or more, one running the task
+        supervisor = tree[0]
+        supervisor.kill()                                       # kill -9
+        psutil.wait_procs([supervisor], timeout=10)
+        assert scenarios.still_alive(p.pid for p in tree[1:])  # its orphans: components, workers, the task
+        said = []
+        assert all(r.healthy for r in services.up(cfg, only=["airflow"], report=said.append))
+        assert said[:2] == ["airflow: stopped what was left of its crashed run", "postgres: already running "
+                            f"(pid {services.get(cfg, 'postgres').pid()}), reused"], said
+        assert scenarios.still_alive(p.pid for p in tree) == {}
         services.down(cfg, report=lambda _: None)
         assert lab_processes(cfg) == {}
     finally:
