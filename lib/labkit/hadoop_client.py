@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from labkit import connections, jdbc
+from labkit import connections, jdbc, procs
 from labkit.config import LOOPBACK, MARIADB_JDBC_JAR, POSTGRES_JDBC_JAR, Config
 from labkit.errors import LabError
-from labkit.java import require_java
+from labkit.java import java_binary, require_java
 from labkit.state import ensure_state_dir
 
 FILES = ("core-site.xml", "yarn-site.xml", "spark-defaults.conf", "sqoop-env.sh", "log4j2.properties")
@@ -95,8 +95,6 @@ def class_path_first() -> str:
 def class_archive() -> Path:
     import hashlib
 
-    from labkit.java import java_binary
-
     java = Path(os.path.realpath(java_binary() or "java"))
     key = f"{java}:{java.stat().st_mtime_ns if java.exists() else 0}:{spark_jars()}"
     return Path(sys.prefix) / "spark-cds" / f"{hashlib.sha1(key.encode()).hexdigest()[:12]}.jsa"
@@ -136,8 +134,6 @@ def build_class_archive(cfg: Config, wait: bool = False) -> subprocess.Popen | N
             lock.unlink(missing_ok=True)      # its builder died: build it again
             return build_class_archive(cfg, wait)
         if wait:                              # another process builds it
-            from labkit import procs
-
             procs.wait_for(lambda: not lock.exists(), timeout=600, what="the lab's class-data archive", interval=1)
         return None
     job = folder / "archive_job.py"

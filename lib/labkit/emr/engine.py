@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psutil
 
-from labkit import procs
+from labkit import hadoop_client, procs
 from labkit.emr import bucket, records, steplogs, steprun
 from labkit.emr.records import ApiError
 from labkit.emr.steps import StepError, local_command, step_env
@@ -291,8 +291,6 @@ class Engine:
     def step_spark_defaults(self) -> dict[str, str]:
         """The cluster's spark-defaults, with the lab's class-data archive once it is built (hadoop_client: Spark's
         jars first on the class path, then the archive's flag): a step's JVM starts on half the CPU."""
-        from labkit import hadoop_client
-
         defaults = {"spark.driver.extraClassPath": hadoop_client.class_path_first(), **self.spark_defaults}
         if (flag := hadoop_client.archive_option()):
             java = defaults.get("spark.driver.extraJavaOptions", "")

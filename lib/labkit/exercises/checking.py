@@ -12,7 +12,7 @@ from pathlib import Path
 from labkit import config, workspace
 from labkit.config import Config
 from labkit.errors import LabError
-from labkit.exercises import parsing
+from labkit.exercises import dagtest, parsing
 
 ENV = "LAB_SOLUTIONS"                      # "1": apply each exercise's solution before its check (headless runs)
 SKELETONS = "skeletons"                    # under notebooks/: the files a learner starts from
@@ -156,8 +156,6 @@ def begin(file: str, cfg: Config | None = None, *, blank: bool = False, grows_fr
     workspace.ensure(cfg)
     parsing.start()                                    # Airflow's DagBag warms up while the learner reads
     if not blank and any(e.file == file and e.runs_tasks for e in REGISTRY.values()):
-        from labkit.exercises import dagtest
-
         dagtest.start(cfg)                             # ... and, where a check runs tasks, dag.test()'s process
     target = learner_path(cfg, file)
     if target.parent.name == TESTS and target.parent != cfg.workspace_dags_dir:
