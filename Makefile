@@ -48,8 +48,8 @@ run: setup
 	$(BIN)/labkit up
 	$(BIN)/labkit run
 
-# 2. The tests: pytest, with nbval over the notebooks, at smoke scale: two pytest sessions at once on two test
-# slots (scripts/test.sh says which files the second one runs); `$(BIN)/pytest` alone runs everything in one.
+# 2. The tests: pytest, with nbval over the notebooks, at smoke scale: three pytest sessions at once on three test
+# slots (scripts/test.sh says which files the second and third run); `$(BIN)/pytest` alone runs everything in one.
 test: setup
 	LAB_SCALE=smoke bash scripts/test.sh
 
