@@ -200,8 +200,8 @@ class _Teardown:
         except ClientError as exc:
             if code(exc) in _GONE:
                 return True
-            if code(exc) in _BUSY and self._status(r, kind) == "deleting":
-                return True
+            if code(exc) in _BUSY and self._status(r, kind) in ("deleting", "gone"):
+                return True             # on its way out, or already gone by the time it was asked about
             self.fail(r, f"{code(exc)}: {message(exc)}")
             return False
         except BotoCoreError as exc:
@@ -216,7 +216,9 @@ class _Teardown:
                 found = self.acct.rds.describe_db_instances(DBInstanceIdentifier=r.name)["DBInstances"]
                 return found[0]["DBInstanceStatus"]
             return self.acct.rds.describe_db_clusters(DBClusterIdentifier=r.name)["DBClusters"][0]["Status"]
-        except (BotoCoreError, ClientError):
+        except ClientError as exc:
+            return "gone" if code(exc) in _GONE else ""
+        except BotoCoreError:
             return ""
 
     def databases(self) -> None:
