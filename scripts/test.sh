@@ -17,7 +17,8 @@ cd "$(dirname "$0")/.."
 
 main() {
 
-    # A session's share is about a third of the suite's time (the last run's --durations): move a file to balance.
+    # A session's share is about a third of the suite's time; the first also runs the notebooks, one after another
+    # (about 13 minutes when three sessions share 2 cores): move a file to balance.
     SECOND=(
         tests/test_aggregate_dummy.py
         tests/test_airflow_api.py
@@ -36,12 +37,15 @@ main() {
         tests/test_emr_watch.py
         tests/test_growing_dag.py
         tests/test_import_interval.py
+        tests/test_screenshots.py
     )
     THIRD=(
         tests/faults
         tests/test_dags.py
-        tests/test_workshop_emr_engine.py
         tests/test_dagtest_warm.py
+        tests/test_exercises.py
+        tests/test_prepare.py
+        tests/test_workshop_emr_engine.py
     )
 
     slot=${LAB_TEST_SLOT:-0}
