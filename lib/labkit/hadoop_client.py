@@ -68,15 +68,15 @@ SHORT_JOB_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def driver_java_options(cfg: Config, archive: bool = True) -> str:
-    """The driver JVM's flags for the lab's scale (spark.driver.extraJavaOptions), with the lab's class-data
-    archive once it is built (`archive`: not for the EMR endpoint's steps, whose class path is not the client's)."""
+    """The driver JVM's flags for the lab's scale (spark.driver.extraJavaOptions), with the class-data archive once
+    it is built (`archive=False`: the EMR endpoint's command, whose engine adds it to each step instead)."""
     flags = f"{GC_OPTIONS} {SHORT_JOB_OPTIONS}" if cfg.scale == "smoke" else GC_OPTIONS
     return f"{flags} {archive_option()}".strip() if archive else flags
 
 
 # Class-data sharing (AppCDS): a JVM maps the classes an earlier Spark job loaded, parsed and verified, from an
 # archive, instead of reading them from ~250 jars again: a short spark-submit used 14 s of CPU without it and 8 s
-# with it here (bench/spark_jvm.py). The archive holds Spark's jars' classes for this venv's Spark and this Java, so
+# with it, side by side on this 2-core machine (bench/spark_jvm.py repeats it). The archive holds Spark's jars' classes for this venv's Spark and this Java, so
 # it lives in the venv, one for every lab of this checkout (and the EMR endpoint's steps); the first Spark job's
 # env() builds it in the background; jobs started before it is there, or by another Java, run as before. Java
 # archives and checks only the class path up to the last jar it loaded from, and refuses a folder holding files
@@ -102,7 +102,8 @@ def class_archive() -> Path:
 
 def archive_option() -> str:
     """The JVM flag that maps the archive, or "" while there is none."""
-    return f"-XX:SharedArchiveFile={class_archive()}" if class_archive().is_file() else ""
+    archive = class_archive()
+    return f"-XX:SharedArchiveFile={archive}" if archive.is_file() else ""
 
 
 ARCHIVE_JOB = """from pyspark.sql import SparkSession

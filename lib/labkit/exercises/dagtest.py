@@ -171,13 +171,14 @@ def _submit(cfg: Config, job: dict, log: Path, timeout: float, say, what: str, e
     if heading:
         say(heading.format(airflow="Airflow starts in a process of its own" if new
                            else "in the process where Airflow already runs (warm from the last test)"))
+    line = json.dumps({**job, "log": str(log), "answer": str(answer), "progress": str(progress)}) + "\n"
     try:
-        proc.stdin.write(json.dumps({**job, "log": str(log), "answer": str(answer), "progress": str(progress)}) + "\n")
+        proc.stdin.write(line)
         proc.stdin.flush()
     except (BrokenPipeError, OSError):        # it exited between the check and the write (its idle time ran out)
         proc.wait()
         proc, _ = _worker(cfg, env)
-        proc.stdin.write(json.dumps({**job, "log": str(log), "answer": str(answer), "progress": str(progress)}) + "\n")
+        proc.stdin.write(line)
         proc.stdin.flush()
     code = _follow(proc, answer.exists, progress, timeout, say, what, log)
     if not answer.exists():

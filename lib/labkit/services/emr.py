@@ -35,7 +35,7 @@ class EMR(Service):
 
     def command(self) -> list[str]:
         cores = os.environ.get("LAB_EMR_CORES") or str(min(2, os.cpu_count() or 1))
-        java = hadoop_client.driver_java_options(self.cfg, archive=False)     # the lab's jobs' JVM flags
+        java = hadoop_client.driver_java_options(self.cfg, archive=False)     # the engine adds the archive
         # the aws_default connection's key pair: the endpoint checks every request's SigV4 signature; its secret
         # stays in its private file (not on this command line, not in the endpoint's environment)
         argv = [sys.executable, "-m", "labkit.emr.server", "--state-dir", str(self.cfg.state_dir),
