@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 
 import boto3
+import botocore.loaders
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
@@ -364,8 +365,17 @@ def signed_post(url: str, action: str, body: bytes) -> tuple[int, dict]:
 def test_the_aws_cli_creates_describes_and_terminates_a_cluster(endpoint, tmp_path):
     """Another common EMR client: `aws emr describe-cluster` also lists instance groups and bootstrap actions."""
     assert shutil.which("aws"), "no AWS CLI on PATH: `make setup` installs one into .venv-awscli where the machine has none (labkit.aws_cli)"
+    # `aws emr wait` polls every 30 s (botocore's EMR waiters); the same waiters polling every 1 s, from a data folder
+    # the CLI's botocore reads before its own (AWS_DATA_PATH), wait for the same states without the 30 s sleeps
+    waiters = botocore.loaders.Loader().load_service_model("emr", "waiters-2")
+    for waiter in waiters["waiters"].values():
+        waiter.update(delay=1, maxAttempts=120)
+    data = tmp_path / "botocore-data"
+    (data / "emr" / MODEL.api_version).mkdir(parents=True)
+    (data / "emr" / MODEL.api_version / "waiters-2.json").write_text(json.dumps(waiters))
     env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "eu-west-1",
-           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "AWS_DATA_PATH": str(data)}
 
     def aws(*args: str):
         out = subprocess.run(["aws", "emr", *args, "--endpoint-url", endpoint, "--output", "json"], env=env,
