@@ -1,7 +1,8 @@
 """The Apache Spark provider is installed so that pyspark's files stay intact (Makefile: `pip install --no-deps`),
 and its SparkSubmitOperator builds the lab's spark-submit from the generated `spark_default` connection.
 
-That its task runs the job on the real lab is tests/test_dags.py's (the workshop DAG end to end)."""
+That its task runs the job on the real lab is tests/test_dags.py's (the workshop DAG end to end).
+Also what `make setup` takes out again after the lock (Makefile, SLOW_IMPORTS)."""
 import base64
 import hashlib
 import json
@@ -40,6 +41,20 @@ def test_pyspark_client_is_not_installed_and_the_provider_is_pinned():
         distribution("pyspark-client")
     pinned = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("SPARK_PROVIDER"))
     assert pinned.split("==")[1].strip() == distribution("apache-airflow-providers-apache-spark").version
+
+
+def test_an_airflow_process_validates_provider_metadata_without_building_the_iri_grammar(tmp_path):
+    """Airflow's providers manager validates every provider's metadata with jsonschema; jsonschema then imports
+    the optional checker of the "iri" format when it is installed, which builds a Lark grammar (1.5 CPU-seconds of
+    every `airflow` command here). `make setup` removes it (Makefile, SLOW_IMPORTS)."""
+    probe = ("import json, sys\n"
+             "from airflow.providers_manager import ProvidersManager\n"
+             "ProvidersManager()\n"
+             "print(json.dumps(sorted(m for m in ('jsonschema', 'rfc3987_syntax', 'lark') if m in sys.modules)))\n")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == ["jsonschema"], "run `make setup` (it removes rfc3987-syntax)"
 
 
 HOOK_PROBE = """

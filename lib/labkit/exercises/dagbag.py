@@ -11,14 +11,10 @@ import json
 import os
 import sys
 
-# jsonschema (imported by Airflow) builds the grammar of its optional "iri" format checker at import time, a
-# third of this process's start; no DAG parse needs it, and jsonschema skips the format when it cannot import it.
-sys.modules.setdefault("rfc3987_syntax", None)
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.definitions.xcom_arg import XComArg
 
-from airflow.dag_processing.dagbag import DagBag  # noqa: E402
-from airflow.sdk.definitions.xcom_arg import XComArg  # noqa: E402
-
-from labkit.exercises.parsing import (READY, SAMPLE_CALLS, SAMPLE_INTERVAL, SAMPLE_LOGICAL_DATE,  # noqa: E402
+from labkit.exercises.parsing import (READY, SAMPLE_CALLS, SAMPLE_INTERVAL, SAMPLE_LOGICAL_DATE,
                                       sample_connection, sample_variable)
 
 # The template fields rendered for a sample run (parsing.SAMPLE_INTERVAL), each item of a list on its own: what a
