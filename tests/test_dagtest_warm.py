@@ -5,6 +5,7 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.exercises import dagtest
+from labkit.services.airflow import airflow_env
 
 pytestmark = pytest.mark.services
 
@@ -59,4 +60,18 @@ def test_a_check_after_the_first_runs_in_the_warm_process_on_the_file_as_saved(l
     finally:
         dag.unlink(missing_ok=True)
         helper.unlink(missing_ok=True)
+        dagtest._stop_workers()
+
+
+def test_the_next_test_of_a_session_finds_the_same_warm_process(lab):
+    """pytest names the running test in the environment (PYTEST_CURRENT_TEST): it is not a setting, and each test
+    of a session started Airflow in a process of its own until the warm process's key left it out."""
+    cfg, _ = lab
+    env = airflow_env(cfg)
+    dagtest._stop_workers()
+    try:
+        first, new = dagtest._worker(cfg, {**env, "PYTEST_CURRENT_TEST": "tests/test_a.py::test_one (call)"})
+        again, new_again = dagtest._worker(cfg, {**env, "PYTEST_CURRENT_TEST": "tests/test_b.py::test_two (call)"})
+        assert (new, new_again, again.pid) == (True, False, first.pid)
+    finally:
         dagtest._stop_workers()

@@ -118,12 +118,16 @@ def _follow(proc: subprocess.Popen, done, progress: Path, timeout: float, say, w
 # -- the warm process ---------------------------------------------------------------------------------------
 IDLE_EXIT = 900.0           # s a warm process waits for its next test before it exits (it holds ~300 MB)
 _workers: dict[str, subprocess.Popen] = {}
+# Variables that say which moment the caller is at, not how Airflow is set up: not part of a warm process's key
+# (pytest names the running test in PYTEST_CURRENT_TEST, and a process per test started Airflow again each time).
+MOMENTARY = ("PYTEST_CURRENT_TEST",)
 
 
 def _worker(cfg: Config, env: dict) -> tuple[subprocess.Popen, bool]:
     """This process's warm dag.test() process for these settings (a new one if none is alive); whether it is new.
     The lab's airflow.cfg is part of the key: a setting labkit rewrote reaches the next test."""
     config = Path(env.get("AIRFLOW_CONFIG", ""))
+    env = {k: v for k, v in env.items() if k not in MOMENTARY}
     key = json.dumps([env, config.stat().st_mtime_ns if config.is_file() else None], sort_keys=True)
     proc = _workers.get(key)
     if proc is not None and proc.poll() is None:
