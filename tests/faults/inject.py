@@ -54,11 +54,20 @@ def _gone(pid: int) -> bool:
         return False                                          # another parent's zombie: not yet
 
 
+def title(proc: psutil.Process) -> str:
+    """A process's command line, "" once it has ended: a child that exited and is not reaped yet (a zombie; the
+    component an earlier fault killed, a worker whose task just ended) has none, and psutil raises for it."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def airflow_component(cfg, component: str) -> psutil.Process:
     """One of Airflow's components (`api-server`, `scheduler`, ...) under the lab's supervisor."""
     supervisor = psutil.Process(services.get(cfg, "airflow").pid())
     for child in supervisor.children():
-        if component in " ".join(child.cmdline()).replace("_", "-"):     # `airflow api_server -- host:...`
+        if component in title(child).replace("_", "-"):     # `airflow api_server -- host:...`
             return child
     raise RuntimeError(f"no Airflow {component} under the supervisor (pid {supervisor.pid})")
 

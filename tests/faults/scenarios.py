@@ -161,11 +161,11 @@ def airflow_tree_running_a_task(cfg, timeout: float = 180) -> tuple[list[psutil.
     worker with the task's processes under it); and the scheduler. Refuses a tree without two workers or without
     the task: a kill then would prove nothing of them."""
     supervisor = psutil.Process(services.get(cfg, "airflow").pid())
-    [scheduler] = [c for c in supervisor.children() if "scheduler" in " ".join(c.cmdline())]
+    [scheduler] = [c for c in supervisor.children() if "scheduler" in inject.title(c)]
 
     def busy_worker():
         for proc in scheduler.children():
-            title = " ".join(proc.cmdline())
+            title = inject.title(proc)
             if "LocalExecutor" in title and "<idle>" not in title and proc.children():
                 return proc
         return None

@@ -3,6 +3,7 @@ Airflow's supervisor killed during a task."""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -89,3 +90,21 @@ def test_the_supervisor_killed_during_a_task_leaves_no_process_behind(lab):
         api.pause(CRASH_DAG)
         api.request("PATCH", f"dags/{CRASH_DAG}/dagRuns/{run_id}", json={"state": "failed"}, allow=(404, 409))
     assert all(r.healthy for r in rows), rows
+
+
+def test_a_child_that_ended_unreaped_has_an_empty_title():
+    """The scenarios look for Airflow's components and workers by command line, among children that may have just
+    ended (the component an earlier fault killed, a worker whose task finished): psutil raises for a zombie's
+    command line, which failed bench/faults.py's scheduler fault right after its api-server fault."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        proc = psutil.Process(child.pid)
+        assert scenarios.inject.title(proc).startswith(sys.executable)
+        child.stdin.close()                               # it ends; not reaped yet: we have not waited for it
+        while proc.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.01)
+        with pytest.raises(psutil.ZombieProcess):
+            proc.cmdline()
+        assert scenarios.inject.title(proc) == ""
+    finally:
+        child.wait()
