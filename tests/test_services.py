@@ -224,3 +224,22 @@ def test_a_changed_airflow_cfg_restarts_airflow_at_the_next_up(lab, monkeypatch)
     monkeypatch.setattr(airflow_service, "SERIALIZED_DAG_MIN_INTERVAL", airflow_service.SERIALIZED_DAG_MIN_INTERVAL + 1)
     assert airflow.changed_launch_settings() == ["config_sha256"]
     assert "password" not in airflow.launch_file.read_text().lower()
+
+
+def test_an_airflow_that_outlived_its_databases_postgres_is_restarted_not_reused(lab):
+    """Airflow records which run of PostgreSQL holds its metadata database. After a PostgreSQL crash its components
+    exit on the lost connection and its supervisor stops the rest, but a `labkit up` within those seconds found it
+    still answering and reused it (bench/faults.py: the next `up` then met a refused connection). An Airflow started
+    against another run of PostgreSQL than the one now running is a changed launch setting: restarted."""
+    cfg = lab[0]
+    airflow = services.get(cfg, "airflow")
+    assert airflow.changed_launch_settings() == []
+    recorded = airflow.launch_file.read_text()
+    started = json.loads(recorded)
+    assert started["metadata_database"]["pid"] == services.get(cfg, "postgres").pid()
+    try:
+        started["metadata_database"]["start_ticks"] -= 1        # as if started against the run before the crash
+        airflow.launch_file.write_text(json.dumps(started))
+        assert airflow.changed_launch_settings() == ["metadata_database"]
+    finally:
+        airflow.launch_file.write_text(recorded)

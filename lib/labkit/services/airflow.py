@@ -115,11 +115,17 @@ class Airflow(Service):
         """What the DAGs' tasks inherit: the lab's profile and scale, and where the Spark client
         config is; and the lab's airflow.cfg (as a hash: it holds the metadata database's password), so that
         a setting labkit changes in an update reaches a running Airflow at the next `labkit up`. (Not the Python
-        path: `python` and `python3` of the same venv are the same server.)"""
+        path: `python` and `python3` of the same venv are the same server.)
+
+        And which run of PostgreSQL holds its metadata database: an Airflow that outlived it is stopping (its
+        components exit on the lost connection, then its supervisor stops the rest), so a `labkit up` soon after a
+        PostgreSQL crash restarts it instead of reusing it while it still answers, only to find it gone next."""
         env = self.env()
         config = hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()
+        database = procs.read_record(Postgres(self.cfg).pid_file) or {}
         return {"env": {k: env.get(k) for k in ("LAB_PROFILE", "LAB_SCALE", "HADOOP_CONF_DIR", "SPARK_CONF_DIR")},
-                "config_sha256": config}
+                "config_sha256": config,
+                "metadata_database": {k: database.get(k) for k in ("pid", "start_ticks", "boot_id")}}
 
     def healthy(self) -> bool:
         health = self.api().health()
