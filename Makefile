@@ -13,8 +13,9 @@ SPARK_PROVIDER := apache-airflow-providers-apache-spark==6.3.4
 # Installed by the lock for jupyter-events (jsonschema[format-nongpl]) and removed again: rfc3987-syntax builds the
 # Lark grammar of jsonschema's optional "iri" format checker when it is imported, and every Airflow process imports
 # jsonschema (its providers manager validates each provider's metadata): 1.5 of the 3.3 CPU-seconds of an `airflow`
-# command on this 2-core machine, in every CLI call, daemon and dag.test() process. No schema of the lab or of Jupyter's events checks an
-# IRI, and jsonschema skips a format whose checker it cannot import. tests/test_spark_provider.py checks it is gone.
+# command on this 2-core machine, in every CLI call, daemon and dag.test() process. No schema of the lab or of
+# Jupyter's events checks an IRI, and jsonschema skips a format whose checker it cannot import.
+# tests/test_spark_provider.py checks it is gone.
 SLOW_IMPORTS := rfc3987-syntax lark
 
 .PHONY: setup system jars emr-env aws-cli run test lab bench images screenshots up down status doctor lock
