@@ -226,11 +226,12 @@ def test_a_changed_airflow_cfg_restarts_airflow_at_the_next_up(lab, monkeypatch)
     assert "password" not in airflow.launch_file.read_text().lower()
 
 
-def test_an_airflow_that_outlived_its_databases_postgres_is_restarted_not_reused(lab):
+def test_an_airflow_started_against_another_run_of_postgres_has_a_changed_launch_setting(lab):
     """Airflow records which run of PostgreSQL holds its metadata database. After a PostgreSQL crash its components
     exit on the lost connection and its supervisor stops the rest, but a `labkit up` within those seconds found it
     still answering and reused it (bench/faults.py: the next `up` then met a refused connection). An Airflow started
-    against another run of PostgreSQL than the one now running is a changed launch setting: restarted."""
+    against another run of PostgreSQL than the one now running has a changed launch setting, which `up` restarts
+    (test_up_restarts_a_server_whose_settings_changed)."""
     cfg = lab[0]
     airflow = services.get(cfg, "airflow")
     assert airflow.changed_launch_settings() == []

@@ -101,7 +101,8 @@ def test_a_child_that_ended_unreaped_has_an_empty_title():
         proc = psutil.Process(child.pid)
         assert scenarios.inject.title(proc).startswith(sys.executable)
         child.stdin.close()                               # it ends; not reaped yet: we have not waited for it
-        while proc.status() != psutil.STATUS_ZOMBIE:
+        deadline = time.monotonic() + 30
+        while proc.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
             time.sleep(0.01)
         with pytest.raises(psutil.ZombieProcess):
             proc.cmdline()
