@@ -96,8 +96,12 @@ def test_a_child_that_ended_unreaped_has_an_empty_title():
     """The scenarios look for Airflow's components and workers by command line, among children that may have just
     ended (the component an earlier fault killed, a worker whose task finished): psutil raises for a zombie's
     command line, which failed bench/faults.py's scheduler fault right after its api-server fault."""
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    child = subprocess.Popen([sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        # Popen returns once the child called exec, which can be before the kernel has set its new command line
+        # (a live process then reads as ""; CI met it): its first line says the interpreter is running
+        assert child.stdout.readline() == "up\n"
         proc = psutil.Process(child.pid)
         assert scenarios.inject.title(proc).startswith(sys.executable)
         child.stdin.close()                               # it ends; not reaped yet: we have not waited for it
@@ -108,4 +112,5 @@ def test_a_child_that_ended_unreaped_has_an_empty_title():
             proc.cmdline()
         assert scenarios.inject.title(proc) == ""
     finally:
-        child.wait()
+        child.kill()                                      # a failed assertion above must not leave it reading stdin
+        child.wait(timeout=10)
