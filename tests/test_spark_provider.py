@@ -46,7 +46,7 @@ def test_pyspark_client_is_not_installed_and_the_provider_is_pinned():
 def test_an_airflow_process_validates_provider_metadata_without_building_the_iri_grammar(tmp_path):
     """Airflow's providers manager validates every provider's metadata with jsonschema; jsonschema then imports
     the optional checker of the "iri" format when it is installed, which builds a Lark grammar (1.5 CPU-seconds of
-    every `airflow` command here). `make setup` removes it (Makefile, SLOW_IMPORTS)."""
+    every `airflow` command on a 2-core machine: Makefile). `make setup` removes it (Makefile, SLOW_IMPORTS)."""
     probe = ("import json, sys\n"
              "from airflow.providers_manager import ProvidersManager\n"
              "ProvidersManager()\n"

@@ -76,11 +76,12 @@ def driver_java_options(cfg: Config, archive: bool = True) -> str:
 
 # Class-data sharing (AppCDS): a JVM maps the classes an earlier Spark job loaded, parsed and verified, from an
 # archive, instead of reading them from ~250 jars again: a short spark-submit used 14 s of CPU without it and 8 s
-# with it, side by side on this 2-core machine (bench/spark_jvm.py repeats it). The archive holds Spark's jars' classes for this venv's Spark and this Java, so
-# it lives in the venv, one for every lab of this checkout (and the EMR endpoint's steps); the first Spark job's
-# env() builds it in the background; jobs started before it is there, or by another Java, run as before. Java
-# archives and checks only the class path up to the last jar it loaded from, and refuses a folder holding files
-# before that: Spark puts its conf folder first, so spark.driver.extraClassPath puts Spark's own jars before it.
+# with it, side by side on a 2-core machine (a reference figure; bench/spark_jvm.py measures the ratio again). The
+# archive holds Spark's jars' classes for this venv's Spark and this Java, so it lives in the venv, one for every
+# lab of this checkout (and the EMR endpoint's steps); the first Spark job's env() builds it in the background; jobs
+# started before it is there, or by another Java, run as before. Java archives and checks only the class path up to
+# the last jar it loaded from, and refuses a folder holding files before that: Spark puts its conf folder first, so
+# spark.driver.extraClassPath puts Spark's own jars before it.
 def spark_jars() -> Path:
     import importlib.util
 
